@@ -1,0 +1,155 @@
+"""Runs the Folio services as local processes: one log stream, health waits, clean stop.
+
+`folio up` and the end-to-end tests both use `Stack`, so the tests exercise exactly what a
+newcomer runs.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import IO, TextIO
+
+from folio_cli.services import HOST, SERVICES, ServiceSpec, environment, probe
+
+COLOURS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m", "\033[31m"]
+RESET = "\033[0m"
+
+
+class ServiceFailed(RuntimeError):
+    """A service exited or never became healthy."""
+
+
+def _pretty(line: str) -> str:
+    """A JSON log line as 'LEVEL logger: message key=value'; other lines unchanged."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict) or "message" not in record:
+        return line
+    skip = {"time", "level", "logger", "message", "service", "trace_id", "span_id", "taskName", "color_message"}
+    extras = " ".join(f"{k}={v}" for k, v in record.items() if k not in skip and v not in ("", None))
+    trace = f" trace={record['trace_id'][:8]}" if record.get("trace_id") else ""
+    return f"{record.get('level', ''):<7} {record.get('logger', '')}: {record['message']} {extras}{trace}".rstrip()
+
+
+class Stack:
+    """The local shop: start every service, wait until all are healthy, stop them in reverse."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        ports: Mapping[str, int] | None = None,
+        services: Iterable[ServiceSpec] = SERVICES,
+        output: TextIO | None = None,
+        pretty: bool = True,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.services = list(services)
+        self.ports = {s.name: s.default_port for s in self.services} | dict(ports or {})
+        self.data_dir = data_dir
+        self.output = output or sys.stdout
+        self.pretty = pretty
+        self.extra_env = dict(extra_env or {})
+        self.colour = self.output.isatty() and "NO_COLOR" not in os.environ
+        self.processes: dict[str, subprocess.Popen[str]] = {}
+        self._write_lock = threading.Lock()
+
+    def url(self, name: str) -> str:
+        spec = next(s for s in self.services if s.name == name)
+        return spec.show_as.format(host=HOST, port=self.ports[name])
+
+    def start(self, name: str) -> None:
+        """Start one service (again, after a stop) with its log lines forwarded."""
+        spec = next(s for s in self.services if s.name == name)
+        env = os.environ | environment(self.ports, self.data_dir) | self.extra_env
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module names
+            [sys.executable, "-m", spec.module],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            # Own session: Ctrl-C reaches only the launcher, which then stops services in order.
+            start_new_session=True,
+        )
+        self.processes[name] = process
+        index = [s.name for s in self.services].index(name)
+        threading.Thread(target=self._forward, args=(name, index, process.stdout), daemon=True).start()
+
+    def _forward(self, name: str, index: int, stream: IO[str] | None) -> None:
+        if stream is None:
+            return
+        width = max(len(s.name) for s in self.services)
+        prefix = f"{name:<{width}} | "
+        if self.colour:
+            prefix = f"{COLOURS[index % len(COLOURS)]}{prefix}{RESET}"
+        for line in stream:
+            text = _pretty(line.rstrip("\n")) if self.pretty else line.rstrip("\n")
+            with self._write_lock:
+                self.output.write(prefix + text + "\n")
+                self.output.flush()
+
+    def wait_healthy(self, names: Iterable[str] | None = None, timeout: float = 60.0) -> None:
+        """Block until every named service is healthy; raise ServiceFailed naming the first that is not."""
+        pending = list(names or self.processes)
+        deadline = time.monotonic() + timeout
+        while pending:
+            for name in list(pending):
+                process = self.processes[name]
+                if process.poll() is not None:
+                    raise ServiceFailed(
+                        f"{name} exited with code {process.returncode}; see its log lines above"
+                    )
+                spec = next(s for s in self.services if s.name == name)
+                if probe(spec, self.ports[name], timeout=0.5):
+                    pending.remove(name)
+            if pending and time.monotonic() > deadline:
+                raise ServiceFailed(f"not healthy after {timeout:.0f} s: {', '.join(pending)}")
+            if pending:
+                time.sleep(0.1)
+
+    def up(self, timeout: float = 60.0) -> float:
+        """Start everything and wait for health; returns the seconds it took."""
+        started = time.monotonic()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for spec in self.services:
+            self.start(spec.name)
+        try:
+            self.wait_healthy(timeout=timeout)
+        except BaseException:
+            self.down()
+            raise
+        return time.monotonic() - started
+
+    def stop(self, name: str, *, kill: bool = False, grace: float = 10.0) -> int | None:
+        """SIGTERM (or SIGKILL) one service and wait for it to exit; returns its exit code."""
+        process = self.processes.get(name)
+        if process is None or process.poll() is not None:
+            return None if process is None else process.returncode
+        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            return process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+
+    def down(self) -> None:
+        """Stop every service, last started first."""
+        for name in reversed(list(self.processes)):
+            self.stop(name)
+
+    def watch(self) -> str | None:
+        """Block until a service exits on its own; return its name (None if interrupted)."""
+        while True:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    return name
+            time.sleep(0.2)

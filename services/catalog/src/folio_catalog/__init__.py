@@ -1,0 +1,1 @@
+"""Folio catalog service."""

@@ -1,0 +1,3 @@
+from folio_catalog.app import main
+
+main()

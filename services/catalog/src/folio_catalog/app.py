@@ -1,0 +1,60 @@
+"""Wiring: settings -> database -> repository -> gRPC server. Nothing happens at import."""
+
+import asyncio
+import logging
+
+from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from folio_catalog import db
+from folio_catalog.repository import CatalogRepository, SqlCatalogRepository
+from folio_catalog.seed import load_seed_catalog
+from folio_catalog.servicer import CatalogServicer
+from folio_catalog.settings import Settings
+from folio_platform.grpc_server import GrpcServer
+from folio_platform.logging import configure_logging
+from folio_platform.settings import load_settings
+from folio_platform.telemetry import configure_telemetry
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
+
+
+async def load_seed(repository: CatalogRepository) -> int:
+    """Add the bundled seed books that are missing; returns how many were added."""
+    seed = load_seed_catalog()
+    added = await repository.add_missing(genres=seed.genres, authors=seed.authors, books=seed.books)
+    log.info("seed catalog loaded", extra={"added_books": added, "seed_books": len(seed.books)})
+    return added
+
+
+async def serve(settings: Settings) -> None:
+    """Run the catalog until SIGTERM/SIGINT."""
+    telemetry = configure_telemetry("catalog")
+    url = settings.resolved_database_url()
+    await asyncio.to_thread(db.migrate, url)
+    engine = db.create_engine_for(url)
+    if telemetry.enabled:
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+    repository = SqlCatalogRepository(engine)
+    try:
+        if settings.seed_on_start:
+            await load_seed(repository)
+        servicer = CatalogServicer(repository)
+        server = GrpcServer(
+            register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
+            service_names=[SERVICE_NAME],
+            address=f"{settings.host}:{settings.port}",
+            telemetry=telemetry,
+            grace_seconds=settings.shutdown_grace_seconds,
+        )
+        await server.serve_until_signalled()
+    finally:
+        await engine.dispose()
+        telemetry.shutdown()
+
+
+def main() -> None:
+    settings = load_settings(Settings)
+    configure_logging("catalog", level=settings.log_level, fmt=settings.log_format)
+    asyncio.run(serve(settings))

@@ -1,0 +1,156 @@
+"""folio.catalog.v1.CatalogService: request validation and proto mapping over the repository."""
+
+import re
+
+import grpc
+
+from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from folio.common.v1 import money_pb2
+from folio_catalog import pagination
+from folio_catalog.repository import AuthorRecord, BookOrder, BookRecord, CatalogRepository
+from folio_platform.errors import InvalidArgument, NotFound
+
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,159}$")
+MAX_QUERY_LENGTH = 200
+ORDERS = {
+    catalog_pb2.BOOK_ORDER_UNSPECIFIED: BookOrder.TITLE,
+    catalog_pb2.BOOK_ORDER_TITLE: BookOrder.TITLE,
+    catalog_pb2.BOOK_ORDER_YEAR: BookOrder.YEAR,
+    catalog_pb2.BOOK_ORDER_YEAR_DESC: BookOrder.YEAR_DESC,
+}
+
+Context = grpc.aio.ServicerContext[object, object]
+
+
+def _check_id(field: str, value: str, *, required: bool = True) -> None:
+    if not value:
+        if required:
+            raise InvalidArgument(field, "is required")
+        return
+    if not ID_PATTERN.match(value):
+        raise InvalidArgument(
+            field, "must be a lowercase slug such as 'moby-dick' (letters, digits, hyphens)"
+        )
+
+
+def book_message(book: BookRecord) -> catalog_pb2.Book:
+    return catalog_pb2.Book(
+        id=book.id,
+        title=book.title,
+        author=catalog_pb2.AuthorRef(id=book.author_id, name=book.author_name),
+        year=book.year,
+        language=book.language,
+        genres=[catalog_pb2.GenreRef(id=gid, name=name) for gid, name in book.genres],
+        description=book.description,
+        price=money_pb2.Money(currency_code=book.currency_code, minor_units=book.price_minor),
+        stock=book.stock,
+        featured=book.featured,
+    )
+
+
+def author_message(author: AuthorRecord) -> catalog_pb2.Author:
+    return catalog_pb2.Author(
+        id=author.id,
+        name=author.name,
+        born=author.born,
+        died=author.died,
+        nationality=author.nationality,
+        bio=author.bio,
+        book_count=author.book_count,
+    )
+
+
+class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, repository: CatalogRepository) -> None:
+        self.repository = repository
+
+    async def _check_genre(self, genre_id: str) -> None:
+        _check_id("genre_id", genre_id, required=False)
+        if genre_id and not await self.repository.genre_exists(genre_id):
+            raise InvalidArgument("genre_id", f"unknown genre {genre_id!r}; ListGenres gives the valid ones")
+
+    async def ListBooks(
+        self, request: catalog_pb2.ListBooksRequest, context: Context
+    ) -> catalog_pb2.ListBooksResponse:
+        size = pagination.page_size(request.page_size)
+        await self._check_genre(request.genre_id)
+        _check_id("author_id", request.author_id, required=False)
+        if request.order not in ORDERS:
+            raise InvalidArgument("order", f"unknown order {request.order}")
+        filters = ("books", request.genre_id, request.author_id, request.featured_only, request.order)
+        offset = pagination.decode(request.page_token, *filters)
+        page = await self.repository.list_books(
+            offset=offset,
+            limit=size,
+            genre_id=request.genre_id or None,
+            author_id=request.author_id or None,
+            featured_only=request.featured_only,
+            order=ORDERS[request.order],
+        )
+        return catalog_pb2.ListBooksResponse(
+            books=[book_message(b) for b in page.items],
+            next_page_token=pagination.next_token(offset, size, page.total, *filters),
+            total_size=page.total,
+        )
+
+    async def GetBook(self, request: catalog_pb2.GetBookRequest, context: Context) -> catalog_pb2.Book:
+        _check_id("id", request.id)
+        book = await self.repository.get_book(request.id)
+        if book is None:
+            raise NotFound(f"no book with id {request.id!r}")
+        return book_message(book)
+
+    async def SearchBooks(
+        self, request: catalog_pb2.SearchBooksRequest, context: Context
+    ) -> catalog_pb2.SearchBooksResponse:
+        query = request.query.strip()
+        if not query:
+            raise InvalidArgument(
+                "query", "is required: type a word from a title, an author or a description"
+            )
+        if len(query) > MAX_QUERY_LENGTH:
+            raise InvalidArgument(
+                "query", f"is too long ({len(query)} characters; at most {MAX_QUERY_LENGTH})"
+            )
+        size = pagination.page_size(request.page_size)
+        await self._check_genre(request.genre_id)
+        filters = ("search", query, request.genre_id)
+        offset = pagination.decode(request.page_token, *filters)
+        page = await self.repository.search_books(
+            query=query, offset=offset, limit=size, genre_id=request.genre_id or None
+        )
+        return catalog_pb2.SearchBooksResponse(
+            books=[book_message(b) for b in page.items],
+            next_page_token=pagination.next_token(offset, size, page.total, *filters),
+            total_size=page.total,
+        )
+
+    async def ListGenres(
+        self, request: catalog_pb2.ListGenresRequest, context: Context
+    ) -> catalog_pb2.ListGenresResponse:
+        genres = await self.repository.list_genres()
+        return catalog_pb2.ListGenresResponse(
+            genres=[
+                catalog_pb2.Genre(id=g.id, name=g.name, description=g.description, book_count=g.book_count)
+                for g in genres
+            ]
+        )
+
+    async def ListAuthors(
+        self, request: catalog_pb2.ListAuthorsRequest, context: Context
+    ) -> catalog_pb2.ListAuthorsResponse:
+        size = pagination.page_size(request.page_size)
+        offset = pagination.decode(request.page_token, "authors")
+        page = await self.repository.list_authors(offset=offset, limit=size)
+        return catalog_pb2.ListAuthorsResponse(
+            authors=[author_message(a) for a in page.items],
+            next_page_token=pagination.next_token(offset, size, page.total, "authors"),
+            total_size=page.total,
+        )
+
+    async def GetAuthor(self, request: catalog_pb2.GetAuthorRequest, context: Context) -> catalog_pb2.Author:
+        _check_id("id", request.id)
+        author = await self.repository.get_author(request.id)
+        if author is None:
+            raise NotFound(f"no author with id {request.id!r}")
+        return author_message(author)

@@ -1,0 +1,3 @@
+from folio_storefront.app import main
+
+main()

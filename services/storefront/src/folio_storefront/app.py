@@ -1,0 +1,107 @@
+"""The storefront application factory and entry point. Nothing is built at import."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from folio_platform.deadlines import deadline_scope
+from folio_platform.discovery import Discovery, StaticDiscovery
+from folio_platform.grpc_client import create_channel
+from folio_platform.logging import configure_logging
+from folio_platform.settings import load_settings
+from folio_platform.telemetry import Telemetry, configure_telemetry
+from folio_storefront import api, health, pages
+from folio_storefront.catalog_client import CATALOG, CATALOG_SERVICE, CatalogClient
+from folio_storefront.errors import install_error_handlers
+from folio_storefront.settings import Settings
+
+HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
+
+
+class RequestDeadline:
+    """ASGI middleware: each request's backend calls share one time budget."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with deadline_scope(self.seconds):
+            await self.app(scope, receive, send)
+
+
+def _money(minor_units: int) -> str:
+    return f"${minor_units / 100:.2f}"
+
+
+def create_app(
+    settings: Settings, *, discovery: Discovery | None = None, telemetry: Telemetry | None = None
+) -> FastAPI:
+    """Build the storefront; backends are connected in the lifespan, not here."""
+    discovery = discovery or StaticDiscovery(settings.service_addresses)
+    telemetry = telemetry or Telemetry(enabled=False)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["money"] = _money
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        channel = create_channel(
+            discovery.resolve(CATALOG),
+            idempotent_services=[CATALOG_SERVICE],
+            default_timeout=settings.backend_timeout_seconds,
+            telemetry=telemetry,
+        )
+        app.state.catalog = CatalogClient(channel)
+        app.state.templates = templates
+        try:
+            yield
+        finally:
+            await channel.close(grace=settings.shutdown_grace_seconds)
+
+    app = FastAPI(
+        title="Folio storefront API",
+        version="1.0.0",
+        summary="Browse and search Folio's catalog of public-domain books.",
+        description="Every route is public (anonymous, read-only). Errors share one shape: "
+        '`{"error": {"code", "message", "field"?, "dependency"?}}`.',
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
+    install_error_handlers(app, templates)
+    app.include_router(health.router)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    if telemetry.enabled:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,static")
+    return app
+
+
+def main() -> None:
+    settings = load_settings(Settings)
+    configure_logging("storefront", level=settings.log_level, fmt=settings.log_format)
+    telemetry = configure_telemetry("storefront")
+    try:
+        uvicorn.run(
+            create_app(settings, telemetry=telemetry),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        )
+    finally:
+        telemetry.shutdown()

@@ -1,0 +1,94 @@
+"""The storefront's view of the catalog: typed calls, gRPC failures turned into edge errors."""
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from folio_platform.errors import field_violations
+from folio_storefront.errors import BadRequest, DependencyUnavailable, NotFoundError
+
+CATALOG = "catalog"
+CATALOG_SERVICE = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
+T = TypeVar("T")
+
+
+async def _call[T](call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        code = error.code()
+        if code == grpc.StatusCode.NOT_FOUND:
+            raise NotFoundError(error.details() or "not found") from None
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            violations = field_violations(error)
+            field = violations[0][0] if violations else None
+            raise BadRequest(error.details() or "invalid request", field=field) from None
+        if code in (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+        ):
+            raise DependencyUnavailable(CATALOG) from None
+        raise
+
+
+class CatalogClient:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        self._health = health_pb2_grpc.HealthStub(channel)
+
+    async def list_books(
+        self,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        genre_id: str = "",
+        author_id: str = "",
+        featured_only: bool = False,
+        order: int = catalog_pb2.BOOK_ORDER_TITLE,
+    ) -> catalog_pb2.ListBooksResponse:
+        request = catalog_pb2.ListBooksRequest(
+            page_size=page_size,
+            page_token=page_token,
+            genre_id=genre_id,
+            author_id=author_id,
+            featured_only=featured_only,
+            order=order,  # type: ignore[arg-type]
+        )
+        return await _call(self._stub.ListBooks(request))
+
+    async def get_book(self, book_id: str) -> catalog_pb2.Book:
+        return await _call(self._stub.GetBook(catalog_pb2.GetBookRequest(id=book_id)))
+
+    async def search_books(
+        self, *, query: str, page_size: int = 0, page_token: str = "", genre_id: str = ""
+    ) -> catalog_pb2.SearchBooksResponse:
+        request = catalog_pb2.SearchBooksRequest(
+            query=query, page_size=page_size, page_token=page_token, genre_id=genre_id
+        )
+        return await _call(self._stub.SearchBooks(request))
+
+    async def list_genres(self) -> catalog_pb2.ListGenresResponse:
+        return await _call(self._stub.ListGenres(catalog_pb2.ListGenresRequest()))
+
+    async def list_authors(
+        self, *, page_size: int = 0, page_token: str = ""
+    ) -> catalog_pb2.ListAuthorsResponse:
+        request = catalog_pb2.ListAuthorsRequest(page_size=page_size, page_token=page_token)
+        return await _call(self._stub.ListAuthors(request))
+
+    async def get_author(self, author_id: str) -> catalog_pb2.Author:
+        return await _call(self._stub.GetAuthor(catalog_pb2.GetAuthorRequest(id=author_id)))
+
+    async def is_serving(self, probe_timeout: float = 1.0) -> bool:
+        """The catalog's own answer through the standard gRPC health protocol."""
+        try:
+            response = await self._health.Check(
+                health_pb2.HealthCheckRequest(service=CATALOG_SERVICE), timeout=probe_timeout
+            )
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)

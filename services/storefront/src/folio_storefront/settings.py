@@ -1,0 +1,21 @@
+"""Storefront settings, from `FOLIO_STOREFRONT_*` variables."""
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from folio_platform.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="FOLIO_STOREFRONT_")
+
+    host: str = Field(default="127.0.0.1", description="interface to listen on (0.0.0.0 in a container)")
+    port: int = Field(default=8000, ge=0, le=65535)
+    service_addresses: dict[str, str] = Field(
+        default={"catalog": "127.0.0.1:50051"},
+        description='JSON map of service -> "host:port[,host:port...]" for static discovery',
+    )
+    request_timeout_seconds: float = Field(
+        default=3.0, gt=0, le=60, description="budget for one request, shared by every backend call it makes"
+    )
+    backend_timeout_seconds: float = Field(default=1.5, gt=0, le=60, description="cap on any one gRPC call")
