@@ -1,0 +1,1 @@
+"""Folio's load tests and benchmarks."""

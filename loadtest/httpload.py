@@ -1,0 +1,82 @@
+"""A small closed-loop HTTP/1.1 load generator: N keep-alive connections, each sending
+the next request as soon as the previous answer arrives.
+
+Written for benchmarks on a 2-core machine, where the generator must stay cheap: it does
+raw asyncio streams and minimal parsing, and reports its own CPU time so a reader can
+check it was not the bottleneck.
+"""
+
+import asyncio
+import resource
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float] = field(repr=False)
+    generator_cpu_seconds: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+async def _connection(
+    host: str, port: int, path: str, warmup_until: float, stop_at: float, result: LoadResult
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: application/json\r\n\r\n".encode()
+    try:
+        while (started := time.perf_counter()) < stop_at:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            if started >= warmup_until:
+                result.latencies_ms.append((time.perf_counter() - started) * 1000)
+                result.requests += 1
+                result.errors += status >= 400
+    finally:
+        writer.close()
+
+
+async def _run(
+    host: str, port: int, path: str, connections: int, seconds: float, warmup: float
+) -> LoadResult:
+    result = LoadResult(0, 0, seconds, [], 0.0)
+    now = time.perf_counter()
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    await asyncio.gather(
+        *(
+            _connection(host, port, path, now + warmup, now + warmup + seconds, result)
+            for _ in range(connections)
+        )
+    )
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    result.generator_cpu_seconds = (cpu_after.ru_utime - cpu_before.ru_utime) + (
+        cpu_after.ru_stime - cpu_before.ru_stime
+    )
+    return result
+
+
+def run_load(
+    host: str, port: int, path: str, *, connections: int, seconds: float, warmup: float
+) -> LoadResult:
+    """Drive `path` for `seconds` after `warmup`; latencies only from the measured window."""
+    import uvloop
+
+    return uvloop.run(_run(host, port, path, connections, seconds, warmup))
