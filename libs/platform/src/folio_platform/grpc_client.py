@@ -5,6 +5,7 @@ caller names as idempotent, with exponential backoff and a retry budget (throttl
 so a struggling server is not buried under retries.
 """
 
+import ipaddress
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -61,6 +62,15 @@ def target_for(addresses: Sequence[str]) -> str:
         raise ValueError("no address to connect to")
     if len(addresses) == 1:
         return addresses[0]
+    # gRPC balances across a fixed list only of IP literals (the ipv4: scheme); names need DNS.
+    for address in addresses:
+        try:
+            ipaddress.IPv4Address(address.rpartition(":")[0])
+        except ValueError:
+            raise ValueError(
+                f"cannot balance across {address!r}: several addresses must be IPv4 host:port; "
+                "give one DNS name instead"
+            ) from None
     return "ipv4:" + ",".join(addresses)
 
 

@@ -68,7 +68,8 @@ class GrpcServer:
             from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
             interceptors.insert(0, aio_server_interceptor())  # type: ignore[no-untyped-call]
-        self.server = grpc.aio.server(interceptors=interceptors)
+        # No SO_REUSEPORT: a second instance on the same port must fail, not silently share it.
+        self.server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
         self.grace_seconds = grace_seconds
         # grpc-stubs predates the asyncio health servicer.
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -83,7 +84,10 @@ class GrpcServer:
             ],
             self.server,
         )
-        self.port = self.server.add_insecure_port(address)
+        try:
+            self.port = self.server.add_insecure_port(address)
+        except RuntimeError as error:  # current grpcio raises; older versions returned 0
+            raise OSError(f"cannot listen on {address}: is the port already in use?") from error
         if self.port == 0:
             raise OSError(f"cannot listen on {address}: is the port already in use?")
 

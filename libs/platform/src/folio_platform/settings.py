@@ -26,12 +26,22 @@ class ServiceSettings(BaseSettings):
 
 def load_settings[S: BaseSettings](settings_class: type[S]) -> S:
     """Build settings from the environment, or exit with a message naming each bad variable."""
-    from pydantic import ValidationError
+    import re
 
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    prefix = str(settings_class.model_config.get("env_prefix", ""))
     try:
         return settings_class()
+    except SettingsError as error:
+        # Raised for values that must be JSON (dicts, lists) and are not; it names only the field.
+        field = re.search(r'field "([^"]+)"', str(error))
+        variable = f"{prefix}{field.group(1)}".upper() if field else "settings"
+        raise SystemExit(
+            f"invalid settings for {settings_class.__module__}:\n  {variable}: {error.__cause__ or error}"
+        ) from None
     except ValidationError as error:
-        prefix = str(settings_class.model_config.get("env_prefix", ""))
         problems = "\n".join(
             f"  {prefix}{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
         )

@@ -14,17 +14,11 @@ from dataclasses import dataclass, field
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 log = logging.getLogger(__name__)
-
-_ENDPOINT_VARIABLES = (
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-)
 
 
 @dataclass
@@ -48,7 +42,9 @@ def _exporter_names(env: Mapping[str, str], signal: str) -> list[str]:
     explicit = env.get(f"OTEL_{signal}_EXPORTER")
     if explicit is not None:
         return [name.strip() for name in explicit.split(",") if name.strip() and name.strip() != "none"]
-    return ["otlp"] if any(env.get(v) for v in _ENDPOINT_VARIABLES) else []
+    # A signal-specific endpoint turns on only its own signal.
+    endpoints = ("OTEL_EXPORTER_OTLP_ENDPOINT", f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
+    return ["otlp"] if any(env.get(v) for v in endpoints) else []
 
 
 def _otlp_is_grpc(env: Mapping[str, str]) -> bool:
@@ -95,8 +91,9 @@ def configure_telemetry(service_name: str, env: Mapping[str, str] | None = None)
     if not trace_exporters and not metric_exporters:
         return Telemetry(enabled=False)
 
-    # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, read by Resource.create, override this default.
-    resource = Resource({SERVICE_NAME: service_name}).merge(Resource.create())
+    # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override this default. Resource.create() alone
+    # would not do: it fills in service.name=unknown_service, which would override ours.
+    resource = Resource.create({SERVICE_NAME: service_name}).merge(OTELResourceDetector().detect())
     telemetry = Telemetry(enabled=True)
     if trace_exporters:
         tracer_provider = TracerProvider(resource=resource)

@@ -1,0 +1,54 @@
+"""Real in-process GrpcServers serving tiny bytes-in/bytes-out services whose handlers each test supplies."""
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+import pytest
+
+from folio_platform.grpc_server import GrpcServer
+from folio_platform.telemetry import Telemetry
+
+Handler = Callable[[bytes, Any], Awaitable[bytes]]
+
+
+def _build(
+    service: str,
+    handlers: Mapping[str, Handler],
+    *,
+    address: str = "127.0.0.1:0",
+    grace_seconds: float = 5.0,
+) -> GrpcServer:
+    def register(server: grpc.aio.Server) -> None:
+        methods = {name: grpc.unary_unary_rpc_method_handler(fn) for name, fn in handlers.items()}
+        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(service, methods)])
+
+    return GrpcServer(
+        register=register,
+        service_names=[service],
+        address=address,
+        telemetry=Telemetry(enabled=False),
+        grace_seconds=grace_seconds,
+    )
+
+
+@pytest.fixture
+def build_server() -> Callable[..., GrpcServer]:
+    """`build_server(service, {method: handler}, address=..., grace_seconds=...)`: a GrpcServer, not started."""
+    return _build
+
+
+@pytest.fixture
+async def start_server() -> AsyncIterator[Callable[..., Awaitable[GrpcServer]]]:
+    """Like build_server, but started on a free port; every one is stopped (without grace) afterwards."""
+    servers: list[GrpcServer] = []
+
+    async def start(service: str, handlers: Mapping[str, Handler], **options: Any) -> GrpcServer:
+        server = _build(service, handlers, **options)
+        servers.append(server)
+        await server.start()
+        return server
+
+    yield start
+    for server in servers:
+        await server.server.stop(None)

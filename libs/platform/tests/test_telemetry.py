@@ -1,0 +1,146 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+from folio_platform.telemetry import configure_telemetry
+
+# Enabling telemetry installs global providers, so the enabled path runs in its own interpreter.
+REPORT = "TELEMETRY-REPORT "
+ENABLED_SCRIPT = textwrap.dedent(
+    f"""
+    import json, os
+    from opentelemetry import metrics, trace
+    from folio_platform.telemetry import configure_telemetry
+
+    telemetry = configure_telemetry("catalog")
+    report = {{
+        "enabled": telemetry.enabled,
+        "exporters": telemetry.exporters,
+        "tracer_is_global": telemetry.tracer_provider is not None
+        and trace.get_tracer_provider() is telemetry.tracer_provider,
+        "meter_is_global": telemetry.meter_provider is not None
+        and metrics.get_meter_provider() is telemetry.meter_provider,
+    }}
+    print({REPORT!r} + json.dumps(report), flush=True)
+    if os.environ.get("PROBE_SPAN"):
+        with trace.get_tracer("probe").start_as_current_span("probe-span"):
+            pass
+        telemetry.shutdown()
+    # Skip exit hooks: nothing may try to reach an OTLP endpoint that does not exist.
+    os._exit(0)
+    """
+)
+
+
+def _run_enabled(env: dict[str, str]) -> tuple[dict[str, Any], str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", ENABLED_SCRIPT],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    before, _, after = result.stdout.partition(REPORT)
+    report_line, _, rest = after.partition("\n")
+    return json.loads(report_line), before + rest
+
+
+def _exported_spans(output: str) -> list[dict[str, Any]]:
+    decoder, spans, index = json.JSONDecoder(), [], 0
+    while (index := output.find("{", index)) != -1:
+        span, index = decoder.raw_decode(output, index)
+        spans.append(span)
+    return spans
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"},
+        {"OTEL_SERVICE_NAME": "catalog", "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=dev"},
+    ],
+)
+def test_off_when_no_exporter_is_configured(env: dict[str, str]) -> None:
+    telemetry = configure_telemetry("catalog", env=env)
+
+    assert telemetry.enabled is False
+    assert telemetry.tracer_provider is None
+    assert telemetry.meter_provider is None
+    assert telemetry.exporters == []
+    telemetry.shutdown()
+
+
+@pytest.mark.parametrize("disabled", ["true", "TRUE", "True"])
+def test_sdk_disabled_wins_over_configured_exporters(disabled: str) -> None:
+    env = {
+        "OTEL_SDK_DISABLED": disabled,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317",
+        "OTEL_TRACES_EXPORTER": "console",
+    }
+
+    telemetry = configure_telemetry("catalog", env=env)
+
+    assert telemetry.enabled is False
+    assert telemetry.tracer_provider is None
+    assert telemetry.meter_provider is None
+
+
+@pytest.mark.parametrize("variable", ["OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER"])
+def test_unsupported_exporter_names_the_variable(variable: str) -> None:
+    with pytest.raises(ValueError, match=variable) as excinfo:
+        configure_telemetry("catalog", env={variable: "zipkin"})
+
+    assert "zipkin" in str(excinfo.value)
+
+
+def test_console_exporter_exports_spans_with_the_service_name_override() -> None:
+    report, output = _run_enabled(
+        {
+            "OTEL_TRACES_EXPORTER": "console",
+            "OTEL_SERVICE_NAME": "catalog-eu",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=staging",
+            "PROBE_SPAN": "1",
+        }
+    )
+
+    assert report == {
+        "enabled": True,
+        "exporters": ["traces:console"],
+        "tracer_is_global": True,
+        "meter_is_global": False,
+    }
+    (span,) = [s for s in _exported_spans(output) if s.get("name") == "probe-span"]
+    assert span["resource"]["attributes"]["service.name"] == "catalog-eu"
+    assert span["resource"]["attributes"]["deployment.environment"] == "staging"
+
+
+def test_service_name_defaults_to_the_one_the_service_passes() -> None:
+    _, output = _run_enabled({"OTEL_TRACES_EXPORTER": "console", "PROBE_SPAN": "1"})
+
+    (span,) = [s for s in _exported_spans(output) if s.get("name") == "probe-span"]
+    assert span["resource"]["attributes"]["service.name"] == "catalog"
+
+
+def test_generic_endpoint_turns_on_both_signals_over_otlp() -> None:
+    report, _ = _run_enabled({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+
+    assert report["enabled"] is True
+    assert report["exporters"] == ["traces:otlp", "metrics:otlp"]
+    assert report["tracer_is_global"] is True
+    assert report["meter_is_global"] is True
+
+
+def test_signal_specific_endpoint_turns_on_only_that_signal() -> None:
+    report, _ = _run_enabled({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:9"})
+
+    assert report["exporters"] == ["traces:otlp"]
+    assert report["meter_is_global"] is False
