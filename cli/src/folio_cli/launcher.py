@@ -33,7 +33,17 @@ def _pretty(line: str) -> str:
         return line
     if not isinstance(record, dict) or "message" not in record:
         return line
-    skip = {"time", "level", "logger", "message", "service", "trace_id", "span_id", "taskName", "color_message"}
+    skip = {
+        "time",
+        "level",
+        "logger",
+        "message",
+        "service",
+        "trace_id",
+        "span_id",
+        "taskName",
+        "color_message",
+    }
     extras = " ".join(f"{k}={v}" for k, v in record.items() if k not in skip and v not in ("", None))
     trace = f" trace={record['trace_id'][:8]}" if record.get("trace_id") else ""
     return f"{record.get('level', ''):<7} {record.get('logger', '')}: {record['message']} {extras}{trace}".rstrip()

@@ -90,9 +90,8 @@ def seed(
 
     async def run() -> tuple[int, int]:
         db.migrate(url)
-        engine = db.create_engine_for(url)
+        repository = SqlCatalogRepository(db.create_engine_for(url))
         try:
-            repository = SqlCatalogRepository(engine)
             catalog = load_seed_catalog()
             added = await repository.add_missing(
                 genres=catalog.genres, authors=catalog.authors, books=catalog.books
@@ -103,7 +102,7 @@ def seed(
                 generated = await repository.add_missing(genres=[], authors=extra.authors, books=extra.books)
             return added, generated
         finally:
-            await engine.dispose()
+            repository.close()
 
     started = time.monotonic()
     added, generated = asyncio.run(run())

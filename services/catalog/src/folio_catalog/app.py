@@ -35,7 +35,7 @@ async def serve(settings: Settings) -> None:
     if telemetry.enabled:
         from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+        SQLAlchemyInstrumentor().instrument(engine=engine)
     repository = SqlCatalogRepository(engine)
     try:
         if settings.seed_on_start:
@@ -50,7 +50,7 @@ async def serve(settings: Settings) -> None:
         )
         await server.serve_until_signalled()
     finally:
-        await engine.dispose()
+        repository.close()
         telemetry.shutdown()
 
 

@@ -6,20 +6,18 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _driver_urls(url: str) -> tuple[URL, URL]:
-    """(sync URL for migrations, async URL for serving) with the drivers Folio installs."""
+def driver_url(url: str) -> URL:
+    """`url` with the driver Folio installs for its database (pysqlite, psycopg 3)."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return parsed.set(drivername="sqlite"), parsed.set(drivername="sqlite+aiosqlite")
+        return parsed.set(drivername="sqlite")
     if backend == "postgresql":
-        psycopg = parsed.set(drivername="postgresql+psycopg")
-        return psycopg, psycopg
+        return parsed.set(drivername="postgresql+psycopg")
     raise ValueError(
         f"FOLIO_CATALOG_DATABASE_URL: unsupported database {backend!r} (use sqlite or postgresql)"
     )
@@ -38,12 +36,7 @@ def _tune_sqlite(engine: Engine) -> None:
 
 def migrate(url: str) -> None:
     """Bring the schema to the newest Alembic revision (safe to run on every start)."""
-    sync_url, _ = _driver_urls(url)
-    if sync_url.get_backend_name() == "sqlite" and sync_url.database:
-        Path(sync_url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(sync_url)
-    if engine.dialect.name == "sqlite":
-        _tune_sqlite(engine)
+    engine = create_engine_for(url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
@@ -54,11 +47,13 @@ def migrate(url: str) -> None:
         engine.dispose()
 
 
-def create_engine_for(url: str) -> AsyncEngine:
-    """The async engine the service reads and writes through."""
-    _, async_url = _driver_urls(url)
-    if async_url.get_backend_name() == "sqlite":
-        engine = create_async_engine(async_url)
-        _tune_sqlite(engine.sync_engine)
+def create_engine_for(url: str) -> Engine:
+    """The engine the service reads and writes through (from its repository's thread pool)."""
+    parsed = driver_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, pool_size=8, max_overflow=0)
+        _tune_sqlite(engine)
         return engine
-    return create_async_engine(async_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_engine(parsed, pool_size=8, max_overflow=4, pool_pre_ping=True)

@@ -11,6 +11,8 @@ from folio_platform.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+# Totals are int32 in the protos, so no issued token holds a larger offset.
+MAX_OFFSET = 2**31 - 1
 
 
 def page_size(requested: int) -> int:
@@ -38,6 +40,8 @@ def decode(token: str, *filters: object) -> int:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         offset_text, fingerprint = raw.split(":", 1)
         offset = int(offset_text)
+        if offset > MAX_OFFSET:
+            raise ValueError(offset)
     except ValueError:
         raise InvalidArgument("page_token", "is not a token this service issued") from None
     if offset < 0 or fingerprint != _fingerprint(*filters):

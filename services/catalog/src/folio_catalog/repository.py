@@ -1,16 +1,24 @@
 """The catalog's data access: one interface, one SQL implementation for SQLite and PostgreSQL.
 
 Callers get plain frozen records, never ORM objects, so nothing lazy-loads outside a session.
+Each call is one unit of synchronous SQLAlchemy Core work on a small thread pool: one hop off
+the event loop per call, rather than one per round trip with an async driver (GetBook was about
+5x cheaper this way than AsyncSession over aiosqlite, measured with `make bench-catalog`).
 """
 
+import asyncio
+import contextvars
+import functools
 import re
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
-from sqlalchemy import Select, func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import Connection, Engine, Select, func, select, text
+from sqlalchemy.orm import Session
 
 from folio_catalog.models import AuthorRow, BookGenreRow, BookRow, GenreRow
 
@@ -104,41 +112,91 @@ def search_terms(query: str) -> list[str]:
     return [word.lower() for word in re.findall(r"\w+", query)][:32]
 
 
-def _book_record(row: BookRow) -> BookRecord:
-    return BookRecord(
-        id=row.id,
-        title=row.title,
-        author_id=row.author_id,
-        author_name=row.author.name,
-        year=row.year,
-        language=row.language,
-        genres=tuple((link.genre.id, link.genre.name) for link in row.genre_links),
-        description=row.description,
-        price_minor=row.price_minor,
-        currency_code=row.currency_code,
-        stock=row.stock,
-        featured=row.featured,
-    )
+# A SELECT of any columns (SQLAlchemy 2.1 types each column of a Select).
+type AnySelect = Select[*tuple[Any, ...]]
+
+_BOOK_COLUMNS = (
+    BookRow.id,
+    BookRow.title,
+    BookRow.author_id,
+    AuthorRow.name,
+    BookRow.year,
+    BookRow.language,
+    BookRow.description,
+    BookRow.price_minor,
+    BookRow.currency_code,
+    BookRow.stock,
+    BookRow.featured,
+)
+_BOOKS = select(*_BOOK_COLUMNS).join(AuthorRow, AuthorRow.id == BookRow.author_id)
 
 
-def _author_record(row: AuthorRow, book_count: int) -> AuthorRecord:
+def _books(connection: Connection, rows: Sequence[Sequence[Any]]) -> list[BookRecord]:
+    """Records for `rows` of _BOOK_COLUMNS, with their genres fetched in one more query."""
+    ids = [row[0] for row in rows]
+    genres: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    if ids:
+        links = connection.execute(
+            select(BookGenreRow.book_id, GenreRow.id, GenreRow.name)
+            .join(GenreRow, GenreRow.id == BookGenreRow.genre_id)
+            .where(BookGenreRow.book_id.in_(ids))
+            .order_by(BookGenreRow.book_id, BookGenreRow.position)
+        )
+        for book_id, genre_id, genre_name in links:
+            genres[book_id].append((genre_id, genre_name))
+    return [
+        BookRecord(
+            id=r[0],
+            title=r[1],
+            author_id=r[2],
+            author_name=r[3],
+            year=r[4],
+            language=r[5],
+            genres=tuple(genres[r[0]]),
+            description=r[6],
+            price_minor=r[7],
+            currency_code=r[8],
+            stock=r[9],
+            featured=bool(r[10]),
+        )
+        for r in rows
+    ]
+
+
+def _author(row: Sequence[Any]) -> AuthorRecord:
     return AuthorRecord(
-        id=row.id,
-        name=row.name,
-        born=row.born,
-        died=row.died,
-        nationality=row.nationality,
-        bio=row.bio,
-        book_count=book_count,
+        id=row[0], name=row[1], born=row[2], died=row[3], nationality=row[4], bio=row[5], book_count=row[6]
     )
+
+
+def _count(connection: Connection, query: AnySelect) -> int:
+    return int(connection.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
 
 class SqlCatalogRepository:
-    """CatalogRepository over SQLAlchemy; full-text search uses each engine's native index."""
+    """CatalogRepository over SQLAlchemy Core; full-text search uses each engine's native index."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+    def __init__(self, engine: Engine, *, max_workers: int = 8) -> None:
+        self._engine = engine
         self._dialect = engine.dialect.name
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="catalog-db")
+
+    async def _run[T](self, work: Callable[[Connection], T]) -> T:
+        """`work(connection)` on the pool; the caller's context (its trace span) goes along."""
+
+        def run() -> T:
+            with self._engine.connect() as connection:
+                return work(connection)
+
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, functools.partial(context.run, run)
+        )
+
+    def close(self) -> None:
+        """Stop the worker threads and close pooled connections."""
+        self._pool.shutdown(wait=True)
+        self._engine.dispose()
 
     async def list_books(
         self,
@@ -150,7 +208,7 @@ class SqlCatalogRepository:
         featured_only: bool = False,
         order: BookOrder = BookOrder.TITLE,
     ) -> Page[BookRecord]:
-        query = select(BookRow)
+        query = _BOOKS
         if genre_id:
             query = query.where(
                 BookRow.id.in_(select(BookGenreRow.book_id).where(BookGenreRow.genre_id == genre_id))
@@ -164,15 +222,20 @@ class SqlCatalogRepository:
             BookOrder.YEAR: (BookRow.year, BookRow.title, BookRow.id),
             BookOrder.YEAR_DESC: (BookRow.year.desc(), BookRow.title, BookRow.id),
         }[order]
-        async with self._sessions() as session:
-            total = await self._count(session, query)
-            rows = await session.scalars(query.order_by(*ordering).offset(offset).limit(limit))
-            return Page([_book_record(row) for row in rows.unique()], total)
+
+        def work(connection: Connection) -> Page[BookRecord]:
+            total = _count(connection, query)
+            rows = connection.execute(query.order_by(*ordering).offset(offset).limit(limit)).all()
+            return Page(_books(connection, rows), total)
+
+        return await self._run(work)
 
     async def get_book(self, book_id: str) -> BookRecord | None:
-        async with self._sessions() as session:
-            row = await session.get(BookRow, book_id)
-            return None if row is None else _book_record(row)
+        def work(connection: Connection) -> BookRecord | None:
+            row = connection.execute(_BOOKS.where(BookRow.id == book_id)).first()
+            return None if row is None else _books(connection, [row])[0]
+
+        return await self._run(work)
 
     async def search_books(
         self, *, query: str, offset: int, limit: int, genre_id: str | None = None
@@ -180,27 +243,29 @@ class SqlCatalogRepository:
         terms = search_terms(query)
         if not terms:
             return Page([], 0)
-        async with self._sessions() as session:
+
+        def work(connection: Connection) -> Page[BookRecord]:
             # All words first; if nothing has them all, any word, still best match first.
+            total = 0
             for conjunction in ("AND", "OR"):
                 ranked_ids, params = self._ranked_ids(terms, conjunction, genre_id)
-                total = (
-                    await session.execute(text(f"SELECT count(*) FROM ({ranked_ids}) AS hits"), params)  # noqa: S608
+                total = connection.execute(
+                    text(f"SELECT count(*) FROM ({ranked_ids}) AS hits"),  # noqa: S608
+                    params,
                 ).scalar_one()
                 if total:
                     break
             if not total:
                 return Page([], 0)
-            page = await session.execute(
+            page = connection.execute(
                 text(f"{ranked_ids} LIMIT :limit OFFSET :offset"),
                 {**params, "limit": limit, "offset": offset},
             )
             ids = [row[0] for row in page]
-            rows = {
-                row.id: row
-                for row in (await session.scalars(select(BookRow).where(BookRow.id.in_(ids)))).unique()
-            }
-            return Page([_book_record(rows[i]) for i in ids if i in rows], total)
+            rows = {row[0]: row for row in connection.execute(_BOOKS.where(BookRow.id.in_(ids)))}
+            return Page(_books(connection, [rows[i] for i in ids if i in rows]), int(total))
+
+        return await self._run(work)
 
     def _ranked_ids(
         self, terms: list[str], conjunction: str, genre_id: str | None
@@ -230,7 +295,7 @@ class SqlCatalogRepository:
             f"{lexeme}:*" if i == len(lexemes) - 1 else lexeme for i, lexeme in enumerate(lexemes) if lexeme
         )
         sql = (
-            "SELECT b.id FROM books b, to_tsquery('english', :tsquery) q "  # noqa: S608
+            "SELECT b.id FROM books b, to_tsquery('english', unaccent(:tsquery)) q "  # noqa: S608
             f"WHERE b.search_document @@ q {genre_filter} "
             "ORDER BY ts_rank_cd(b.search_document, q) DESC, b.title, b.id"
         )
@@ -241,37 +306,51 @@ class SqlCatalogRepository:
             select(BookGenreRow.genre_id, func.count().label("n")).group_by(BookGenreRow.genre_id).subquery()
         )
         query = (
-            select(GenreRow, func.coalesce(counts.c.n, 0))
+            select(GenreRow.id, GenreRow.name, GenreRow.description, func.coalesce(counts.c.n, 0))
             .outerjoin(counts, counts.c.genre_id == GenreRow.id)
             .order_by(GenreRow.name)
         )
-        async with self._sessions() as session:
-            result = await session.execute(query)
-            return [GenreRecord(g.id, g.name, g.description, n) for g, n in result]
+
+        def work(connection: Connection) -> list[GenreRecord]:
+            return [GenreRecord(*row) for row in connection.execute(query)]
+
+        return await self._run(work)
 
     async def genre_exists(self, genre_id: str) -> bool:
-        async with self._sessions() as session:
-            return await session.get(GenreRow, genre_id) is not None
+        def work(connection: Connection) -> bool:
+            return connection.execute(select(GenreRow.id).where(GenreRow.id == genre_id)).first() is not None
+
+        return await self._run(work)
+
+    @staticmethod
+    def _authors() -> AnySelect:
+        counts = select(BookRow.author_id, func.count().label("n")).group_by(BookRow.author_id).subquery()
+        query: AnySelect = select(
+            AuthorRow.id,
+            AuthorRow.name,
+            AuthorRow.born,
+            AuthorRow.died,
+            AuthorRow.nationality,
+            AuthorRow.bio,
+            func.coalesce(counts.c.n, 0),
+        ).outerjoin(counts, counts.c.author_id == AuthorRow.id)
+        return query
 
     async def list_authors(self, *, offset: int, limit: int) -> Page[AuthorRecord]:
-        counts = select(BookRow.author_id, func.count().label("n")).group_by(BookRow.author_id).subquery()
-        query = (
-            select(AuthorRow, func.coalesce(counts.c.n, 0))
-            .outerjoin(counts, counts.c.author_id == AuthorRow.id)
-            .order_by(AuthorRow.name, AuthorRow.id)
-        )
-        async with self._sessions() as session:
-            total = await self._count(session, select(AuthorRow))
-            result = await session.execute(query.offset(offset).limit(limit))
-            return Page([_author_record(a, n) for a, n in result], total)
+        def work(connection: Connection) -> Page[AuthorRecord]:
+            total = _count(connection, select(AuthorRow.id))
+            ordered = self._authors().order_by(AuthorRow.name, AuthorRow.id)
+            rows = connection.execute(ordered.offset(offset).limit(limit))
+            return Page([_author(row) for row in rows], total)
+
+        return await self._run(work)
 
     async def get_author(self, author_id: str) -> AuthorRecord | None:
-        async with self._sessions() as session:
-            row = await session.get(AuthorRow, author_id)
-            if row is None:
-                return None
-            count = await session.scalar(select(func.count()).where(BookRow.author_id == author_id))
-            return _author_record(row, count or 0)
+        def work(connection: Connection) -> AuthorRecord | None:
+            row = connection.execute(self._authors().where(AuthorRow.id == author_id)).first()
+            return None if row is None else _author(row)
+
+        return await self._run(work)
 
     async def add_missing(
         self,
@@ -281,26 +360,27 @@ class SqlCatalogRepository:
         books: Sequence[BookRecord],
     ) -> int:
         """Insert what is not there yet, by id; existing rows (and their stock) are left alone."""
-        async with self._sessions.begin() as session:
-            have_genres = set(await session.scalars(select(GenreRow.id)))
-            have_authors = set(await session.scalars(select(AuthorRow.id)))
-            have_books = set(await session.scalars(select(BookRow.id)))
-            session.add_all(
-                GenreRow(id=g.id, name=g.name, description=g.description)
-                for g in genres
-                if g.id not in have_genres
-            )
-            session.add_all(
-                AuthorRow(
-                    id=a.id, name=a.name, born=a.born, died=a.died, nationality=a.nationality, bio=a.bio
+
+        def work() -> int:
+            with Session(self._engine) as session, session.begin():
+                have_genres = set(session.scalars(select(GenreRow.id)))
+                have_authors = set(session.scalars(select(AuthorRow.id)))
+                have_books = set(session.scalars(select(BookRow.id)))
+                session.add_all(
+                    GenreRow(id=g.id, name=g.name, description=g.description)
+                    for g in genres
+                    if g.id not in have_genres
                 )
-                for a in authors
-                if a.id not in have_authors
-            )
-            await session.flush()
-            new_books = [b for b in books if b.id not in have_books]
-            for book in new_books:
-                session.add(
+                session.add_all(
+                    AuthorRow(
+                        id=a.id, name=a.name, born=a.born, died=a.died, nationality=a.nationality, bio=a.bio
+                    )
+                    for a in authors
+                    if a.id not in have_authors
+                )
+                session.flush()
+                new_books = [b for b in books if b.id not in have_books]
+                session.add_all(
                     BookRow(
                         id=book.id,
                         title=book.title,
@@ -317,9 +397,11 @@ class SqlCatalogRepository:
                             for i, (genre_id, _) in enumerate(book.genres)
                         ],
                     )
+                    for book in new_books
                 )
-            return len(new_books)
+                return len(new_books)
 
-    @staticmethod
-    async def _count(session: AsyncSession, query: Select[Any]) -> int:
-        return (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, functools.partial(context.run, work)
+        )

@@ -1,0 +1,373 @@
+"""Shared fixtures: a real PostgreSQL from Debian's package, database URLs, a small known catalog."""
+
+import asyncio
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from folio_catalog import db
+from folio_catalog.repository import AuthorRecord, BookRecord, GenreRecord, SqlCatalogRepository
+from folio_catalog.seed import SeedCatalog
+
+POSTGRES_ROOT = Path("/usr/lib/postgresql")
+PG_USER = "postgres"
+
+
+def _newest_postgres_bin() -> Path | None:
+    """bin/ of the newest PostgreSQL installed by Debian's packages, or None."""
+    candidates = []
+    if POSTGRES_ROOT.is_dir():
+        for version_dir in POSTGRES_ROOT.iterdir():
+            bin_dir = version_dir / "bin"
+            if (bin_dir / "initdb").exists() and (bin_dir / "pg_ctl").exists():
+                major = version_dir.name.split(".")[0]
+                if major.isdigit():
+                    candidates.append((int(major), bin_dir))
+    return max(candidates)[1] if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on a loopback port; trust auth for the `postgres` role."""
+
+    port: int
+    _names: Iterator[int]
+
+    def admin_conninfo(self, dbname: str = "postgres") -> str:
+        return f"host=127.0.0.1 port={self.port} user={PG_USER} dbname={dbname}"
+
+    def create_database(self, *, template: str | None = None) -> str:
+        """A new database, empty or a copy of `template`; returns its SQLAlchemy URL."""
+        name = f"catalog_{next(self._names)}_{uuid.uuid4().hex[:8]}"
+        copy = f' TEMPLATE "{template}"' if template else ""
+        with psycopg.connect(self.admin_conninfo(), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"{copy}')  # type: ignore[arg-type]
+        return self.url(name)
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{dbname}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """Start PostgreSQL (initdb + pg_ctl) in a temp directory for the session; stop and remove it after."""
+    bin_dir = _newest_postgres_bin()
+    if bin_dir is None:
+        pytest.fail(
+            f"PostgreSQL server binaries (initdb, pg_ctl) not found under {POSTGRES_ROOT}/<version>/bin: "
+            "run `make system-deps` to install Debian's postgresql package"
+        )
+    as_root = os.geteuid() == 0
+    prefix = ["runuser", "-u", PG_USER, "--"] if as_root else []
+    workdir = Path(tempfile.mkdtemp(prefix="folio-catalog-pg-"))
+    data_dir, socket_dir, log_file = workdir / "data", workdir / "sock", workdir / "postgres.log"
+    socket_dir.mkdir()
+    if as_root:
+        # PostgreSQL refuses to run as root: the cluster belongs to the postgres user.
+        for path in (workdir, socket_dir):
+            shutil.chown(path, user=PG_USER, group=PG_USER)
+
+    def run(*args: str) -> None:
+        result = subprocess.run(
+            [*prefix, *args], cwd=workdir, capture_output=True, text=True, timeout=60, check=False
+        )
+        if result.returncode != 0:
+            log = log_file.read_text(errors="replace") if log_file.exists() else ""
+            pytest.fail(f"{args[0]} failed ({result.returncode}):\n{result.stdout}{result.stderr}{log}")
+
+    run(
+        str(bin_dir / "initdb"),
+        "-D",
+        str(data_dir),
+        "-U",
+        PG_USER,
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--no-locale",
+        "--no-sync",
+    )
+    port = _free_port()
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {socket_dir} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
+    pg_ctl = str(bin_dir / "pg_ctl")
+    run(pg_ctl, "-D", str(data_dir), "-l", str(log_file), "-o", options, "-w", "-t", "30", "start")
+    try:
+        yield PostgresServer(port=port, _names=itertools.count())
+    finally:
+        subprocess.run(
+            [*prefix, pg_ctl, "-D", str(data_dir), "-m", "immediate", "-w", "stop"],
+            cwd=workdir,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'catalog.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on each backend the catalog supports."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database()
+
+
+# A small catalog whose answers are known: distinct years, distinct titles, one genre and
+# one author with no books, and words placed so search ranking can be checked.
+GENRES = [
+    GenreRecord("adventure", "Adventure", "Voyages and quests."),
+    GenreRecord("crime-mystery", "Crime & Mystery", "Detectives and puzzles."),
+    GenreRecord("literary-fiction", "Literary Fiction", "Novels of character."),
+    GenreRecord("philosophy", "Philosophy", "Arguments about how to live."),
+    GenreRecord("poetry", "Poetry", "Verse."),
+    GenreRecord("romance", "Romance", "Courtship and marriage."),
+    GenreRecord("science-fiction", "Science Fiction", "Machines and marvels."),
+]
+AUTHORS = [
+    AuthorRecord("herman-melville", "Herman Melville", 1819, 1891, "American", "Sailor and novelist."),
+    AuthorRecord("jules-verne", "Jules Verne", 1828, 1905, "French", "Writer of extraordinary journeys."),
+    AuthorRecord("arthur-conan-doyle", "Arthur Conan Doyle", 1859, 1930, "British", "Physician."),
+    AuthorRecord("jane-austen", "Jane Austen", 1775, 1817, "British", "Novelist of manners."),
+    AuthorRecord("thomas-hobbes", "Thomas Hobbes", 1588, 1679, "English", "Philosopher."),
+    AuthorRecord("virginia-woolf", "Virginia Woolf", 1882, 1941, "British", "Modernist."),
+    AuthorRecord("emily-dickinson", "Emily Dickinson", 1830, 1886, "American", "Poet."),
+    AuthorRecord("charlotte-bronte", "Charlotte Bront\u00eb", 1816, 1855, "British", "Novelist."),
+]
+_AUTHOR_NAMES = {a.id: a.name for a in AUTHORS}
+_GENRE_NAMES = {g.id: g.name for g in GENRES}
+
+
+def _book(
+    book_id: str,
+    title: str,
+    author_id: str,
+    year: int,
+    genres: list[str],
+    description: str,
+    *,
+    price_minor: int = 999,
+    stock: int = 5,
+    featured: bool = False,
+) -> BookRecord:
+    return BookRecord(
+        id=book_id,
+        title=title,
+        author_id=author_id,
+        author_name=_AUTHOR_NAMES[author_id],
+        year=year,
+        language="en",
+        genres=tuple((g, _GENRE_NAMES[g]) for g in genres),
+        description=description,
+        price_minor=price_minor,
+        currency_code="USD",
+        stock=stock,
+        featured=featured,
+    )
+
+
+BOOKS = [
+    _book(
+        "moby-dick",
+        "Moby-Dick",
+        "herman-melville",
+        1851,
+        ["adventure", "literary-fiction"],
+        "A whaling voyage ends in obsession as Captain Ahab hunts the white whale.",
+        price_minor=1299,
+        stock=12,
+        featured=True,
+    ),
+    _book(
+        "typee",
+        "Typee",
+        "herman-melville",
+        1846,
+        ["adventure"],
+        "A sailor deserts his ship and lives among islanders in the Marquesas.",
+    ),
+    _book(
+        "twenty-thousand-leagues-under-the-seas",
+        "Twenty Thousand Leagues Under the Seas",
+        "jules-verne",
+        1870,
+        ["science-fiction", "adventure"],
+        "Professor Aronnax joins Captain Nemo aboard the Nautilus on a voyage beneath the oceans.",
+        featured=True,
+    ),
+    _book(
+        "journey-to-the-centre-of-the-earth",
+        "Journey to the Centre of the Earth",
+        "jules-verne",
+        1864,
+        ["science-fiction", "adventure"],
+        "A professor and his nephew descend through an Icelandic volcano.",
+    ),
+    _book(
+        "a-study-in-scarlet",
+        "A Study in Scarlet",
+        "arthur-conan-doyle",
+        1887,
+        ["crime-mystery"],
+        "Sherlock Holmes and Doctor Watson meet and solve a murder in London.",
+        featured=True,
+    ),
+    _book(
+        "the-hound-of-the-baskervilles",
+        "The Hound of the Baskervilles",
+        "arthur-conan-doyle",
+        1902,
+        ["crime-mystery"],
+        "Holmes investigates a family curse on the Devon moors.",
+    ),
+    _book(
+        "pride-and-prejudice",
+        "Pride and Prejudice",
+        "jane-austen",
+        1813,
+        ["romance", "literary-fiction"],
+        "Elizabeth Bennet and Mr Darcy misjudge each other in a country parish.",
+    ),
+    _book(
+        "leviathan",
+        "Leviathan",
+        "thomas-hobbes",
+        1651,
+        ["philosophy"],
+        "On the commonwealth, the sovereign and the social contract.",
+    ),
+    _book(
+        "the-voyage-out",
+        "The Voyage Out",
+        "virginia-woolf",
+        1915,
+        ["literary-fiction"],
+        "Rachel Vinrace sails to South America and finds her own mind.",
+    ),
+    _book(
+        "jane-eyre",
+        "Jane Eyre",
+        "charlotte-bronte",
+        1847,
+        ["romance", "literary-fiction"],
+        "An orphaned governess falls in love with her employer, whose fianc\u00e9e is not his first wife.",
+    ),
+]
+
+
+@pytest.fixture
+def fixture_catalog() -> SeedCatalog:
+    """The small known catalog every repository and servicer fixture loads."""
+    return SeedCatalog(list(GENRES), list(AUTHORS), list(BOOKS))
+
+
+def _load_fixture_catalog(url: str) -> None:
+    """Migrate `url` and load the fixture catalog into it, on a loop of its own."""
+
+    async def load() -> None:
+        repository = SqlCatalogRepository(db.create_engine_for(url))
+        try:
+            await repository.add_missing(genres=GENRES, authors=AUTHORS, books=BOOKS)
+        finally:
+            repository.close()
+
+    db.migrate(url)
+    asyncio.run(load())
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file holding the migrated fixture catalog, copied for each test."""
+    path = tmp_path_factory.mktemp("catalog-template") / "catalog.db"
+    _load_fixture_catalog(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> str:
+    """A PostgreSQL database holding the migrated fixture catalog, used as a CREATE DATABASE template."""
+    url = postgres_server.create_database()
+    _load_fixture_catalog(url)
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_shared(postgres_server: PostgresServer, postgres_template: str) -> str:
+    """A read-only copy of the fixture catalog that read-only tests share (a database costs ~0.4 s)."""
+    url = postgres_server.create_database(template=postgres_template)
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_server.admin_conninfo(), autocommit=True) as connection:
+        connection.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')  # type: ignore[arg-type]
+    return url
+
+
+def _copy_sqlite_template(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    path = tmp_path / "catalog.db"
+    shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def loaded_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database holding the fixture catalog, on each backend; read-only on PostgreSQL, where it is shared."""
+    if request.param == "sqlite":
+        return _copy_sqlite_template(request, tmp_path)
+    return str(request.getfixturevalue("postgres_shared"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def writable_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database of this test's own holding the fixture catalog, on each backend."""
+    if request.param == "sqlite":
+        return _copy_sqlite_template(request, tmp_path)
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database(template=request.getfixturevalue("postgres_template"))
+
+
+@pytest.fixture
+def repository(loaded_database_url: str) -> Iterator[SqlCatalogRepository]:
+    """The fixture catalog on every backend, for tests that only read."""
+    repo = SqlCatalogRepository(db.create_engine_for(loaded_database_url))
+    yield repo
+    repo.close()
+
+
+@pytest.fixture
+def writable_repository(writable_database_url: str) -> Iterator[SqlCatalogRepository]:
+    """The fixture catalog in a database of this test's own, on every backend, for tests that write."""
+    repo = SqlCatalogRepository(db.create_engine_for(writable_database_url))
+    yield repo
+    repo.close()
+
+
+@pytest.fixture
+def sqlite_repository(sqlite_template: Path, tmp_path: Path) -> Iterator[SqlCatalogRepository]:
+    """The fixture catalog in a SQLite file of this test's own."""
+    path = tmp_path / "catalog.db"
+    shutil.copyfile(sqlite_template, path)
+    repo = SqlCatalogRepository(db.create_engine_for(f"sqlite:///{path}"))
+    yield repo
+    repo.close()

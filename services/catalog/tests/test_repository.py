@@ -1,0 +1,471 @@
+"""The CatalogRepository contract, run against every backend: SQLite and a real PostgreSQL."""
+
+import dataclasses
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from folio_catalog import db
+from folio_catalog.repository import (
+    AuthorRecord,
+    BookOrder,
+    BookRecord,
+    GenreRecord,
+    SqlCatalogRepository,
+)
+from folio_catalog.seed import SeedCatalog
+
+
+def _ids(books: list[BookRecord]) -> list[str]:
+    return [b.id for b in books]
+
+
+def _expected_order(books: list[BookRecord], order: BookOrder) -> list[str]:
+    keys = {
+        BookOrder.TITLE: lambda b: (b.title, b.id),
+        BookOrder.YEAR: lambda b: (b.year, b.title, b.id),
+        BookOrder.YEAR_DESC: lambda b: (-b.year, b.title, b.id),
+    }
+    return [b.id for b in sorted(books, key=keys[order])]
+
+
+# --- listing -------------------------------------------------------------------------------
+
+
+async def test_list_books_pages_cover_the_catalog_in_title_order(
+    repository: SqlCatalogRepository, fixture_catalog: SeedCatalog
+) -> None:
+    expected = _expected_order(fixture_catalog.books, BookOrder.TITLE)
+    seen: list[str] = []
+    for offset in range(0, len(expected), 4):
+        page = await repository.list_books(offset=offset, limit=4)
+        assert page.total == len(expected)
+        assert len(page.items) == min(4, len(expected) - offset)
+        seen += _ids(page.items)
+    assert seen == expected
+
+
+async def test_list_books_past_the_end_is_empty_but_keeps_the_total(
+    repository: SqlCatalogRepository, fixture_catalog: SeedCatalog
+) -> None:
+    page = await repository.list_books(offset=len(fixture_catalog.books) + 5, limit=10)
+    assert page.items == []
+    assert page.total == len(fixture_catalog.books)
+
+
+@pytest.mark.parametrize("order", list(BookOrder))
+async def test_list_books_orders(
+    repository: SqlCatalogRepository, fixture_catalog: SeedCatalog, order: BookOrder
+) -> None:
+    page = await repository.list_books(offset=0, limit=100, order=order)
+    assert _ids(page.items) == _expected_order(fixture_catalog.books, order)
+
+
+async def test_list_books_year_order_is_oldest_first(repository: SqlCatalogRepository) -> None:
+    oldest_first = await repository.list_books(offset=0, limit=100, order=BookOrder.YEAR)
+    newest_first = await repository.list_books(offset=0, limit=100, order=BookOrder.YEAR_DESC)
+    years = [b.year for b in oldest_first.items]
+    assert years == sorted(years)
+    assert oldest_first.items[0].id == "leviathan"
+    assert newest_first.items[0].id == "the-voyage-out"
+
+
+@pytest.mark.parametrize("genre_id", ["adventure", "crime-mystery", "literary-fiction", "poetry"])
+async def test_list_books_by_genre(
+    repository: SqlCatalogRepository, fixture_catalog: SeedCatalog, genre_id: str
+) -> None:
+    in_genre = [b for b in fixture_catalog.books if genre_id in dict(b.genres)]
+    page = await repository.list_books(offset=0, limit=100, genre_id=genre_id)
+    assert _ids(page.items) == _expected_order(in_genre, BookOrder.TITLE)
+    assert page.total == len(in_genre)
+
+
+@pytest.mark.parametrize("author_id", ["herman-melville", "jules-verne", "emily-dickinson"])
+async def test_list_books_by_author(
+    repository: SqlCatalogRepository, fixture_catalog: SeedCatalog, author_id: str
+) -> None:
+    by_author = [b for b in fixture_catalog.books if b.author_id == author_id]
+    page = await repository.list_books(offset=0, limit=100, author_id=author_id)
+    assert _ids(page.items) == _expected_order(by_author, BookOrder.TITLE)
+    assert page.total == len(by_author)
+
+
+async def test_list_books_featured_only(
+    repository: SqlCatalogRepository, fixture_catalog: SeedCatalog
+) -> None:
+    featured = [b for b in fixture_catalog.books if b.featured]
+    assert featured
+    page = await repository.list_books(offset=0, limit=100, featured_only=True)
+    assert _ids(page.items) == _expected_order(featured, BookOrder.TITLE)
+    assert all(b.featured for b in page.items)
+
+
+async def test_list_books_filters_combine(repository: SqlCatalogRepository) -> None:
+    page = await repository.list_books(
+        offset=0, limit=100, genre_id="adventure", featured_only=True, order=BookOrder.YEAR
+    )
+    assert _ids(page.items) == ["moby-dick", "twenty-thousand-leagues-under-the-seas"]
+    assert page.total == 2
+    page = await repository.list_books(offset=1, limit=1, genre_id="adventure", author_id="jules-verne")
+    assert page.total == 2
+    assert _ids(page.items) == ["twenty-thousand-leagues-under-the-seas"]
+
+
+# --- single books, genres, authors ----------------------------------------------------------
+
+
+async def test_get_book_returns_every_field(
+    repository: SqlCatalogRepository, fixture_catalog: SeedCatalog
+) -> None:
+    for book in fixture_catalog.books:
+        assert await repository.get_book(book.id) == book
+
+
+async def test_get_book_missing_is_none(repository: SqlCatalogRepository) -> None:
+    assert await repository.get_book("no-such-book") is None
+
+
+async def test_list_genres_counts_books_and_sorts_by_name(
+    repository: SqlCatalogRepository, fixture_catalog: SeedCatalog
+) -> None:
+    genres = await repository.list_genres()
+    assert [g.name for g in genres] == sorted(g.name for g in fixture_catalog.genres)
+    counts = {g.id: g.book_count for g in genres}
+    for genre in fixture_catalog.genres:
+        assert counts[genre.id] == sum(genre.id in dict(b.genres) for b in fixture_catalog.books)
+    assert counts["adventure"] == 4
+    assert counts["poetry"] == 0
+    descriptions = {g.id: g.description for g in genres}
+    assert descriptions["philosophy"] == "Arguments about how to live."
+
+
+async def test_genre_exists(repository: SqlCatalogRepository) -> None:
+    assert await repository.genre_exists("poetry")
+    assert not await repository.genre_exists("cookery")
+
+
+async def test_list_authors_pages_by_name_with_book_counts(
+    repository: SqlCatalogRepository, fixture_catalog: SeedCatalog
+) -> None:
+    expected = sorted(fixture_catalog.authors, key=lambda a: (a.name, a.id))
+    seen: list[AuthorRecord] = []
+    for offset in range(0, len(expected), 3):
+        page = await repository.list_authors(offset=offset, limit=3)
+        assert page.total == len(expected)
+        seen += page.items
+    assert [a.id for a in seen] == [a.id for a in expected]
+    counts = {a.id: a.book_count for a in seen}
+    for author in fixture_catalog.authors:
+        assert counts[author.id] == sum(b.author_id == author.id for b in fixture_catalog.books)
+
+
+async def test_get_author_with_book_count(repository: SqlCatalogRepository) -> None:
+    melville = await repository.get_author("herman-melville")
+    assert melville == AuthorRecord(
+        "herman-melville", "Herman Melville", 1819, 1891, "American", "Sailor and novelist.", book_count=2
+    )
+    dickinson = await repository.get_author("emily-dickinson")
+    assert dickinson is not None
+    assert dickinson.book_count == 0
+
+
+async def test_get_author_missing_is_none(repository: SqlCatalogRepository) -> None:
+    assert await repository.get_author("no-such-author") is None
+
+
+async def test_author_without_known_years(writable_repository: SqlCatalogRepository) -> None:
+    anonymous = AuthorRecord("anonymous", "Anonymous")
+    await writable_repository.add_missing(genres=[], authors=[anonymous], books=[])
+    assert await writable_repository.get_author("anonymous") == anonymous
+
+
+# --- add_missing ---------------------------------------------------------------------------
+
+
+async def test_add_missing_is_idempotent(
+    writable_repository: SqlCatalogRepository, fixture_catalog: SeedCatalog
+) -> None:
+    added = await writable_repository.add_missing(
+        genres=fixture_catalog.genres, authors=fixture_catalog.authors, books=fixture_catalog.books
+    )
+    assert added == 0
+    page = await writable_repository.list_books(offset=0, limit=100)
+    assert page.total == len(fixture_catalog.books)
+    assert len(await writable_repository.list_genres()) == len(fixture_catalog.genres)
+    assert (await writable_repository.list_authors(offset=0, limit=100)).total == len(fixture_catalog.authors)
+
+
+async def test_add_missing_leaves_existing_rows_alone(
+    writable_repository: SqlCatalogRepository, fixture_catalog: SeedCatalog
+) -> None:
+    original = await writable_repository.get_book("moby-dick")
+    assert original is not None
+    changed = dataclasses.replace(original, stock=original.stock + 100, title="Moby-Dick; or, The Whale")
+    renamed_genre = GenreRecord("adventure", "Derring-do")
+    renamed_author = dataclasses.replace(fixture_catalog.authors[0], name="H. Melville")
+    added = await writable_repository.add_missing(
+        genres=[renamed_genre], authors=[renamed_author], books=[changed]
+    )
+    assert added == 0
+    assert await writable_repository.get_book("moby-dick") == original
+    assert {g.id: g.name for g in await writable_repository.list_genres()}["adventure"] == "Adventure"
+    author = await writable_repository.get_author(renamed_author.id)
+    assert author is not None
+    assert author.name == "Herman Melville"
+
+
+async def test_add_missing_adds_only_the_new_books(
+    writable_repository: SqlCatalogRepository, fixture_catalog: SeedCatalog
+) -> None:
+    poet = AuthorRecord("walt-whitman", "Walt Whitman", 1819, 1892, "American", "Poet.")
+    leaves = BookRecord(
+        id="leaves-of-grass",
+        title="Leaves of Grass",
+        author_id=poet.id,
+        author_name=poet.name,
+        year=1855,
+        language="en",
+        genres=(("poetry", "Poetry"),),
+        description="A song of the self, revised across a lifetime.",
+        price_minor=850,
+        currency_code="USD",
+        stock=3,
+    )
+    added = await writable_repository.add_missing(
+        genres=fixture_catalog.genres,
+        authors=[*fixture_catalog.authors, poet],
+        books=[*fixture_catalog.books, leaves],
+    )
+    assert added == 1
+    assert await writable_repository.get_book("leaves-of-grass") == leaves
+    assert (await writable_repository.list_books(offset=0, limit=1)).total == len(fixture_catalog.books) + 1
+    # A book added later is searchable at once, by title and by its author's name.
+    assert _ids((await writable_repository.search_books(query="grass", offset=0, limit=10)).items) == [
+        "leaves-of-grass"
+    ]
+    assert _ids((await writable_repository.search_books(query="whitman", offset=0, limit=10)).items) == [
+        "leaves-of-grass"
+    ]
+
+
+# --- search --------------------------------------------------------------------------------
+
+
+async def _search(repository: SqlCatalogRepository, query: str, genre_id: str | None = None) -> list[str]:
+    page = await repository.search_books(query=query, offset=0, limit=100, genre_id=genre_id)
+    assert page.total == len(page.items)
+    return _ids(page.items)
+
+
+async def test_search_title_match_outranks_description_match(repository: SqlCatalogRepository) -> None:
+    found = await _search(repository, "voyage")
+    assert found[0] == "the-voyage-out"
+    assert set(found) == {"the-voyage-out", "moby-dick", "twenty-thousand-leagues-under-the-seas"}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("melville", {"moby-dick", "typee"}),
+        ("Jules Verne", {"twenty-thousand-leagues-under-the-seas", "journey-to-the-centre-of-the-earth"}),
+        ("conan doyle", {"a-study-in-scarlet", "the-hound-of-the-baskervilles"}),
+    ],
+)
+async def test_search_by_author_name(
+    repository: SqlCatalogRepository, query: str, expected: set[str]
+) -> None:
+    assert set(await _search(repository, query)) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("voyages", "the-voyage-out"),  # plural finds the singular in a title
+        ("hunting", "moby-dick"),  # "hunts" in the description
+        ("islander", "typee"),  # "islanders"
+    ],
+)
+async def test_search_stems_words(repository: SqlCatalogRepository, query: str, expected: str) -> None:
+    assert expected in await _search(repository, query)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("leviath", ["leviathan"]),
+        ("baskerv", ["the-hound-of-the-baskervilles"]),
+        ("sherlock hol", ["a-study-in-scarlet"]),
+    ],
+)
+async def test_search_last_word_matches_as_prefix(
+    repository: SqlCatalogRepository, query: str, expected: list[str]
+) -> None:
+    assert await _search(repository, query) == expected
+
+
+async def test_search_earlier_words_are_not_prefixes(repository: SqlCatalogRepository) -> None:
+    # "levia" finds Leviathan as the last word, but an earlier word must match whole.
+    assert await _search(repository, "levia") == ["leviathan"]
+    assert await _search(repository, "levia whale") == ["moby-dick"]
+
+
+async def test_search_prefers_books_with_all_words(repository: SqlCatalogRepository) -> None:
+    # Both books have "captain"; only Moby-Dick also has "whale".
+    assert await _search(repository, "captain whale") == ["moby-dick"]
+    assert set(await _search(repository, "captain")) == {
+        "moby-dick",
+        "twenty-thousand-leagues-under-the-seas",
+    }
+
+
+async def test_search_falls_back_to_any_word(repository: SqlCatalogRepository) -> None:
+    # No book mentions both Nemo and Holmes: each book with either is still found.
+    assert set(await _search(repository, "nemo holmes")) == {
+        "twenty-thousand-leagues-under-the-seas",
+        "a-study-in-scarlet",
+        "the-hound-of-the-baskervilles",
+    }
+
+
+@pytest.mark.parametrize("query", ["bronte", "Bront\u00eb", "BRONTE", "fiancee", "fianc\u00e9e"])
+async def test_search_ignores_accents(repository: SqlCatalogRepository, query: str) -> None:
+    # The seed has Brontë, Eugénie, Salammbô...: a reader typing plain letters must find them.
+    assert await _search(repository, query) == ["jane-eyre"]
+
+
+async def test_search_within_a_genre(repository: SqlCatalogRepository) -> None:
+    assert await _search(repository, "voyage", genre_id="science-fiction") == [
+        "twenty-thousand-leagues-under-the-seas"
+    ]
+    assert await _search(repository, "voyage", genre_id="crime-mystery") == []
+    assert await _search(repository, "voyage", genre_id="poetry") == []
+
+
+async def test_search_pages(repository: SqlCatalogRepository) -> None:
+    everything = await _search(repository, "voyage")
+    first = await repository.search_books(query="voyage", offset=0, limit=2)
+    second = await repository.search_books(query="voyage", offset=2, limit=2)
+    assert first.total == second.total == 3
+    assert _ids(first.items) + _ids(second.items) == everything
+
+
+async def test_search_without_a_match_is_empty(repository: SqlCatalogRepository) -> None:
+    page = await repository.search_books(query="zeppelin", offset=0, limit=10)
+    assert page.items == []
+    assert page.total == 0
+
+
+@pytest.mark.parametrize("query", ["", "   ", "?!", "... -- !!! ()", '"*"', "&|!:*"])
+async def test_search_of_only_punctuation_is_empty(repository: SqlCatalogRepository, query: str) -> None:
+    page = await repository.search_books(query=query, offset=0, limit=10)
+    assert page.items == []
+    assert page.total == 0
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"; DROP TABLE books; --',
+        "' OR 1=1 --",
+        "title:foo",
+        "author:melville",
+        "NEAR(",
+        "NEAR(whale captain, 2)",
+        "whale AND NOT captain",
+        "AND OR NOT",
+        "moby*",
+        "-whale",
+        "^whale",
+        "whale:*",
+        "whale & !captain | (nemo",
+        "'s",
+        "_",
+        "__init__",
+        "snake_case words",
+        "o'clock",
+        "\\",
+        "caf\u00e9 na\u00efve",
+        "\u4e66",
+        "1851",
+    ],
+)
+async def test_search_with_operator_characters_does_not_fail(
+    repository: SqlCatalogRepository, fixture_catalog: SeedCatalog, query: str
+) -> None:
+    page = await repository.search_books(query=query, offset=0, limit=10)
+    assert page.total >= len(page.items)
+    assert (await repository.list_books(offset=0, limit=1)).total == len(fixture_catalog.books)
+
+
+async def test_search_treats_operator_words_as_words(repository: SqlCatalogRepository) -> None:
+    # "title:scarlet" is the two words "title" and "scarlet", not a column filter.
+    assert await _search(repository, "title:scarlet") == ["a-study-in-scarlet"]
+    assert "moby-dick" in await _search(repository, "moby*")
+
+
+# --- migrations ----------------------------------------------------------------------------
+
+
+async def test_migrate_twice_is_a_no_op(database_url: str, fixture_catalog: SeedCatalog) -> None:
+    db.migrate(database_url)
+    repo = SqlCatalogRepository(db.create_engine_for(database_url))
+    try:
+        await repo.add_missing(
+            genres=fixture_catalog.genres, authors=fixture_catalog.authors, books=fixture_catalog.books
+        )
+        db.migrate(database_url)
+        assert (await repo.list_books(offset=0, limit=1)).total == len(fixture_catalog.books)
+        assert await _search(repo, "leviathan") == ["leviathan"]
+    finally:
+        repo.close()
+    assert _applied_revisions(database_url) == [_head_revision()]
+
+
+def _head_revision() -> str | None:
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def _applied_revisions(url: str) -> list[str]:
+    engine = db.create_engine_for(url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    finally:
+        engine.dispose()
+
+
+async def test_upgrading_an_existing_database_keeps_data_searchable(
+    database_url: str, fixture_catalog: SeedCatalog
+) -> None:
+    # A database made by the first release, upgraded in place, finds what a new one finds.
+    engine = db.create_engine_for(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+    finally:
+        engine.dispose()
+    old = SqlCatalogRepository(db.create_engine_for(database_url))
+    try:
+        await old.add_missing(
+            genres=fixture_catalog.genres, authors=fixture_catalog.authors, books=fixture_catalog.books
+        )
+    finally:
+        old.close()
+    db.migrate(database_url)
+    assert _applied_revisions(database_url) == [_head_revision()]
+    repo = SqlCatalogRepository(db.create_engine_for(database_url))
+    try:
+        assert (await repo.list_books(offset=0, limit=1)).total == len(fixture_catalog.books)
+        assert await _search(repo, "voyage") == await _search(repo, "voyages")
+        assert await _search(repo, "fiancee") == ["jane-eyre"]
+        assert set(await _search(repo, "herman melville")) == {"moby-dick", "typee"}
+    finally:
+        repo.close()
