@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, Select, func, select, text
+from sqlalchemy import Connection, Engine, Select, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from folio_catalog.models import AuthorRow, BookGenreRow, BookRow, GenreRow
@@ -129,6 +129,16 @@ _BOOK_COLUMNS = (
     BookRow.featured,
 )
 _BOOKS = select(*_BOOK_COLUMNS).join(AuthorRow, AuthorRow.id == BookRow.author_id)
+# The hot statements are built once: constructing a statement costs more than running it on SQLite.
+_BOOK_BY_ID = _BOOKS.where(BookRow.id == bindparam("book_id"))
+_BOOKS_BY_IDS = _BOOKS.where(BookRow.id.in_(bindparam("ids", expanding=True)))
+_GENRES_OF_BOOKS = (
+    select(BookGenreRow.book_id, GenreRow.id, GenreRow.name)
+    .join(GenreRow, GenreRow.id == BookGenreRow.genre_id)
+    .where(BookGenreRow.book_id.in_(bindparam("ids", expanding=True)))
+    .order_by(BookGenreRow.book_id, BookGenreRow.position)
+)
+_GENRE_BY_ID = select(GenreRow.id).where(GenreRow.id == bindparam("genre_id"))
 
 
 def _books(connection: Connection, rows: Sequence[Sequence[Any]]) -> list[BookRecord]:
@@ -136,13 +146,7 @@ def _books(connection: Connection, rows: Sequence[Sequence[Any]]) -> list[BookRe
     ids = [row[0] for row in rows]
     genres: dict[str, list[tuple[str, str]]] = defaultdict(list)
     if ids:
-        links = connection.execute(
-            select(BookGenreRow.book_id, GenreRow.id, GenreRow.name)
-            .join(GenreRow, GenreRow.id == BookGenreRow.genre_id)
-            .where(BookGenreRow.book_id.in_(ids))
-            .order_by(BookGenreRow.book_id, BookGenreRow.position)
-        )
-        for book_id, genre_id, genre_name in links:
+        for book_id, genre_id, genre_name in connection.execute(_GENRES_OF_BOOKS, {"ids": ids}):
             genres[book_id].append((genre_id, genre_name))
     return [
         BookRecord(
@@ -232,7 +236,7 @@ class SqlCatalogRepository:
 
     async def get_book(self, book_id: str) -> BookRecord | None:
         def work(connection: Connection) -> BookRecord | None:
-            row = connection.execute(_BOOKS.where(BookRow.id == book_id)).first()
+            row = connection.execute(_BOOK_BY_ID, {"book_id": book_id}).first()
             return None if row is None else _books(connection, [row])[0]
 
         return await self._run(work)
@@ -262,7 +266,7 @@ class SqlCatalogRepository:
                 {**params, "limit": limit, "offset": offset},
             )
             ids = [row[0] for row in page]
-            rows = {row[0]: row for row in connection.execute(_BOOKS.where(BookRow.id.in_(ids)))}
+            rows = {row[0]: row for row in connection.execute(_BOOKS_BY_IDS, {"ids": ids})}
             return Page(_books(connection, [rows[i] for i in ids if i in rows]), int(total))
 
         return await self._run(work)
@@ -318,7 +322,7 @@ class SqlCatalogRepository:
 
     async def genre_exists(self, genre_id: str) -> bool:
         def work(connection: Connection) -> bool:
-            return connection.execute(select(GenreRow.id).where(GenreRow.id == genre_id)).first() is not None
+            return connection.execute(_GENRE_BY_ID, {"genre_id": genre_id}).first() is not None
 
         return await self._run(work)
 

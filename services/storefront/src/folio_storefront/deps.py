@@ -1,4 +1,8 @@
-"""Request-scoped access to what the lifespan built (FastAPI dependencies)."""
+"""Request-scoped access to what the lifespan built (FastAPI dependencies).
+
+They are `async def` on purpose: FastAPI runs a plain `def` dependency on a worker thread,
+a hop that cost more than the rest of a catalog read.
+"""
 
 from typing import Annotated
 
@@ -8,12 +12,12 @@ from fastapi.templating import Jinja2Templates
 from folio_storefront.catalog_client import CatalogClient
 
 
-def _catalog(request: Request) -> CatalogClient:
+async def _catalog(request: Request) -> CatalogClient:
     catalog: CatalogClient = request.app.state.catalog
     return catalog
 
 
-def _templates(request: Request) -> Jinja2Templates:
+async def _templates(request: Request) -> Jinja2Templates:
     templates: Jinja2Templates = request.app.state.templates
     return templates
 
