@@ -70,6 +70,7 @@ class Stack:
         self.extra_env = dict(extra_env or {})
         self.colour = self.output.isatty() and "NO_COLOR" not in os.environ
         self.processes: dict[str, subprocess.Popen[str]] = {}
+        self._forwarders: dict[str, threading.Thread] = {}
         self._write_lock = threading.Lock()
 
     def url(self, name: str) -> str:
@@ -92,7 +93,15 @@ class Stack:
         )
         self.processes[name] = process
         index = [s.name for s in self.services].index(name)
-        threading.Thread(target=self._forward, args=(name, index, process.stdout), daemon=True).start()
+        forwarder = threading.Thread(target=self._forward, args=(name, index, process.stdout), daemon=True)
+        forwarder.start()
+        self._forwarders[name] = forwarder
+
+    def _drain(self, name: str) -> None:
+        """Wait briefly for an exited service's last log lines to be written (they explain its exit)."""
+        forwarder = self._forwarders.get(name)
+        if forwarder is not None:
+            forwarder.join(timeout=2.0)
 
     def _forward(self, name: str, index: int, stream: IO[str] | None) -> None:
         if stream is None:
@@ -115,6 +124,7 @@ class Stack:
             for name in list(pending):
                 process = self.processes[name]
                 if process.poll() is not None:
+                    self._drain(name)
                     raise ServiceFailed(
                         f"{name} exited with code {process.returncode}; see its log lines above"
                     )
@@ -146,10 +156,12 @@ class Stack:
             return None if process is None else process.returncode
         process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
         try:
-            return process.wait(timeout=grace)
+            code = process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             process.kill()
-            return process.wait()
+            code = process.wait()
+        self._drain(name)
+        return code
 
     def down(self) -> None:
         """Stop every service, last started first."""
@@ -161,5 +173,6 @@ class Stack:
         while True:
             for name, process in self.processes.items():
                 if process.poll() is not None:
+                    self._drain(name)
                     return name
             time.sleep(0.2)

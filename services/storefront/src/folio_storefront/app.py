@@ -4,6 +4,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -45,6 +46,18 @@ def _money(minor_units: int) -> str:
     return f"${minor_units / 100:.2f}"
 
 
+def _without_422(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document minus FastAPI's default 422: invalid input is answered 400 (errors.py)."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                operation["responses"].pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+    return app.openapi_schema  # type: ignore[return-value]
+
+
 def create_app(
     settings: Settings, *, discovery: Discovery | None = None, telemetry: Telemetry | None = None
 ) -> FastAPI:
@@ -83,6 +96,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.openapi = lambda: _without_422(app)  # type: ignore[method-assign]
     if telemetry.enabled:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

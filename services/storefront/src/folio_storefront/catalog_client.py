@@ -13,6 +13,8 @@ from folio_storefront.errors import BadRequest, DependencyUnavailable, NotFoundE
 CATALOG = "catalog"
 CATALOG_SERVICE = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 T = TypeVar("T")
+# Catalog request fields whose storefront parameter (REST query and page URLs) has another name.
+_PARAMETERS = {"genre_id": "genre", "author_id": "author", "query": "q"}
 
 
 async def _call[T](call: Awaitable[T]) -> T:
@@ -24,8 +26,12 @@ async def _call[T](call: Awaitable[T]) -> T:
             raise NotFoundError(error.details() or "not found") from None
         if code == grpc.StatusCode.INVALID_ARGUMENT:
             violations = field_violations(error)
-            field = violations[0][0] if violations else None
-            raise BadRequest(error.details() or "invalid request", field=field) from None
+            if not violations:
+                raise BadRequest(error.details() or "invalid request") from None
+            field, description = violations[0]
+            # Name the parameter the caller sent, not the catalog's request field.
+            field = _PARAMETERS.get(field, field)
+            raise BadRequest(f"{field}: {description}", field=field) from None
         if code in (
             grpc.StatusCode.UNAVAILABLE,
             grpc.StatusCode.DEADLINE_EXCEEDED,

@@ -15,7 +15,10 @@ async def healthz() -> Health:
 
 
 @router.get(
-    "/readyz", summary="Ready to serve: every backend answers its health check", response_model=Health
+    "/readyz",
+    summary="Ready to serve: every backend answers its health check",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "a backend is not serving; `checks` names it"}},
 )
 async def readyz(catalog: CatalogDep) -> JSONResponse:
     serving = await catalog.is_serving()

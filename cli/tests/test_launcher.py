@@ -1,0 +1,167 @@
+"""The launcher's pieces that need no real service: log formatting, wiring, failure handling."""
+
+import io
+import json
+import socket
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from folio_cli.launcher import ServiceFailed, Stack, _pretty
+from folio_cli.services import SERVICES, ServiceSpec, environment
+
+
+def test_pretty_turns_a_json_log_line_into_level_logger_message_and_extras() -> None:
+    line = json.dumps(
+        {
+            "time": "2026-01-01 00:00:00,000",
+            "level": "INFO",
+            "logger": "folio_catalog.app",
+            "message": "seed catalog loaded",
+            "service": "catalog",
+            "added_books": 3,
+            "seed_books": 5,
+            "trace_id": "0af7651916cd43dd8448eb211c80319c",
+            "span_id": "b7ad6b7169203331",
+            "taskName": None,
+        }
+    )
+
+    assert _pretty(line) == (
+        "INFO    folio_catalog.app: seed catalog loaded added_books=3 seed_books=5 trace=0af76519"
+    )
+
+
+def test_pretty_leaves_out_empty_extras_and_an_empty_trace() -> None:
+    line = json.dumps(
+        {"level": "WARNING", "logger": "x", "message": "slow", "trace_id": "", "path": "", "ms": 1200}
+    )
+
+    assert _pretty(line) == "WARNING x: slow ms=1200"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Traceback (most recent call last):",
+        "",
+        "{not json",
+        "42",
+        '["a list"]',
+        '{"level": "INFO", "logger": "x"}',
+    ],
+)
+def test_pretty_leaves_other_lines_as_they_are(line: str) -> None:
+    assert _pretty(line) == line
+
+
+def test_environment_wires_the_storefront_to_the_catalog_port(tmp_path: Path) -> None:
+    env = environment({"catalog": 6001, "storefront": 6002}, tmp_path)
+
+    assert env["FOLIO_CATALOG_PORT"] == "6001"
+    assert env["FOLIO_STOREFRONT_PORT"] == "6002"
+    assert env["FOLIO_CATALOG_DATA_DIR"] == str(tmp_path)
+    assert json.loads(env["FOLIO_STOREFRONT_SERVICE_ADDRESSES"]) == {"catalog": "127.0.0.1:6001"}
+
+
+def test_urls_use_the_overridden_ports(tmp_path: Path) -> None:
+    stack = Stack(data_dir=tmp_path, ports={"storefront": 6002}, output=io.StringIO())
+
+    assert stack.url("storefront") == "http://127.0.0.1:6002/"
+    catalog = next(s for s in SERVICES if s.name == "catalog")
+    assert stack.url("catalog") == f"127.0.0.1:{catalog.default_port}"
+
+
+def test_stopping_a_service_that_never_started_is_harmless(tmp_path: Path) -> None:
+    stack = Stack(data_dir=tmp_path, output=io.StringIO())
+
+    assert stack.stop("catalog") is None
+    stack.down()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _fake_stack(tmp_path: Path, name: str, body: str, **options: object) -> Stack:
+    """A stack of one service module that is not a server (it exits or hangs)."""
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
+    return Stack(
+        data_dir=tmp_path / "data",
+        services=[ServiceSpec(name, name, _free_port(), "http")],
+        # The services' environment always wires these two, whichever services run.
+        ports={"catalog": _free_port(), "storefront": _free_port()},
+        extra_env={"PYTHONPATH": str(tmp_path)},
+        **options,  # type: ignore[arg-type]
+    )
+
+
+class SlowTerminal(io.StringIO):
+    """An output that takes its time, as a busy terminal or machine does."""
+
+    def write(self, text: str) -> int:
+        time.sleep(0.3)
+        return super().write(text)
+
+
+def test_a_service_that_crashes_fails_up_naming_it_and_its_last_words_are_shown(tmp_path: Path) -> None:
+    output = SlowTerminal()
+    stack = _fake_stack(
+        tmp_path,
+        "crashing",
+        """
+        import json, sys
+        print("starting")
+        print(json.dumps({"level": "ERROR", "logger": "crashing.app", "message": "no database", "url": "x"}))
+        sys.exit(3)
+        """,
+        output=output,
+    )
+
+    with pytest.raises(ServiceFailed, match=r"crashing exited with code 3"):
+        stack.up(timeout=20)
+
+    # `folio up` prints the error and exits straight away: the log lines must already be out.
+    assert output.getvalue().splitlines() == [
+        "crashing | starting",
+        "crashing | ERROR   crashing.app: no database url=x",
+    ]
+
+
+def test_raw_logs_are_forwarded_unchanged(tmp_path: Path) -> None:
+    record = json.dumps({"level": "INFO", "logger": "a", "message": "hello"})
+    output = io.StringIO()
+    stack = _fake_stack(
+        tmp_path, "raw", f"print({record!r}); raise SystemExit(1)", output=output, pretty=False
+    )
+
+    with pytest.raises(ServiceFailed):
+        stack.up(timeout=20)
+
+    assert output.getvalue() == f"raw | {record}\n"
+
+
+def test_a_service_that_never_gets_healthy_times_out_and_is_stopped(tmp_path: Path) -> None:
+    stack = _fake_stack(tmp_path, "hanging", "import time\ntime.sleep(120)\n", output=io.StringIO())
+
+    started = time.monotonic()
+    with pytest.raises(ServiceFailed, match=r"not healthy after 1 s: hanging"):
+        stack.up(timeout=1)
+
+    assert time.monotonic() - started < 10
+    assert stack.processes["hanging"].poll() is not None
+
+
+def test_services_run_on_this_interpreter(tmp_path: Path) -> None:
+    output = io.StringIO()
+    stack = _fake_stack(tmp_path, "which", "import sys\nprint(sys.executable)\n", output=output)
+
+    with pytest.raises(ServiceFailed, match="which exited with code 0"):
+        stack.up(timeout=20)
+
+    assert output.getvalue() == f"which | {sys.executable}\n"

@@ -1,0 +1,60 @@
+"""The whole shop, started exactly as `folio up` starts it, for the end-to-end tests."""
+
+import io
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from folio_catalog.seed import SeedCatalog, load_seed_catalog
+from folio_cli.launcher import ServiceFailed, Stack
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningStack:
+    stack: Stack
+    took: float
+    output: io.StringIO
+    data_dir: Path
+
+    def log(self) -> str:
+        """Everything the services printed so far (through the launcher's pretty printer)."""
+        return self.output.getvalue()
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """catalog + storefront as processes on free ports over a fresh data dir; stopped afterwards."""
+    data_dir = tmp_path_factory.mktemp("folio") / "data"
+    output = io.StringIO()
+    stack = Stack(data_dir=data_dir, ports={"catalog": free_port(), "storefront": free_port()}, output=output)
+    try:
+        took = stack.up(timeout=60)
+    except ServiceFailed as error:
+        pytest.fail(f"folio stack did not come up: {error}\n{output.getvalue()}")
+    try:
+        yield RunningStack(stack, took, output, data_dir)
+    finally:
+        stack.down()
+
+
+@pytest.fixture(scope="module")
+def web(shop: RunningStack) -> Iterator[httpx.Client]:
+    """HTTP to the storefront, as a browser or API client reaches it."""
+    with httpx.Client(base_url=shop.stack.url("storefront"), timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def seed() -> SeedCatalog:
+    """The bundled seed catalog the catalog loads on its first start."""
+    return load_seed_catalog()
