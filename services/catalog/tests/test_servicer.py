@@ -11,10 +11,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from folio_catalog import pagination
 from folio_catalog.repository import SqlCatalogRepository
 from folio_catalog.seed import SeedCatalog
 from folio_catalog.servicer import CatalogServicer
+from folio_platform import pagination
 from folio_platform.errors import field_violations
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry

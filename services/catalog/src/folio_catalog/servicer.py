@@ -6,8 +6,8 @@ import grpc
 
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.common.v1 import money_pb2
-from folio_catalog import pagination
 from folio_catalog.repository import AuthorRecord, BookOrder, BookRecord, CatalogRepository
+from folio_platform import pagination
 from folio_platform.errors import InvalidArgument, NotFound
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,159}$")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from folio_catalog import pagination
+from folio_platform import pagination
 from folio_platform.errors import InvalidArgument
 
 
