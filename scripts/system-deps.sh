@@ -1,14 +1,17 @@
 #!/bin/sh
-# The tests start a real PostgreSQL 15 from Debian's package. Install it when it is missing.
+# Servers the tests start for real from Debian's packages: PostgreSQL 15 and Redis.
+# Installs whatever is missing (as root); the tests start their own on free loopback ports.
 set -eu
-if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
-    exit 0
-fi
+missing=""
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$missing postgresql"
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+[ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
-    echo "PostgreSQL server binaries are missing: run 'sudo apt-get install postgresql' (the tests start their own)" >&2
+    echo "missing Debian packages:$missing -- run: sudo apt-get install$missing" >&2
     exit 1
 fi
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-# The package starts a cluster on port 5432; the tests start their own on a free port instead.
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+# The packages start system-wide servers on their default ports; the tests start their own instead.
 service postgresql stop >/dev/null 2>&1 || true
+service redis-server stop >/dev/null 2>&1 || true

@@ -1,0 +1,1 @@
+"""Folio test harness (fixtures only; nothing here is imported by a service)."""

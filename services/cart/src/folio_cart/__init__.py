@@ -1,0 +1,1 @@
+"""Folio cart service."""

@@ -1,0 +1,1 @@
+"""Folio orders service."""
