@@ -1,6 +1,6 @@
 """Tables of the catalog (SQLAlchemy 2 declarative). Search tables are created by migrations."""
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -63,3 +63,28 @@ class BookRow(Base):
     genre_links: Mapped[list[BookGenreRow]] = relationship(
         order_by=BookGenreRow.position, lazy="selectin", cascade="all, delete-orphan"
     )
+
+
+class ReservationRow(Base):
+    """Stock held for one checkout, keyed by the caller's id (the order id)."""
+
+    __tablename__ = "reservations"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # held -> released | committed
+    state: Mapped[str] = mapped_column(String(16))
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReservationLineRow(Base):
+    __tablename__ = "reservation_lines"
+
+    reservation_id: Mapped[str] = mapped_column(
+        ForeignKey("reservations.id", ondelete="CASCADE"), primary_key=True
+    )
+    book_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_minor: Mapped[int] = mapped_column(Integer)
+    currency_code: Mapped[str] = mapped_column(String(3))

@@ -10,6 +10,7 @@ import asyncio
 import contextvars
 import functools
 import re
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,10 +18,18 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, Select, bindparam, func, select, text
+from sqlalchemy import Connection, Engine, Select, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from folio_catalog.models import AuthorRow, BookGenreRow, BookRow, GenreRow
+from folio_catalog.models import (
+    AuthorRow,
+    BookGenreRow,
+    BookRow,
+    GenreRow,
+    ReservationLineRow,
+    ReservationRow,
+)
+from folio_platform.errors import FailedPrecondition, NotFound
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,22 @@ class Page[T]:
     total: int
 
 
+@dataclass(frozen=True)
+class ReservedLineRecord:
+    book_id: str
+    title: str
+    quantity: int
+    unit_price_minor: int
+    currency_code: str
+
+
+@dataclass(frozen=True)
+class ReservationRecord:
+    id: str
+    state: str  # held, released or committed
+    lines: tuple[ReservedLineRecord, ...] = ()
+
+
 class BookOrder(Enum):
     TITLE = "title"
     YEAR = "year"
@@ -105,6 +130,16 @@ class CatalogRepository(Protocol):
         authors: Sequence[AuthorRecord],
         books: Sequence[BookRecord],
     ) -> int: ...
+
+
+class StockRepository(Protocol):
+    """Stock held for a checkout, then sold or put back; every call is idempotent by reservation id."""
+
+    async def reserve(self, reservation_id: str, lines: Sequence[tuple[str, int]]) -> ReservationRecord: ...
+
+    async def release(self, reservation_id: str) -> ReservationRecord: ...
+
+    async def commit(self, reservation_id: str) -> ReservationRecord: ...
 
 
 def search_terms(query: str) -> list[str]:
@@ -409,3 +444,140 @@ class SqlCatalogRepository:
         return await asyncio.get_running_loop().run_in_executor(
             self._pool, functools.partial(context.run, work)
         )
+
+    # Stock. Each operation is one transaction whose first statement is a write, so on SQLite
+    # it takes the write lock at once (no deferred read-to-write upgrade to fail under load),
+    # and the stock check is the conditional UPDATE itself: nothing is ever oversold.
+
+    async def _write[T](self, work: Callable[[Connection], T]) -> T:
+        def run() -> T:
+            with self._engine.begin() as connection:
+                return work(connection)
+
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, functools.partial(context.run, run)
+        )
+
+    async def reserve(self, reservation_id: str, lines: Sequence[tuple[str, int]]) -> ReservationRecord:
+        wanted = dict(lines)
+
+        def work(connection: Connection) -> ReservationRecord:
+            now = int(time.time() * 1000)
+            created = connection.execute(
+                _insert_ignoring_duplicates(connection, ReservationRow)
+                .values(id=reservation_id, state="held", created_at_ms=now, updated_at_ms=now)
+                .returning(ReservationRow.id)
+            ).first()
+            if created is None:
+                existing = _reservation(connection, reservation_id)
+                if {line.book_id: line.quantity for line in existing.lines} != wanted:
+                    raise FailedPrecondition(f"reservation {reservation_id!r} already holds other books")
+                return existing
+            reserved = []
+            # Sorted, so two reservations of the same books lock rows in the same order (no deadlock).
+            for book_id, quantity in sorted(wanted.items()):
+                taken = connection.execute(
+                    update(BookRow)
+                    .where(BookRow.id == book_id, BookRow.stock >= quantity)
+                    .values(stock=BookRow.stock - quantity)
+                    .returning(BookRow.title, BookRow.price_minor, BookRow.currency_code)
+                ).first()
+                if taken is None:
+                    book = connection.execute(
+                        select(BookRow.title, BookRow.stock).where(BookRow.id == book_id)
+                    ).first()
+                    if book is None:
+                        raise NotFound(f"no book with id {book_id!r}")
+                    copies = "copy" if book.stock == 1 else "copies"
+                    raise FailedPrecondition(f"only {book.stock} {copies} of '{book.title}' left")
+                reserved.append(
+                    ReservedLineRecord(book_id, taken.title, quantity, taken.price_minor, taken.currency_code)
+                )
+            connection.execute(
+                insert(ReservationLineRow),
+                [
+                    {
+                        "reservation_id": reservation_id,
+                        "book_id": line.book_id,
+                        "title": line.title,
+                        "quantity": line.quantity,
+                        "unit_price_minor": line.unit_price_minor,
+                        "currency_code": line.currency_code,
+                    }
+                    for line in reserved
+                ],
+            )
+            return ReservationRecord(reservation_id, "held", tuple(reserved))
+
+        return await self._write(work)
+
+    async def release(self, reservation_id: str) -> ReservationRecord:
+        def work(connection: Connection) -> ReservationRecord:
+            if _move(connection, reservation_id, "released"):
+                reservation = _reservation(connection, reservation_id)
+                for line in reservation.lines:
+                    connection.execute(
+                        update(BookRow)
+                        .where(BookRow.id == line.book_id)
+                        .values(stock=BookRow.stock + line.quantity)
+                    )
+                return reservation
+            current = _reservation(connection, reservation_id, missing_ok=True)
+            if current.state == "committed":
+                raise FailedPrecondition(f"reservation {reservation_id!r} is already committed (sold)")
+            return current
+
+        return await self._write(work)
+
+    async def commit(self, reservation_id: str) -> ReservationRecord:
+        def work(connection: Connection) -> ReservationRecord:
+            moved = _move(connection, reservation_id, "committed")
+            current = _reservation(connection, reservation_id)
+            if not moved and current.state == "released":
+                raise FailedPrecondition(f"reservation {reservation_id!r} was released; reserve again")
+            return current
+
+        return await self._write(work)
+
+
+def _insert_ignoring_duplicates(connection: Connection, table: type[ReservationRow]) -> Any:
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    return dialect_insert(table).on_conflict_do_nothing()
+
+
+def _move(connection: Connection, reservation_id: str, state: str) -> bool:
+    """held -> `state`; True if this call made the move."""
+    moved = connection.execute(
+        update(ReservationRow)
+        .where(ReservationRow.id == reservation_id, ReservationRow.state == "held")
+        .values(state=state, updated_at_ms=int(time.time() * 1000))
+    )
+    return bool(moved.rowcount)
+
+
+def _reservation(
+    connection: Connection, reservation_id: str, *, missing_ok: bool = False
+) -> ReservationRecord:
+    state = connection.execute(
+        select(ReservationRow.state).where(ReservationRow.id == reservation_id)
+    ).scalar()
+    if state is None:
+        if missing_ok:
+            return ReservationRecord(reservation_id, "released")
+        raise NotFound(f"no reservation {reservation_id!r}")
+    lines = connection.execute(
+        select(
+            ReservationLineRow.book_id,
+            ReservationLineRow.title,
+            ReservationLineRow.quantity,
+            ReservationLineRow.unit_price_minor,
+            ReservationLineRow.currency_code,
+        )
+        .where(ReservationLineRow.reservation_id == reservation_id)
+        .order_by(ReservationLineRow.book_id)
+    )
+    return ReservationRecord(reservation_id, state, tuple(ReservedLineRecord(*row) for row in lines))

@@ -1,16 +1,32 @@
 """folio.catalog.v1.CatalogService: request validation and proto mapping over the repository."""
 
 import re
+from typing import Protocol
 
 import grpc
 
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.common.v1 import money_pb2
-from folio_catalog.repository import AuthorRecord, BookOrder, BookRecord, CatalogRepository
+from folio_catalog.repository import (
+    AuthorRecord,
+    BookOrder,
+    BookRecord,
+    CatalogRepository,
+    ReservationRecord,
+    StockRepository,
+)
 from folio_platform import pagination
 from folio_platform.errors import InvalidArgument, NotFound
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,159}$")
+RESERVATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+MAX_LINES = 50
+MAX_QUANTITY = 99
+STATES = {
+    "held": catalog_pb2.RESERVATION_STATE_HELD,
+    "released": catalog_pb2.RESERVATION_STATE_RELEASED,
+    "committed": catalog_pb2.RESERVATION_STATE_COMMITTED,
+}
 MAX_QUERY_LENGTH = 200
 ORDERS = {
     catalog_pb2.BOOK_ORDER_UNSPECIFIED: BookOrder.TITLE,
@@ -60,8 +76,35 @@ def author_message(author: AuthorRecord) -> catalog_pb2.Author:
     )
 
 
+def reservation_message(reservation: ReservationRecord) -> catalog_pb2.Reservation:
+    return catalog_pb2.Reservation(
+        reservation_id=reservation.id,
+        state=STATES[reservation.state],
+        lines=[
+            catalog_pb2.ReservedLine(
+                book_id=line.book_id,
+                title=line.title,
+                quantity=line.quantity,
+                unit_price=money_pb2.Money(
+                    currency_code=line.currency_code, minor_units=line.unit_price_minor
+                ),
+            )
+            for line in reservation.lines
+        ],
+    )
+
+
+def _check_reservation_id(value: str) -> None:
+    if not RESERVATION_ID.match(value):
+        raise InvalidArgument("reservation_id", "is required: 1-100 letters, digits, '-' or '_'")
+
+
+class StockRepositoryAndCatalog(CatalogRepository, StockRepository, Protocol):
+    """What the servicer needs: the catalog reads and the stock operations."""
+
+
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, repository: CatalogRepository) -> None:
+    def __init__(self, repository: StockRepositoryAndCatalog) -> None:
         self.repository = repository
 
     async def _check_genre(self, genre_id: str) -> None:
@@ -154,3 +197,33 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         if author is None:
             raise NotFound(f"no author with id {request.id!r}")
         return author_message(author)
+
+    async def ReserveStock(
+        self, request: catalog_pb2.ReserveStockRequest, context: Context
+    ) -> catalog_pb2.Reservation:
+        _check_reservation_id(request.reservation_id)
+        if not 1 <= len(request.lines) <= MAX_LINES:
+            raise InvalidArgument("lines", f"give 1 to {MAX_LINES} lines (got {len(request.lines)})")
+        wanted: dict[str, int] = {}
+        for line in request.lines:
+            _check_id("lines.book_id", line.book_id)
+            if not 1 <= line.quantity <= MAX_QUANTITY:
+                raise InvalidArgument(
+                    "lines.quantity", f"must be between 1 and {MAX_QUANTITY} (got {line.quantity})"
+                )
+            # The same book twice in one request is one line with the quantities added.
+            wanted[line.book_id] = wanted.get(line.book_id, 0) + line.quantity
+        reservation = await self.repository.reserve(request.reservation_id, sorted(wanted.items()))
+        return reservation_message(reservation)
+
+    async def ReleaseStock(
+        self, request: catalog_pb2.ReleaseStockRequest, context: Context
+    ) -> catalog_pb2.Reservation:
+        _check_reservation_id(request.reservation_id)
+        return reservation_message(await self.repository.release(request.reservation_id))
+
+    async def CommitStock(
+        self, request: catalog_pb2.CommitStockRequest, context: Context
+    ) -> catalog_pb2.Reservation:
+        _check_reservation_id(request.reservation_id)
+        return reservation_message(await self.repository.commit(request.reservation_id))

@@ -45,6 +45,25 @@ BOOK_ORDER_YEAR_DESC: BookOrder.ValueType  # 3
 """Newest first."""
 Global___BookOrder: _TypeAlias = BookOrder  # noqa: Y015
 
+class _ReservationState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReservationStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReservationState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RESERVATION_STATE_UNSPECIFIED: _ReservationState.ValueType  # 0
+    RESERVATION_STATE_HELD: _ReservationState.ValueType  # 1
+    RESERVATION_STATE_RELEASED: _ReservationState.ValueType  # 2
+    RESERVATION_STATE_COMMITTED: _ReservationState.ValueType  # 3
+
+class ReservationState(_ReservationState, metaclass=_ReservationStateEnumTypeWrapper): ...
+
+RESERVATION_STATE_UNSPECIFIED: ReservationState.ValueType  # 0
+RESERVATION_STATE_HELD: ReservationState.ValueType  # 1
+RESERVATION_STATE_RELEASED: ReservationState.ValueType  # 2
+RESERVATION_STATE_COMMITTED: ReservationState.ValueType  # 3
+Global___ReservationState: _TypeAlias = ReservationState  # noqa: Y015
+
 @_typing.final
 class AuthorRef(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -460,3 +479,143 @@ class GetAuthorRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetAuthorRequest: _TypeAlias = GetAuthorRequest  # noqa: Y015
+
+@_typing.final
+class StockRequestLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOK_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    book_id: _builtins.str
+    quantity: _builtins.int
+    def __init__(
+        self,
+        *,
+        book_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book_id", b"book_id", "quantity", b"quantity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StockRequestLine: _TypeAlias = StockRequestLine  # noqa: Y015
+
+@_typing.final
+class ReservedLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOK_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    book_id: _builtins.str
+    title: _builtins.str
+    quantity: _builtins.int
+    @_builtins.property
+    def unit_price(self) -> _money_pb2.Money:
+        """The catalog price when the stock was reserved: what checkout charges."""
+
+    def __init__(
+        self,
+        *,
+        book_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        unit_price: _money_pb2.Money | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["unit_price", b"unit_price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["book_id", b"book_id", "quantity", b"quantity", "title", b"title", "unit_price", b"unit_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReservedLine: _TypeAlias = ReservedLine  # noqa: Y015
+
+@_typing.final
+class Reservation(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    reservation_id: _builtins.str
+    state: Global___ReservationState.ValueType
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReservedLine]: ...
+    def __init__(
+        self,
+        *,
+        reservation_id: _builtins.str = ...,
+        state: Global___ReservationState.ValueType = ...,
+        lines: _abc.Iterable[Global___ReservedLine] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "reservation_id", b"reservation_id", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Reservation: _TypeAlias = Reservation  # noqa: Y015
+
+@_typing.final
+class ReserveStockRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    reservation_id: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___StockRequestLine]: ...
+    def __init__(
+        self,
+        *,
+        reservation_id: _builtins.str = ...,
+        lines: _abc.Iterable[Global___StockRequestLine] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines", "reservation_id", b"reservation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReserveStockRequest: _TypeAlias = ReserveStockRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseStockRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    reservation_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        reservation_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reservation_id", b"reservation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseStockRequest: _TypeAlias = ReleaseStockRequest  # noqa: Y015
+
+@_typing.final
+class CommitStockRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESERVATION_ID_FIELD_NUMBER: _builtins.int
+    reservation_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        reservation_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reservation_id", b"reservation_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommitStockRequest: _TypeAlias = CommitStockRequest  # noqa: Y015

@@ -26,8 +26,8 @@ if _version_not_supported:
 
 
 class CatalogServiceStub:
-    """The book catalog: books, authors, genres and text search. Read-only for now;
-    every RPC here is idempotent, so clients may retry them.
+    """The book catalog: books, authors, genres, text search and stock. Every RPC here
+    is idempotent (stock changes are keyed by a reservation id), so clients may retry.
 
     Errors: an unknown id gives NOT_FOUND; a bad page size, page token, filter or
     query gives INVALID_ARGUMENT with a google.rpc.BadRequest detail naming the field.
@@ -69,11 +69,26 @@ class CatalogServiceStub:
                 request_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.GetAuthorRequest.SerializeToString,
                 response_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Author.FromString,
                 _registered_method=True)
+        self.ReserveStock = channel.unary_unary(
+                '/folio.catalog.v1.CatalogService/ReserveStock',
+                request_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.ReserveStockRequest.SerializeToString,
+                response_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.FromString,
+                _registered_method=True)
+        self.ReleaseStock = channel.unary_unary(
+                '/folio.catalog.v1.CatalogService/ReleaseStock',
+                request_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.ReleaseStockRequest.SerializeToString,
+                response_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.FromString,
+                _registered_method=True)
+        self.CommitStock = channel.unary_unary(
+                '/folio.catalog.v1.CatalogService/CommitStock',
+                request_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.CommitStockRequest.SerializeToString,
+                response_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
-    """The book catalog: books, authors, genres and text search. Read-only for now;
-    every RPC here is idempotent, so clients may retry them.
+    """The book catalog: books, authors, genres, text search and stock. Every RPC here
+    is idempotent (stock changes are keyed by a reservation id), so clients may retry.
 
     Errors: an unknown id gives NOT_FOUND; a bad page size, page token, filter or
     query gives INVALID_ARGUMENT with a google.rpc.BadRequest detail naming the field.
@@ -121,6 +136,31 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReserveStock(self, request, context):
+        """Holds stock for every line, all or nothing, under a caller-chosen reservation id
+        (checkout uses the order id). Repeating it returns the existing reservation.
+        Not enough copies gives FAILED_PRECONDITION naming the book and what is left;
+        an unknown book gives NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseStock(self, request, context):
+        """Puts a held reservation's copies back. Releasing twice, or an unknown id, is fine.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitStock(self, request, context):
+        """Makes a held reservation final (the copies are sold). Committing twice is fine;
+        committing a released reservation gives FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -154,6 +194,21 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     request_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.GetAuthorRequest.FromString,
                     response_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Author.SerializeToString,
             ),
+            'ReserveStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveStock,
+                    request_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.ReserveStockRequest.FromString,
+                    response_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.SerializeToString,
+            ),
+            'ReleaseStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseStock,
+                    request_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.ReleaseStockRequest.FromString,
+                    response_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.SerializeToString,
+            ),
+            'CommitStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitStock,
+                    request_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.CommitStockRequest.FromString,
+                    response_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'folio.catalog.v1.CatalogService', rpc_method_handlers)
@@ -163,8 +218,8 @@ def add_CatalogServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CatalogService:
-    """The book catalog: books, authors, genres and text search. Read-only for now;
-    every RPC here is idempotent, so clients may retry them.
+    """The book catalog: books, authors, genres, text search and stock. Every RPC here
+    is idempotent (stock changes are keyed by a reservation id), so clients may retry.
 
     Errors: an unknown id gives NOT_FOUND; a bad page size, page token, filter or
     query gives INVALID_ARGUMENT with a google.rpc.BadRequest detail naming the field.
@@ -322,6 +377,87 @@ class CatalogService:
             '/folio.catalog.v1.CatalogService/GetAuthor',
             folio_dot_catalog_dot_v1_dot_catalog__pb2.GetAuthorRequest.SerializeToString,
             folio_dot_catalog_dot_v1_dot_catalog__pb2.Author.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/folio.catalog.v1.CatalogService/ReserveStock',
+            folio_dot_catalog_dot_v1_dot_catalog__pb2.ReserveStockRequest.SerializeToString,
+            folio_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/folio.catalog.v1.CatalogService/ReleaseStock',
+            folio_dot_catalog_dot_v1_dot_catalog__pb2.ReleaseStockRequest.SerializeToString,
+            folio_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/folio.catalog.v1.CatalogService/CommitStock',
+            folio_dot_catalog_dot_v1_dot_catalog__pb2.CommitStockRequest.SerializeToString,
+            folio_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.FromString,
             options,
             channel_credentials,
             insecure,

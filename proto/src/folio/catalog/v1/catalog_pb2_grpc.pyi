@@ -27,8 +27,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class CatalogServiceStub:
-    """The book catalog: books, authors, genres and text search. Read-only for now;
-    every RPC here is idempotent, so clients may retry them.
+    """The book catalog: books, authors, genres, text search and stock. Every RPC here
+    is idempotent (stock changes are keyed by a reservation id), so clients may retry.
 
     Errors: an unknown id gives NOT_FOUND; a bad page size, page token, filter or
     query gives INVALID_ARGUMENT with a google.rpc.BadRequest detail naming the field.
@@ -50,11 +50,23 @@ class CatalogServiceStub:
     """Lists authors a page at a time, by name."""
     GetAuthor: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetAuthorRequest, _catalog_pb2.Author]
     """Returns one author by id."""
+    ReserveStock: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ReserveStockRequest, _catalog_pb2.Reservation]
+    """Holds stock for every line, all or nothing, under a caller-chosen reservation id
+    (checkout uses the order id). Repeating it returns the existing reservation.
+    Not enough copies gives FAILED_PRECONDITION naming the book and what is left;
+    an unknown book gives NOT_FOUND.
+    """
+    ReleaseStock: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ReleaseStockRequest, _catalog_pb2.Reservation]
+    """Puts a held reservation's copies back. Releasing twice, or an unknown id, is fine."""
+    CommitStock: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.CommitStockRequest, _catalog_pb2.Reservation]
+    """Makes a held reservation final (the copies are sold). Committing twice is fine;
+    committing a released reservation gives FAILED_PRECONDITION.
+    """
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
-    """The book catalog: books, authors, genres and text search. Read-only for now;
-    every RPC here is idempotent, so clients may retry them.
+    """The book catalog: books, authors, genres, text search and stock. Every RPC here
+    is idempotent (stock changes are keyed by a reservation id), so clients may retry.
 
     Errors: an unknown id gives NOT_FOUND; a bad page size, page token, filter or
     query gives INVALID_ARGUMENT with a google.rpc.BadRequest detail naming the field.
@@ -73,10 +85,22 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     """Lists authors a page at a time, by name."""
     GetAuthor: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetAuthorRequest, _catalog_pb2.Author]  # type: ignore[assignment]
     """Returns one author by id."""
+    ReserveStock: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ReserveStockRequest, _catalog_pb2.Reservation]  # type: ignore[assignment]
+    """Holds stock for every line, all or nothing, under a caller-chosen reservation id
+    (checkout uses the order id). Repeating it returns the existing reservation.
+    Not enough copies gives FAILED_PRECONDITION naming the book and what is left;
+    an unknown book gives NOT_FOUND.
+    """
+    ReleaseStock: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ReleaseStockRequest, _catalog_pb2.Reservation]  # type: ignore[assignment]
+    """Puts a held reservation's copies back. Releasing twice, or an unknown id, is fine."""
+    CommitStock: _aio.UnaryUnaryMultiCallable[_catalog_pb2.CommitStockRequest, _catalog_pb2.Reservation]  # type: ignore[assignment]
+    """Makes a held reservation final (the copies are sold). Committing twice is fine;
+    committing a released reservation gives FAILED_PRECONDITION.
+    """
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
-    """The book catalog: books, authors, genres and text search. Read-only for now;
-    every RPC here is idempotent, so clients may retry them.
+    """The book catalog: books, authors, genres, text search and stock. Every RPC here
+    is idempotent (stock changes are keyed by a reservation id), so clients may retry.
 
     Errors: an unknown id gives NOT_FOUND; a bad page size, page token, filter or
     query gives INVALID_ARGUMENT with a google.rpc.BadRequest detail naming the field.
@@ -129,5 +153,35 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.Author, _abc.Awaitable[_catalog_pb2.Author]]:
         """Returns one author by id."""
+
+    @_abc_1.abstractmethod
+    def ReserveStock(
+        self,
+        request: _catalog_pb2.ReserveStockRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.Reservation, _abc.Awaitable[_catalog_pb2.Reservation]]:
+        """Holds stock for every line, all or nothing, under a caller-chosen reservation id
+        (checkout uses the order id). Repeating it returns the existing reservation.
+        Not enough copies gives FAILED_PRECONDITION naming the book and what is left;
+        an unknown book gives NOT_FOUND.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseStock(
+        self,
+        request: _catalog_pb2.ReleaseStockRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.Reservation, _abc.Awaitable[_catalog_pb2.Reservation]]:
+        """Puts a held reservation's copies back. Releasing twice, or an unknown id, is fine."""
+
+    @_abc_1.abstractmethod
+    def CommitStock(
+        self,
+        request: _catalog_pb2.CommitStockRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.Reservation, _abc.Awaitable[_catalog_pb2.Reservation]]:
+        """Makes a held reservation final (the copies are sold). Committing twice is fine;
+        committing a released reservation gives FAILED_PRECONDITION.
+        """
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
