@@ -1,0 +1,3 @@
+from folio_cart.app import main
+
+main()

@@ -1,0 +1,277 @@
+"""Where carts live: Redis in a cluster, SQLite embedded. One interface, one contract suite.
+
+Limits are enforced inside the store's atomic step (a Lua script, a SQL transaction), so two
+concurrent adds can neither lose an update nor push a line past its limit.
+"""
+
+import asyncio
+import contextvars
+import functools
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+import redis.exceptions
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    select,
+)
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from folio_platform import database
+from folio_platform.errors import FailedPrecondition, Unavailable
+
+STORE = "cart store"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class Line:
+    book_id: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_quantity: int = 99
+    max_lines: int = 50
+
+    def too_many_copies(self) -> FailedPrecondition:
+        return FailedPrecondition(f"at most {self.max_quantity} copies of one book fit in a cart")
+
+    def too_many_lines(self) -> FailedPrecondition:
+        return FailedPrecondition(f"a cart holds at most {self.max_lines} different books")
+
+
+class CartStore(Protocol):
+    async def get(self, shopper_id: str) -> list[Line]: ...
+
+    async def add(self, shopper_id: str, book_id: str, quantity: int) -> list[Line]: ...
+
+    async def set_quantity(self, shopper_id: str, book_id: str, quantity: int) -> list[Line]: ...
+
+    async def remove(self, shopper_id: str, book_id: str) -> list[Line]: ...
+
+    async def clear(self, shopper_id: str) -> list[Line]: ...
+
+    async def close(self) -> None: ...
+
+
+_metadata = MetaData()
+cart_items = Table(
+    "cart_items",
+    _metadata,
+    Column("shopper_id", String(128), primary_key=True),
+    Column("book_id", String(160), primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    Column("position", BigInteger, nullable=False),
+)
+
+
+class SqliteCartStore:
+    """The embedded default: carts in a SQLite file, so they survive a restart of the service."""
+
+    def __init__(self, url: str, limits: Limits) -> None:
+        database.migrate(url, MIGRATIONS)
+        self._engine: Engine = database.create_engine_for(url, pool_size=4)
+        self._limits = limits
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cart-db")
+
+    async def _run[T](self, work: Callable[[Connection], T]) -> T:
+        def run() -> T:
+            with self._engine.begin() as connection:
+                return work(connection)
+
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, functools.partial(context.run, run)
+        )
+
+    @staticmethod
+    def _lines(connection: Connection, shopper_id: str) -> list[Line]:
+        rows = connection.execute(
+            select(cart_items.c.book_id, cart_items.c.quantity)
+            .where(cart_items.c.shopper_id == shopper_id)
+            .order_by(cart_items.c.position)
+        )
+        return [Line(book_id, quantity) for book_id, quantity in rows]
+
+    def _upsert(
+        self, connection: Connection, shopper_id: str, book_id: str, quantity: int, *, add: bool
+    ) -> None:
+        # The write comes first, so SQLite takes its write lock before anything is read.
+        statement = sqlite_insert(cart_items).values(
+            shopper_id=shopper_id, book_id=book_id, quantity=quantity, position=time.time_ns()
+        )
+        new_quantity = (
+            cart_items.c.quantity + statement.excluded.quantity if add else statement.excluded.quantity
+        )
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["shopper_id", "book_id"], set_={"quantity": new_quantity}
+            )
+        )
+        current = connection.execute(
+            select(cart_items.c.quantity).where(
+                cart_items.c.shopper_id == shopper_id, cart_items.c.book_id == book_id
+            )
+        ).scalar_one()
+        if current > self._limits.max_quantity:
+            raise self._limits.too_many_copies()
+        lines = connection.execute(
+            select(func.count()).select_from(cart_items).where(cart_items.c.shopper_id == shopper_id)
+        ).scalar_one()
+        if lines > self._limits.max_lines:
+            raise self._limits.too_many_lines()
+
+    async def get(self, shopper_id: str) -> list[Line]:
+        return await self._run(lambda c: self._lines(c, shopper_id))
+
+    async def add(self, shopper_id: str, book_id: str, quantity: int) -> list[Line]:
+        def work(connection: Connection) -> list[Line]:
+            self._upsert(connection, shopper_id, book_id, quantity, add=True)
+            return self._lines(connection, shopper_id)
+
+        return await self._run(work)
+
+    async def set_quantity(self, shopper_id: str, book_id: str, quantity: int) -> list[Line]:
+        def work(connection: Connection) -> list[Line]:
+            self._upsert(connection, shopper_id, book_id, quantity, add=False)
+            return self._lines(connection, shopper_id)
+
+        return await self._run(work)
+
+    async def remove(self, shopper_id: str, book_id: str) -> list[Line]:
+        def work(connection: Connection) -> list[Line]:
+            connection.execute(
+                delete(cart_items).where(
+                    cart_items.c.shopper_id == shopper_id, cart_items.c.book_id == book_id
+                )
+            )
+            return self._lines(connection, shopper_id)
+
+        return await self._run(work)
+
+    async def clear(self, shopper_id: str) -> list[Line]:
+        def work(connection: Connection) -> list[Line]:
+            connection.execute(delete(cart_items).where(cart_items.c.shopper_id == shopper_id))
+            return []
+
+        return await self._run(work)
+
+    async def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._engine.dispose()
+
+
+# KEYS: items hash (book -> quantity), order zset (book -> first-added counter), counter.
+# ARGV: book, quantity, mode ("add" or "set"), max quantity, max lines, ttl seconds.
+_CHANGE = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local quantity = tonumber(ARGV[2])
+if ARGV[3] == 'add' and current then quantity = quantity + tonumber(current) end
+if quantity > tonumber(ARGV[4]) then return redis.error_reply('FOLIO_MAX_QUANTITY') end
+if not current and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[5]) then
+  return redis.error_reply('FOLIO_MAX_LINES')
+end
+redis.call('HSET', KEYS[1], ARGV[1], quantity)
+if not current then redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[3]), ARGV[1]) end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
+return quantity
+"""
+_REMOVE = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+_READ = """
+local books = redis.call('ZRANGE', KEYS[2], 0, -1)
+local out = {}
+for i, book in ipairs(books) do
+  local quantity = redis.call('HGET', KEYS[1], book)
+  if quantity then table.insert(out, book); table.insert(out, quantity) end
+end
+return out
+"""
+
+
+class RedisCartStore:
+    """Carts in Redis (the cluster store): one hash and one sorted set per shopper, changed by Lua scripts."""
+
+    def __init__(self, url: str, limits: Limits, *, ttl_seconds: int, timeout: float = 1.0) -> None:
+        self._redis = aioredis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._limits = limits
+        self._ttl = ttl_seconds
+        self._change = self._redis.register_script(_CHANGE)
+        self._remove = self._redis.register_script(_REMOVE)
+        self._read = self._redis.register_script(_READ)
+
+    @staticmethod
+    def _keys(shopper_id: str) -> list[str]:
+        # One hash tag per shopper keeps a cart's keys on one Redis Cluster slot.
+        return [f"folio:cart:{{{shopper_id}}}:{part}" for part in ("items", "order", "counter")]
+
+    async def _call(self, script: Any, shopper_id: str, *args: object) -> Any:
+        try:
+            return await script(keys=self._keys(shopper_id), args=list(args))
+        except redis.exceptions.ResponseError as error:
+            if "FOLIO_MAX_QUANTITY" in str(error):
+                raise self._limits.too_many_copies() from None
+            if "FOLIO_MAX_LINES" in str(error):
+                raise self._limits.too_many_lines() from None
+            raise
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+            raise Unavailable(STORE) from None
+
+    async def get(self, shopper_id: str) -> list[Line]:
+        flat = await self._call(self._read, shopper_id)
+        return [Line(flat[i], int(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    async def _set(self, shopper_id: str, book_id: str, quantity: int, mode: str) -> list[Line]:
+        limits = self._limits
+        await self._call(
+            self._change,
+            shopper_id,
+            book_id,
+            quantity,
+            mode,
+            limits.max_quantity,
+            limits.max_lines,
+            self._ttl,
+        )
+        return await self.get(shopper_id)
+
+    async def add(self, shopper_id: str, book_id: str, quantity: int) -> list[Line]:
+        return await self._set(shopper_id, book_id, quantity, "add")
+
+    async def set_quantity(self, shopper_id: str, book_id: str, quantity: int) -> list[Line]:
+        return await self._set(shopper_id, book_id, quantity, "set")
+
+    async def remove(self, shopper_id: str, book_id: str) -> list[Line]:
+        await self._call(self._remove, shopper_id, book_id)
+        return await self.get(shopper_id)
+
+    async def clear(self, shopper_id: str) -> list[Line]:
+        try:
+            await self._redis.delete(*self._keys(shopper_id))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+            raise Unavailable(STORE) from None
+        return []
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,97 @@
+"""CartService through a real in-process gRPC server."""
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from folio.cart.v1 import cart_pb2, cart_pb2_grpc
+from folio_cart.servicer import CartServicer
+from folio_cart.store import CartStore, Limits, RedisCartStore, SqliteCartStore
+from folio_platform.errors import field_violations
+from folio_platform.grpc_server import GrpcServer
+from folio_platform.telemetry import Telemetry
+
+
+async def _serve(store: CartStore) -> tuple[GrpcServer, grpc.aio.Channel]:
+    servicer = CartServicer(store)
+    server = GrpcServer(
+        register=lambda s: cart_pb2_grpc.add_CartServiceServicer_to_server(servicer, s),
+        service_names=["folio.cart.v1.CartService"],
+        address="127.0.0.1:0",
+        telemetry=Telemetry(enabled=False),
+    )
+    await server.start()
+    return server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+
+
+@pytest.fixture
+async def stub(tmp_path: Path) -> AsyncIterator[cart_pb2_grpc.CartServiceStub]:
+    store = SqliteCartStore(f"sqlite:///{tmp_path / 'cart.db'}", Limits())
+    server, channel = await _serve(store)
+    yield cart_pb2_grpc.CartServiceStub(channel)
+    await channel.close()
+    await server.stop()
+    await store.close()
+
+
+async def test_a_cart_through_grpc(stub: cart_pb2_grpc.CartServiceStub) -> None:
+    await stub.AddItem(cart_pb2.AddItemRequest(shopper_id="anon-1", book_id="moby-dick", quantity=2))
+    cart = await stub.UpdateQuantity(
+        cart_pb2.UpdateQuantityRequest(shopper_id="anon-1", book_id="moby-dick", quantity=3)
+    )
+
+    assert [(i.book_id, i.quantity) for i in cart.items] == [("moby-dick", 3)]
+    assert cart.shopper_id == "anon-1"
+    assert not (await stub.EmptyCart(cart_pb2.EmptyCartRequest(shopper_id="anon-1"))).items
+
+
+@pytest.mark.parametrize(
+    ("request_message", "field"),
+    [
+        (cart_pb2.AddItemRequest(shopper_id="", book_id="moby-dick", quantity=1), "shopper_id"),
+        (cart_pb2.AddItemRequest(shopper_id="a b", book_id="moby-dick", quantity=1), "shopper_id"),
+        (cart_pb2.AddItemRequest(shopper_id="anon-1", book_id="Moby Dick!", quantity=1), "book_id"),
+        (cart_pb2.AddItemRequest(shopper_id="anon-1", book_id="moby-dick", quantity=0), "quantity"),
+        (cart_pb2.AddItemRequest(shopper_id="anon-1", book_id="moby-dick", quantity=-3), "quantity"),
+    ],
+)
+async def test_bad_input_names_the_field(
+    stub: cart_pb2_grpc.CartServiceStub, request_message: cart_pb2.AddItemRequest, field: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.AddItem(request_message)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(caught.value)[0][0] == field
+
+
+async def test_too_many_copies_is_a_failed_precondition(stub: cart_pb2_grpc.CartServiceStub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.AddItem(cart_pb2.AddItemRequest(shopper_id="anon-1", book_id="moby-dick", quantity=100))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "99" in (caught.value.details() or "")
+
+
+async def test_redis_down_gives_unavailable_naming_the_store_quickly() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    store = RedisCartStore(f"redis://127.0.0.1:{closed}/0", Limits(), ttl_seconds=60, timeout=0.5)
+    server, channel = await _serve(store)
+    try:
+        started = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await cart_pb2_grpc.CartServiceStub(channel).GetCart(
+                cart_pb2.GetCartRequest(shopper_id="anon-1"), timeout=5
+            )
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "cart store" in (caught.value.details() or "")
+        assert time.monotonic() - started < 3
+    finally:
+        await channel.close()
+        await server.stop()
+        await store.close()
