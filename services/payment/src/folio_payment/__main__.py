@@ -1,0 +1,3 @@
+from folio_payment.app import main
+
+main()

@@ -1,0 +1,42 @@
+"""Wiring: settings -> ledger + simulated processor -> gRPC server. Nothing happens at import."""
+
+import asyncio
+
+from folio.payment.v1 import payment_pb2, payment_pb2_grpc
+from folio_payment.ledger import Ledger
+from folio_payment.processor import SimulatedProcessor
+from folio_payment.servicer import PaymentServicer
+from folio_payment.settings import Settings
+from folio_platform.grpc_server import GrpcServer
+from folio_platform.logging import configure_logging
+from folio_platform.settings import load_settings
+from folio_platform.telemetry import configure_telemetry
+
+SERVICE_NAME = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name
+
+
+async def serve(settings: Settings) -> None:
+    """Run the payment service until SIGTERM/SIGINT."""
+    telemetry = configure_telemetry("payment")
+    ledger = await asyncio.to_thread(Ledger, settings.resolved_database_url())
+    try:
+        servicer = PaymentServicer(
+            ledger, SimulatedProcessor(), processor_timeout=settings.processor_timeout_seconds
+        )
+        server = GrpcServer(
+            register=lambda s: payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, s),
+            service_names=[SERVICE_NAME],
+            address=f"{settings.host}:{settings.port}",
+            telemetry=telemetry,
+            grace_seconds=settings.shutdown_grace_seconds,
+        )
+        await server.serve_until_signalled()
+    finally:
+        ledger.close()
+        telemetry.shutdown()
+
+
+def main() -> None:
+    settings = load_settings(Settings)
+    configure_logging("payment", level=settings.log_level, fmt=settings.log_format)
+    asyncio.run(serve(settings))
