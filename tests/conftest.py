@@ -11,6 +11,7 @@ import pytest
 
 from folio_catalog.seed import SeedCatalog, load_seed_catalog
 from folio_cli.launcher import ServiceFailed, Stack
+from folio_cli.services import SERVICES
 
 
 def free_port() -> int:
@@ -33,10 +34,10 @@ class RunningStack:
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """catalog + storefront as processes on free ports over a fresh data dir; stopped afterwards."""
+    """Every service as a process on free ports over a fresh data dir; stopped afterwards."""
     data_dir = tmp_path_factory.mktemp("folio") / "data"
     output = io.StringIO()
-    stack = Stack(data_dir=data_dir, ports={"catalog": free_port(), "storefront": free_port()}, output=output)
+    stack = Stack(data_dir=data_dir, ports={s.name: free_port() for s in SERVICES}, output=output)
     try:
         took = stack.up(timeout=60)
     except ServiceFailed as error:

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from folio_catalog.seed import SeedCatalog
 from folio_cli.main import app as folio
+from folio_cli.services import SERVICES
 
 pytestmark = pytest.mark.e2e
 
@@ -29,11 +30,8 @@ def _page(response: httpx.Response) -> str:
 
 
 def _status(shop) -> tuple[int, str]:
-    ports = shop.stack.ports
-    result = CliRunner().invoke(
-        folio,
-        ["status", "--port", f"catalog={ports['catalog']}", "--port", f"storefront={ports['storefront']}"],
-    )
+    overrides = [f"--port={name}={port}" for name, port in shop.stack.ports.items()]
+    result = CliRunner().invoke(folio, ["status", *overrides])
     return result.exit_code, result.output
 
 
@@ -181,7 +179,7 @@ def _listening(port: int) -> bool:
 def test_down_stops_every_service_and_leaves_no_process(shop) -> None:
     stack = shop.stack
     pids = {name: process.pid for name, process in stack.processes.items()}
-    assert set(pids) == {"catalog", "storefront"}
+    assert set(pids) == {s.name for s in SERVICES}
 
     stack.down()
 

@@ -58,13 +58,35 @@ def test_pretty_leaves_other_lines_as_they_are(line: str) -> None:
     assert _pretty(line) == line
 
 
-def test_environment_wires_the_storefront_to_the_catalog_port(tmp_path: Path) -> None:
-    env = environment({"catalog": 6001, "storefront": 6002}, tmp_path)
+def test_environment_wires_each_client_to_its_backends(tmp_path: Path) -> None:
+    ports = {"catalog": 6001, "cart": 6003, "payment": 6004, "orders": 6005, "storefront": 6002}
+    env = environment(ports, tmp_path)
 
     assert env["FOLIO_CATALOG_PORT"] == "6001"
     assert env["FOLIO_STOREFRONT_PORT"] == "6002"
     assert env["FOLIO_CATALOG_DATA_DIR"] == str(tmp_path)
-    assert json.loads(env["FOLIO_STOREFRONT_SERVICE_ADDRESSES"]) == {"catalog": "127.0.0.1:6001"}
+    assert json.loads(env["FOLIO_STOREFRONT_SERVICE_ADDRESSES"]) == {
+        "catalog": "127.0.0.1:6001",
+        "cart": "127.0.0.1:6003",
+        "orders": "127.0.0.1:6005",
+    }
+    assert json.loads(env["FOLIO_ORDERS_SERVICE_ADDRESSES"]) == {
+        "catalog": "127.0.0.1:6001",
+        "cart": "127.0.0.1:6003",
+        "payment": "127.0.0.1:6004",
+    }
+
+
+def test_the_session_secret_is_made_once_per_data_dir_and_kept_private(tmp_path: Path) -> None:
+    first = environment({"catalog": 6001, "storefront": 6002}, tmp_path)["FOLIO_STOREFRONT_SESSION_SECRET"]
+    again = environment({"catalog": 6001, "storefront": 6002}, tmp_path)["FOLIO_STOREFRONT_SESSION_SECRET"]
+    other = environment({"catalog": 6001, "storefront": 6002}, tmp_path / "other")[
+        "FOLIO_STOREFRONT_SESSION_SECRET"
+    ]
+
+    assert first == again != other
+    assert len(first) >= 32
+    assert (tmp_path / "storefront-session-secret").stat().st_mode & 0o077 == 0
 
 
 def test_urls_use_the_overridden_ports(tmp_path: Path) -> None:

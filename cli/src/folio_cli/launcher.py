@@ -4,6 +4,7 @@
 newcomer runs.
 """
 
+import ctypes
 import json
 import os
 import signal
@@ -19,6 +20,12 @@ from folio_cli.services import HOST, SERVICES, ServiceSpec, environment, probe
 
 COLOURS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m", "\033[31m"]
 RESET = "\033[0m"
+
+
+def _stop_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM it when the launcher dies (PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 class ServiceFailed(RuntimeError):
@@ -90,6 +97,8 @@ class Stack:
             bufsize=1,
             # Own session: Ctrl-C reaches only the launcher, which then stops services in order.
             start_new_session=True,
+            # ...and if the launcher itself is killed, the kernel stops the service too.
+            preexec_fn=_stop_with_parent,
         )
         self.processes[name] = process
         index = [s.name for s in self.services].index(name)
@@ -164,9 +173,19 @@ class Stack:
         return code
 
     def down(self) -> None:
-        """Stop every service, last started first."""
-        for name in reversed(list(self.processes)):
-            self.stop(name)
+        """Stop every service, last started first; a second Ctrl-C does not cut this short."""
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = (
+            {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
+        )
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            for name in reversed(list(self.processes)):
+                self.stop(name)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def watch(self) -> str | None:
         """Block until a service exits on its own; return its name (None if interrupted)."""

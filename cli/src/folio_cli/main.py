@@ -110,3 +110,51 @@ def seed(
         f"seed: {added} catalog books and {generated} synthetic books added "
         f"in {time.monotonic() - started:.1f} s ({url})"
     )
+
+
+@app.command()
+def reconcile(port: Ports = None) -> None:
+    """Check that orders and payments agree: every kept charge has one confirmed order, and back."""
+    import grpc
+
+    from folio.orders.v1 import orders_pb2, orders_pb2_grpc
+    from folio.payment.v1 import payment_pb2, payment_pb2_grpc
+    from folio_orders.reconcile import reconcile as compare
+
+    ports = _ports(port)
+
+    def everything(fetch, field: str) -> list:  # type: ignore[no-untyped-def, type-arg]
+        items, token = [], ""
+        while True:
+            page = fetch(token)
+            items.extend(getattr(page, field))
+            token = page.next_page_token
+            if not token:
+                return items
+
+    try:
+        with (
+            grpc.insecure_channel(f"127.0.0.1:{ports['orders']}") as orders_channel,
+            grpc.insecure_channel(f"127.0.0.1:{ports['payment']}") as payment_channel,
+        ):
+            orders = orders_pb2_grpc.OrdersServiceStub(orders_channel)
+            payments = payment_pb2_grpc.PaymentServiceStub(payment_channel)
+            all_orders = everything(
+                lambda t: orders.ListAllOrders(
+                    orders_pb2.ListAllOrdersRequest(page_size=100, page_token=t), timeout=10
+                ),
+                "orders",
+            )
+            all_payments = everything(
+                lambda t: payments.ListPayments(
+                    payment_pb2.ListPaymentsRequest(page_size=100, page_token=t), timeout=10
+                ),
+                "payments",
+            )
+    except grpc.RpcError as error:
+        typer.secho(f"reconcile: cannot read orders and payments: {error.details()}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    report = compare(all_orders, all_payments)
+    typer.secho(report.summary(), fg="green" if report.ok else "red")
+    if not report.ok:
+        raise typer.Exit(1)

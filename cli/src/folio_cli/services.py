@@ -1,6 +1,7 @@
 """The services `folio up` runs, in the order they start, and how to tell each is healthy."""
 
 import json
+import secrets
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -23,19 +24,38 @@ class ServiceSpec:
 
 SERVICES = [
     ServiceSpec("catalog", "folio_catalog", 50051, "grpc"),
+    ServiceSpec("cart", "folio_cart", 50052, "grpc"),
+    ServiceSpec("payment", "folio_payment", 50053, "grpc"),
+    ServiceSpec("orders", "folio_orders", 50054, "grpc"),
     ServiceSpec("storefront", "folio_storefront", 8000, "http", show_as="http://{host}:{port}/"),
 ]
 HOST = "127.0.0.1"
+# Who calls whom: each client service is told where its backends listen.
+CALLS = {"orders": ("catalog", "cart", "payment"), "storefront": ("catalog", "cart", "orders")}
+
+
+def session_secret(data_dir: Path) -> str:
+    """The storefront's cookie-signing key for this data dir: made once, kept private, never committed."""
+    path = data_dir / "storefront-session-secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
 
 
 def environment(ports: dict[str, int], data_dir: Path) -> dict[str, str]:
     """FOLIO_* variables wiring the local services to each other and to their embedded stores."""
-    return {
-        "FOLIO_CATALOG_PORT": str(ports["catalog"]),
-        "FOLIO_CATALOG_DATA_DIR": str(data_dir),
-        "FOLIO_STOREFRONT_PORT": str(ports["storefront"]),
-        "FOLIO_STOREFRONT_SERVICE_ADDRESSES": json.dumps({"catalog": f"{HOST}:{ports['catalog']}"}),
-    }
+    env = {}
+    for name in ports:
+        env[f"FOLIO_{name.upper()}_PORT"] = str(ports[name])
+        env[f"FOLIO_{name.upper()}_DATA_DIR"] = str(data_dir)
+    address = {name: f"{HOST}:{port}" for name, port in ports.items()}
+    for client, backends in CALLS.items():
+        wired = {n: address[n] for n in backends if n in address}
+        env[f"FOLIO_{client.upper()}_SERVICE_ADDRESSES"] = json.dumps(wired)
+    env["FOLIO_STOREFRONT_SESSION_SECRET"] = session_secret(data_dir)
+    return env
 
 
 def probe(spec: ServiceSpec, port: int, timeout: float = 1.0) -> bool:

@@ -274,9 +274,26 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def storefront_app(catalog_address: str) -> FastAPI:
-    settings = Settings(service_addresses={"catalog": catalog_address})
-    return create_app(settings, discovery=StaticDiscovery({"catalog": catalog_address}))
+# A test-only signing key; real deployments get theirs from a secret store.
+TEST_SESSION_SECRET = "storefront-tests-" + "s" * 32
+
+
+def storefront_app(catalog_address: str, **backends: str) -> FastAPI:
+    """The storefront wired to `catalog_address`; cart and orders default to a closed port."""
+    addresses = {
+        "catalog": catalog_address,
+        "cart": f"127.0.0.1:{_closed_port()}",
+        "orders": f"127.0.0.1:{_closed_port()}",
+    }
+    addresses |= backends
+    settings = Settings(service_addresses=addresses, session_secret=TEST_SESSION_SECRET)
+    return create_app(settings, discovery=StaticDiscovery(addresses))
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

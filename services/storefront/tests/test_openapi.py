@@ -2,14 +2,14 @@
 
 from fastapi.routing import APIRoute
 
-from folio_storefront import api
+from folio_storefront import api, commerce_api
 
 
 def _api_routes() -> set[tuple[str, str]]:
-    """(path, method) of every route the API router serves."""
+    """(path, method) of every route the API routers serve."""
     return {
         (route.path, method.lower())
-        for route in api.router.routes
+        for route in [*api.router.routes, *commerce_api.router.routes]
         if isinstance(route, APIRoute)
         for method in route.methods
     }

@@ -35,13 +35,22 @@ class DefaultDeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type:
         return await continuation(client_call_details, request)
 
 
+def _method_name(name: str) -> dict[str, str]:
+    service, _, method = name.partition("/")
+    return {"service": service, "method": method} if method else {"service": service}
+
+
 def service_config(idempotent_services: Sequence[str], *, max_attempts: int = 3) -> dict[str, Any]:
-    """gRPC service config: round-robin balancing, retries for `idempotent_services`."""
+    """gRPC service config: round-robin balancing, retries for `idempotent_services`.
+
+    Each entry is a whole service ("folio.catalog.v1.CatalogService") or one method of it
+    ("folio.cart.v1.CartService/GetCart") when only some of its methods are safe to repeat.
+    """
     return {
         "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
-                "name": [{"service": name} for name in idempotent_services],
+                "name": [_method_name(name) for name in idempotent_services],
                 "retryPolicy": {
                     "maxAttempts": max_attempts,
                     "initialBackoff": "0.05s",

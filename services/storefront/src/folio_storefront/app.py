@@ -6,10 +6,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import grpc
 import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from folio_platform.deadlines import deadline_scope
@@ -18,9 +20,11 @@ from folio_platform.grpc_client import create_channel
 from folio_platform.logging import configure_logging
 from folio_platform.settings import load_settings
 from folio_platform.telemetry import Telemetry, configure_telemetry
-from folio_storefront import api, health, pages
+from folio_storefront import api, commerce_api, commerce_pages, health, pages
+from folio_storefront.cart_client import CART, CART_IDEMPOTENT_METHODS, CartClient
 from folio_storefront.catalog_client import CATALOG, CATALOG_SERVICE, CatalogClient
 from folio_storefront.errors import install_error_handlers
+from folio_storefront.orders_client import ORDERS, ORDERS_SERVICE, OrdersClient
 from folio_storefront.settings import Settings
 
 HERE = Path(__file__).parent
@@ -69,18 +73,29 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        channel = create_channel(
-            discovery.resolve(CATALOG),
-            idempotent_services=[CATALOG_SERVICE],
-            default_timeout=settings.backend_timeout_seconds,
-            telemetry=telemetry,
-        )
-        app.state.catalog = CatalogClient(channel)
+        def channel(service: str, idempotent: list[str]) -> grpc.aio.Channel:
+            return create_channel(
+                discovery.resolve(service),
+                idempotent_services=idempotent,
+                default_timeout=settings.backend_timeout_seconds,
+                telemetry=telemetry,
+            )
+
+        channels = {
+            CATALOG: channel(CATALOG, [CATALOG_SERVICE]),
+            CART: channel(CART, CART_IDEMPOTENT_METHODS),
+            # PlaceOrder is made safe to repeat by its idempotency key, and reads are reads.
+            ORDERS: channel(ORDERS, [ORDERS_SERVICE]),
+        }
+        app.state.catalog = CatalogClient(channels[CATALOG])
+        app.state.cart = CartClient(channels[CART])
+        app.state.orders = OrdersClient(channels[ORDERS], checkout_timeout=settings.checkout_timeout_seconds)
         app.state.templates = templates
         try:
             yield
         finally:
-            await channel.close(grace=settings.shutdown_grace_seconds)
+            for open_channel in channels.values():
+                await open_channel.close(grace=settings.shutdown_grace_seconds)
 
     app = FastAPI(
         title="Folio storefront API",
@@ -91,10 +106,20 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret.get_secret_value(),
+        session_cookie="folio_session",
+        max_age=30 * 24 * 3600,
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
     install_error_handlers(app, templates)
     app.include_router(health.router)
     app.include_router(api.router)
+    app.include_router(commerce_api.router)
     app.include_router(pages.router)
+    app.include_router(commerce_pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.openapi = lambda: _without_422(app)  # type: ignore[method-assign]
     if telemetry.enabled:

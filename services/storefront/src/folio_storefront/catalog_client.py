@@ -1,50 +1,26 @@
 """The storefront's view of the catalog: typed calls, gRPC failures turned into edge errors."""
 
 from collections.abc import Awaitable
-from typing import TypeVar
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from folio_platform.errors import field_violations
-from folio_storefront.errors import BadRequest, DependencyUnavailable, NotFoundError
+from folio_storefront.backends import call_backend, is_serving
 
 CATALOG = "catalog"
 CATALOG_SERVICE = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
-T = TypeVar("T")
 # Catalog request fields whose storefront parameter (REST query and page URLs) has another name.
 _PARAMETERS = {"genre_id": "genre", "author_id": "author", "query": "q"}
 
 
 async def _call[T](call: Awaitable[T]) -> T:
-    try:
-        return await call
-    except grpc.aio.AioRpcError as error:
-        code = error.code()
-        if code == grpc.StatusCode.NOT_FOUND:
-            raise NotFoundError(error.details() or "not found") from None
-        if code == grpc.StatusCode.INVALID_ARGUMENT:
-            violations = field_violations(error)
-            if not violations:
-                raise BadRequest(error.details() or "invalid request") from None
-            field, description = violations[0]
-            # Name the parameter the caller sent, not the catalog's request field.
-            field = _PARAMETERS.get(field, field)
-            raise BadRequest(f"{field}: {description}", field=field) from None
-        if code in (
-            grpc.StatusCode.UNAVAILABLE,
-            grpc.StatusCode.DEADLINE_EXCEEDED,
-            grpc.StatusCode.RESOURCE_EXHAUSTED,
-        ):
-            raise DependencyUnavailable(CATALOG) from None
-        raise
+    return await call_backend(CATALOG, call, parameters=_PARAMETERS)
 
 
 class CatalogClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._channel = channel
         self._stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-        self._health = health_pb2_grpc.HealthStub(channel)
 
     async def list_books(
         self,
@@ -91,10 +67,4 @@ class CatalogClient:
 
     async def is_serving(self, probe_timeout: float = 1.0) -> bool:
         """The catalog's own answer through the standard gRPC health protocol."""
-        try:
-            response = await self._health.Check(
-                health_pb2.HealthCheckRequest(service=CATALOG_SERVICE), timeout=probe_timeout
-            )
-        except grpc.aio.AioRpcError:
-            return False
-        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+        return await is_serving(self._channel, CATALOG_SERVICE, probe_timeout)

@@ -48,18 +48,41 @@ class NotFoundError(EdgeError):
     code = "not_found"
 
 
+class Conflict(EdgeError):
+    """Well-formed, but the shop's state refuses it: an empty cart, too few copies, a declined card."""
+
+    status_code = 409
+    code = "failed_precondition"
+
+
+class Forbidden(EdgeError):
+    status_code = 403
+    code = "forbidden"
+
+
 class DependencyUnavailable(EdgeError):
     status_code = 503
     code = "dependency_unavailable"
 
-    def __init__(self, dependency: str) -> None:
-        super().__init__(f"{dependency} is unavailable; try again shortly", dependency=dependency)
+    def __init__(self, dependency: str, detail: str = "") -> None:
+        # The detail says which service behind `dependency` failed (orders -> payment), when known.
+        reason = f" ({detail})" if detail and detail != f"{dependency} is unavailable" else ""
+        super().__init__(f"{dependency} is unavailable{reason}; try again shortly", dependency=dependency)
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorBody, "description": "A parameter is invalid; `field` names it"},
     404: {"model": ErrorBody, "description": "No such resource"},
     503: {"model": ErrorBody, "description": "A backend is down; `dependency` names it"},
+}
+
+COMMERCE_RESPONSES: dict[int | str, dict[str, object]] = {
+    **ERROR_RESPONSES,
+    403: {"model": ErrorBody, "description": "A cross-site request (its Origin is not this shop)"},
+    409: {
+        "model": ErrorBody,
+        "description": "Refused in the current state: empty cart, too few copies, card declined",
+    },
 }
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 429: "rate_limited"}
@@ -90,7 +113,9 @@ def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:
         first = error.errors()[0]
-        field = str(first["loc"][-1]) if first.get("loc") else None
+        # ("query", "page_size") -> page_size; ("body", "card", "number") -> card.number
+        path = [str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body", "header")]
+        field = ".".join(path) or None
         message = f"{field}: {first['msg']}" if field else str(first["msg"])
         return respond(request, 400, ErrorDetail(code="invalid_argument", message=message, field=field))
 

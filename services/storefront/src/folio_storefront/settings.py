@@ -1,6 +1,6 @@
 """Storefront settings, from `FOLIO_STOREFRONT_*` variables."""
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from folio_platform.settings import ServiceSettings
@@ -12,10 +12,24 @@ class Settings(ServiceSettings):
     host: str = Field(default="127.0.0.1", description="interface to listen on (0.0.0.0 in a container)")
     port: int = Field(default=8000, ge=0, le=65535)
     service_addresses: dict[str, str] = Field(
-        default={"catalog": "127.0.0.1:50051"},
+        default={"catalog": "127.0.0.1:50051", "cart": "127.0.0.1:50052", "orders": "127.0.0.1:50054"},
         description='JSON map of service -> "host:port[,host:port...]" for static discovery',
     )
     request_timeout_seconds: float = Field(
         default=3.0, gt=0, le=60, description="budget for one request, shared by every backend call it makes"
     )
     backend_timeout_seconds: float = Field(default=1.5, gt=0, le=60, description="cap on any one gRPC call")
+    checkout_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="budget for PlaceOrder, which calls cart, catalog and payment"
+    )
+    session_secret: SecretStr = Field(
+        description="signs the shopper's session cookie; 32+ random characters, never committed"
+    )
+    cookie_secure: bool = Field(default=False, description="send the session cookie over HTTPS only")
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value

@@ -1,0 +1,3 @@
+from folio_orders.app import main
+
+main()

@@ -1,0 +1,86 @@
+"""Wiring: settings -> order store + backend channels -> checkout saga, recovery loop, gRPC server."""
+
+import asyncio
+
+from folio.cart.v1 import cart_pb2, cart_pb2_grpc
+from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from folio.orders.v1 import orders_pb2, orders_pb2_grpc
+from folio.payment.v1 import payment_pb2, payment_pb2_grpc
+from folio_orders.recovery import recover_forever
+from folio_orders.saga import Backends, Checkout
+from folio_orders.servicer import OrdersServicer
+from folio_orders.settings import Settings
+from folio_orders.store import OrderStore
+from folio_platform.discovery import StaticDiscovery
+from folio_platform.grpc_client import create_channel
+from folio_platform.grpc_server import GrpcServer
+from folio_platform.logging import configure_logging
+from folio_platform.settings import load_settings
+from folio_platform.telemetry import configure_telemetry
+
+SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
+# Every call the saga makes is safe to repeat: stock by reservation id, payment by key, cart reads/empties.
+IDEMPOTENT = {
+    "catalog": [catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name],
+    "cart": [
+        f"{cart_pb2.DESCRIPTOR.services_by_name['CartService'].full_name}/{m}"
+        for m in ("GetCart", "EmptyCart")
+    ],
+    "payment": [payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name],
+}
+
+
+async def serve(settings: Settings) -> None:
+    """Run the orders service (and its recovery loop) until SIGTERM/SIGINT."""
+    telemetry = configure_telemetry("orders")
+    discovery = StaticDiscovery(settings.service_addresses)
+    channels = {
+        name: create_channel(
+            discovery.resolve(name),
+            idempotent_services=methods,
+            default_timeout=settings.call_timeout_seconds,
+            telemetry=telemetry,
+        )
+        for name, methods in IDEMPOTENT.items()
+    }
+    store = await asyncio.to_thread(OrderStore, settings.resolved_database_url())
+    checkout = Checkout(
+        store,
+        Backends(
+            cart=cart_pb2_grpc.CartServiceStub(channels["cart"]),
+            catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),
+            payment=payment_pb2_grpc.PaymentServiceStub(channels["payment"]),
+            call_timeout=settings.call_timeout_seconds,
+            charge_timeout=settings.charge_timeout_seconds,
+        ),
+    )
+    recovery = asyncio.create_task(
+        recover_forever(
+            store,
+            checkout,
+            interval=settings.recovery_interval_seconds,
+            older_than=settings.recovery_after_seconds,
+        )
+    )
+    try:
+        servicer = OrdersServicer(store, checkout)
+        server = GrpcServer(
+            register=lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, s),
+            service_names=[SERVICE_NAME],
+            address=f"{settings.host}:{settings.port}",
+            telemetry=telemetry,
+            grace_seconds=settings.shutdown_grace_seconds,
+        )
+        await server.serve_until_signalled()
+    finally:
+        recovery.cancel()
+        for channel in channels.values():
+            await channel.close(grace=None)
+        store.close()
+        telemetry.shutdown()
+
+
+def main() -> None:
+    settings = load_settings(Settings)
+    configure_logging("orders", level=settings.log_level, fmt=settings.log_format)
+    asyncio.run(serve(settings))

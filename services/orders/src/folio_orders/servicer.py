@@ -1,0 +1,128 @@
+"""folio.orders.v1.OrdersService: checkout and order history."""
+
+import re
+
+import grpc
+
+from folio.common.v1 import money_pb2
+from folio.orders.v1 import orders_pb2, orders_pb2_grpc
+from folio_orders.saga import Checkout, failure_error
+from folio_orders.store import OrderRecord, OrderStore
+from folio_platform import pagination
+from folio_platform.errors import InvalidArgument, NotFound, Unavailable
+
+SHOPPER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+KEY = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+STATUSES = {
+    "pending": orders_pb2.ORDER_STATUS_PENDING,
+    "confirmed": orders_pb2.ORDER_STATUS_CONFIRMED,
+    "failed": orders_pb2.ORDER_STATUS_FAILED,
+}
+ADDRESS_FIELDS = ("name", "line1", "line2", "city", "postal_code", "country")
+
+Context = grpc.aio.ServicerContext[object, object]
+
+
+def order_message(order: OrderRecord) -> orders_pb2.Order:
+    return orders_pb2.Order(
+        id=order.id,
+        shopper_id=order.shopper_id,
+        status=STATUSES[order.status],
+        lines=[
+            orders_pb2.OrderLine(
+                book_id=line.book_id,
+                title=line.title,
+                quantity=line.quantity,
+                unit_price=money_pb2.Money(
+                    currency_code=line.currency_code, minor_units=line.unit_price_minor
+                ),
+            )
+            for line in order.lines
+        ],
+        total=money_pb2.Money(currency_code=order.currency_code, minor_units=order.total_minor),
+        payment_id=order.payment_id,
+        failure_reason=order.failure_reason,
+        shipping_address=orders_pb2.ShippingAddress(**order.shipping_address),
+        email=order.email,
+        created_at_unix_ms=order.created_at_ms,
+    )
+
+
+def _shopper(value: str) -> str:
+    if not SHOPPER_ID.match(value):
+        raise InvalidArgument("shopper_id", "is required: 1-128 letters, digits or . _ : -")
+    return value
+
+
+def _address(address: orders_pb2.ShippingAddress) -> dict[str, str]:
+    values = {f: getattr(address, f).strip() for f in ADDRESS_FIELDS}
+    for required in ("name", "line1", "city", "postal_code"):
+        if not values[required]:
+            raise InvalidArgument(f"shipping_address.{required}", "is required")
+        if len(values[required]) > 200:
+            raise InvalidArgument(f"shipping_address.{required}", "is too long (200 characters at most)")
+    if not re.fullmatch(r"[A-Z]{2}", values["country"]):
+        raise InvalidArgument("shipping_address.country", "must be a two-letter country code such as FR")
+    return values
+
+
+class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
+    def __init__(self, store: OrderStore, checkout: Checkout) -> None:
+        self.store = store
+        self.checkout = checkout
+
+    async def PlaceOrder(self, request: orders_pb2.PlaceOrderRequest, context: Context) -> orders_pb2.Order:
+        shopper = _shopper(request.shopper_id)
+        if not KEY.match(request.idempotency_key):
+            raise InvalidArgument(
+                "idempotency_key", "must be 8-100 letters, digits, '-' or '_' (one per checkout)"
+            )
+        if not EMAIL.match(request.email) or len(request.email) > 254:
+            raise InvalidArgument("email", "is not an email address")
+        if not request.HasField("card") or not request.card.number:
+            raise InvalidArgument("card.number", "is required")
+        address = _address(request.shipping_address)
+        order, _ = await self.store.claim(
+            shopper_id=shopper, key=request.idempotency_key, email=request.email, address=address
+        )
+        # A retry, or a concurrent duplicate, drives the same saga: it never starts a second one.
+        order = await self.checkout.advance(order, request.card)
+        if order.status == "failed":
+            raise failure_error(order)
+        if order.status == "pending":
+            raise Unavailable("orders", "checkout is still in progress; retry with the same key")
+        return order_message(order)
+
+    async def GetOrder(self, request: orders_pb2.GetOrderRequest, context: Context) -> orders_pb2.Order:
+        shopper = _shopper(request.shopper_id)
+        order = await self.store.get(request.order_id) if request.order_id else None
+        # Another shopper's order is as invisible as one that does not exist.
+        if order is None or order.shopper_id != shopper:
+            raise NotFound(f"no order {request.order_id!r}")
+        return order_message(order)
+
+    async def ListOrders(
+        self, request: orders_pb2.ListOrdersRequest, context: Context
+    ) -> orders_pb2.ListOrdersResponse:
+        shopper = _shopper(request.shopper_id)
+        size = pagination.page_size(request.page_size)
+        offset = pagination.decode(request.page_token, "orders", shopper)
+        found, total = await self.store.for_shopper(shopper, offset=offset, limit=size)
+        return orders_pb2.ListOrdersResponse(
+            orders=[order_message(o) for o in found],
+            next_page_token=pagination.next_token(offset, size, total, "orders", shopper),
+            total_size=total,
+        )
+
+    async def ListAllOrders(
+        self, request: orders_pb2.ListAllOrdersRequest, context: Context
+    ) -> orders_pb2.ListOrdersResponse:
+        size = pagination.page_size(request.page_size)
+        offset = pagination.decode(request.page_token, "all-orders")
+        found, total = await self.store.everything(offset=offset, limit=size)
+        return orders_pb2.ListOrdersResponse(
+            orders=[order_message(o) for o in found],
+            next_page_token=pagination.next_token(offset, size, total, "all-orders"),
+            total_size=total,
+        )
