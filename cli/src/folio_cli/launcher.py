@@ -4,7 +4,6 @@
 newcomer runs.
 """
 
-import ctypes
 import json
 import os
 import signal
@@ -20,12 +19,6 @@ from folio_cli.services import HOST, SERVICES, ServiceSpec, environment, probe
 
 COLOURS = ["\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m", "\033[31m"]
 RESET = "\033[0m"
-
-
-def _stop_with_parent() -> None:
-    """In the child before exec: ask Linux to SIGTERM it when the launcher dies (PR_SET_PDEATHSIG)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 class ServiceFailed(RuntimeError):
@@ -97,8 +90,6 @@ class Stack:
             bufsize=1,
             # Own session: Ctrl-C reaches only the launcher, which then stops services in order.
             start_new_session=True,
-            # ...and if the launcher itself is killed, the kernel stops the service too.
-            preexec_fn=_stop_with_parent,
         )
         self.processes[name] = process
         index = [s.name for s in self.services].index(name)

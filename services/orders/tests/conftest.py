@@ -6,7 +6,7 @@ end states, and have switches to refuse, decline, fail or vanish at a chosen cal
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -166,7 +166,7 @@ class World:
     cart: FakeCart
     catalog: FakeCatalog
     payment: FakePayment
-    closers: list[object] = field(default_factory=list)
+    price: int = PRICE
 
     def request(
         self, shopper: str = "anon-ada", key: str | None = None, number: str = "4242424242424242"

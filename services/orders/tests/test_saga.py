@@ -11,8 +11,6 @@ from folio_orders.reconcile import reconcile
 from folio_orders.recovery import recover_once
 from folio_platform.errors import field_violations
 
-from .conftest import PRICE, World
-
 
 async def _fails(call: object) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -20,7 +18,7 @@ async def _fails(call: object) -> grpc.aio.AioRpcError:
     return caught.value
 
 
-async def _consistent(world: World) -> None:
+async def _consistent(world) -> None:  # type: ignore[no-untyped-def]
     everything = await world.stub.ListAllOrders(orders_pb2.ListAllOrdersRequest(page_size=100))
     report = reconcile(list(everything.orders), list(world.payment.payments.values()))
     assert report.ok, report.summary()
@@ -28,13 +26,13 @@ async def _consistent(world: World) -> None:
     assert held == [], f"stock still held by {held}"
 
 
-async def test_a_checkout_confirms_charges_once_and_empties_the_cart(world: World) -> None:
+async def test_a_checkout_confirms_charges_once_and_empties_the_cart(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 2}
 
     order = await world.stub.PlaceOrder(world.request())
 
     assert order.status == orders_pb2.ORDER_STATUS_CONFIRMED
-    assert order.total.minor_units == 2 * PRICE
+    assert order.total.minor_units == 2 * world.price
     assert [(line.book_id, line.quantity) for line in order.lines] == [("moby-dick", 2)]
     assert world.catalog.stock["moby-dick"] == 3
     assert world.catalog.reservations[order.id][0] == "committed"
@@ -42,13 +40,13 @@ async def test_a_checkout_confirms_charges_once_and_empties_the_cart(world: Worl
     await _consistent(world)
 
 
-async def test_an_empty_cart_is_refused(world: World) -> None:
+async def test_an_empty_cart_is_refused(world) -> None:
     error = await _fails(world.stub.PlaceOrder(world.request()))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "empty" in (error.details() or "")
 
 
-async def test_too_few_copies_is_refused_with_the_catalogs_reason(world: World) -> None:
+async def test_too_few_copies_is_refused_with_the_catalogs_reason(world) -> None:
     world.cart.items["anon-ada"] = {"dracula": 2}
     error = await _fails(world.stub.PlaceOrder(world.request()))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -56,7 +54,7 @@ async def test_too_few_copies_is_refused_with_the_catalogs_reason(world: World) 
     assert world.payment.charge_calls == 0
 
 
-async def test_a_declined_card_releases_the_stock(world: World) -> None:
+async def test_a_declined_card_releases_the_stock(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
     key = "declined-once"
     error = await _fails(world.stub.PlaceOrder(world.request(key=key, number="4000000000000002")))
@@ -72,7 +70,7 @@ async def test_a_declined_card_releases_the_stock(world: World) -> None:
     await _consistent(world)
 
 
-async def test_a_malformed_card_names_the_field(world: World) -> None:
+async def test_a_malformed_card_names_the_field(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
     error = await _fails(world.stub.PlaceOrder(world.request(number="4242424242424241")))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -80,7 +78,7 @@ async def test_a_malformed_card_names_the_field(world: World) -> None:
     assert world.catalog.stock["moby-dick"] == 5
 
 
-async def test_bad_requests_name_the_field(world: World) -> None:
+async def test_bad_requests_name_the_field(world) -> None:
     request = world.request()
     request.shipping_address.country = "France"
     assert field_violations(await _fails(world.stub.PlaceOrder(request)))[0][0] == "shipping_address.country"
@@ -88,7 +86,7 @@ async def test_bad_requests_name_the_field(world: World) -> None:
     assert field_violations(await _fails(world.stub.PlaceOrder(request)))[0][0] == "idempotency_key"
 
 
-async def test_the_same_key_places_one_order_even_concurrently(world: World) -> None:
+async def test_the_same_key_places_one_order_even_concurrently(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
     request = world.request(key="same-key-123")
 
@@ -100,7 +98,7 @@ async def test_the_same_key_places_one_order_even_concurrently(world: World) -> 
     await _consistent(world)
 
 
-async def test_a_cart_outage_answers_unavailable_and_leaves_nothing_half_made(world: World) -> None:
+async def test_a_cart_outage_answers_unavailable_and_leaves_nothing_half_made(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
     world.cart.down = True
     request = world.request()
@@ -114,7 +112,7 @@ async def test_a_cart_outage_answers_unavailable_and_leaves_nothing_half_made(wo
     await _consistent(world)
 
 
-async def test_payment_unreachable_charges_nothing(world: World) -> None:
+async def test_payment_unreachable_charges_nothing(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
     world.payment.charge_down = True
     error = await _fails(world.stub.PlaceOrder(world.request()))
@@ -124,7 +122,7 @@ async def test_payment_unreachable_charges_nothing(world: World) -> None:
     await _consistent(world)
 
 
-async def test_a_lost_charge_reply_still_confirms_with_one_charge(world: World) -> None:
+async def test_a_lost_charge_reply_still_confirms_with_one_charge(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
     world.payment.charge_then_down = True
     order = await world.stub.PlaceOrder(world.request())
@@ -134,7 +132,7 @@ async def test_a_lost_charge_reply_still_confirms_with_one_charge(world: World) 
 
 
 @pytest.mark.parametrize("crashed_after", ["created", "reserved", "reserved-and-charged", "charged"])
-async def test_recovery_ends_a_saga_interrupted_at_any_step(world: World, crashed_after: str) -> None:
+async def test_recovery_ends_a_saga_interrupted_at_any_step(world, crashed_after: str) -> None:
     """A saga whose process died after a step is ended by recovery, consistently."""
     world.cart.items["anon-ada"] = {"moby-dick": 1}
     request = world.request()
@@ -180,7 +178,7 @@ async def test_recovery_ends_a_saga_interrupted_at_any_step(world: World, crashe
     assert world.catalog.stock["moby-dick"] == (5 if expected == "failed" else 4)
 
 
-async def test_orders_are_private_to_their_shopper_and_paged(world: World) -> None:
+async def test_orders_are_private_to_their_shopper_and_paged(world) -> None:
     ids = []
     for _ in range(3):
         world.cart.items["anon-ada"] = {"moby-dick": 1}
