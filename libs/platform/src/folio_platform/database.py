@@ -4,11 +4,17 @@ One URL setting picks the engine; the drivers are the ones Folio installs (pysql
 psycopg 3); Alembic migrations run on every start and are safe to repeat.
 """
 
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 
@@ -59,3 +65,62 @@ def migrate(url: str, migrations: Path) -> None:
             command.upgrade(config, "head")
     finally:
         engine.dispose()
+
+
+class Database:
+    """An engine and the small thread pool its blocking calls run on.
+
+    gRPC services serve on one asyncio loop; each repository call runs as one unit of
+    synchronous SQLAlchemy work on this pool — one hop off the loop per call rather than one
+    per database round trip with an async driver — with the caller's context (its trace span,
+    its deadline) carried along.
+    """
+
+    def __init__(self, engine: Engine, *, workers: int = 8, name: str = "db") -> None:
+        self.engine = engine
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+
+    @classmethod
+    def open(cls, url: str, *, migrations: Path, workers: int = 8, name: str = "db") -> "Database":
+        """Migrate the database at `url` to its newest revision, then open it."""
+        migrate(url, migrations)
+        return cls(create_engine_for(url, pool_size=workers), workers=workers, name=name)
+
+    async def call[T](self, work: Callable[[], T]) -> T:
+        """`work()` on the pool, in the caller's context."""
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, functools.partial(context.run, work)
+        )
+
+    async def read[T](self, work: Callable[[Connection], T]) -> T:
+        """`work(connection)` outside an explicit transaction (reads)."""
+
+        def run() -> T:
+            with self.engine.connect() as connection:
+                return work(connection)
+
+        return await self.call(run)
+
+    async def transaction[T](self, work: Callable[[Connection], T]) -> T:
+        """`work(connection)` in one transaction: committed if it returns, rolled back if it raises."""
+
+        def run() -> T:
+            with self.engine.begin() as connection:
+                return work(connection)
+
+        return await self.call(run)
+
+    def close(self) -> None:
+        """Wait for running work, then close pooled connections."""
+        self._pool.shutdown(wait=True)
+        self.engine.dispose()
+
+
+def insert_ignoring_conflicts(connection: Connection, table: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect: a unique key picks one winner."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    return dialect_insert(table).on_conflict_do_nothing()

@@ -4,12 +4,7 @@ Limits are enforced inside the store's atomic step (a Lua script, a SQL transact
 concurrent adds can neither lose an update nor push a line past its limit.
 """
 
-import asyncio
-import contextvars
-import functools
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +15,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
-    Engine,
     Integer,
     MetaData,
     String,
@@ -85,20 +79,8 @@ class SqliteCartStore:
     """The embedded default: carts in a SQLite file, so they survive a restart of the service."""
 
     def __init__(self, url: str, limits: Limits) -> None:
-        database.migrate(url, MIGRATIONS)
-        self._engine: Engine = database.create_engine_for(url, pool_size=4)
+        self._db = database.Database.open(url, migrations=MIGRATIONS, workers=4, name="cart-db")
         self._limits = limits
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cart-db")
-
-    async def _run[T](self, work: Callable[[Connection], T]) -> T:
-        def run() -> T:
-            with self._engine.begin() as connection:
-                return work(connection)
-
-        context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, functools.partial(context.run, run)
-        )
 
     @staticmethod
     def _lines(connection: Connection, shopper_id: str) -> list[Line]:
@@ -138,21 +120,21 @@ class SqliteCartStore:
             raise self._limits.too_many_lines()
 
     async def get(self, shopper_id: str) -> list[Line]:
-        return await self._run(lambda c: self._lines(c, shopper_id))
+        return await self._db.transaction(lambda c: self._lines(c, shopper_id))
 
     async def add(self, shopper_id: str, book_id: str, quantity: int) -> list[Line]:
         def work(connection: Connection) -> list[Line]:
             self._upsert(connection, shopper_id, book_id, quantity, add=True)
             return self._lines(connection, shopper_id)
 
-        return await self._run(work)
+        return await self._db.transaction(work)
 
     async def set_quantity(self, shopper_id: str, book_id: str, quantity: int) -> list[Line]:
         def work(connection: Connection) -> list[Line]:
             self._upsert(connection, shopper_id, book_id, quantity, add=False)
             return self._lines(connection, shopper_id)
 
-        return await self._run(work)
+        return await self._db.transaction(work)
 
     async def remove(self, shopper_id: str, book_id: str) -> list[Line]:
         def work(connection: Connection) -> list[Line]:
@@ -163,18 +145,17 @@ class SqliteCartStore:
             )
             return self._lines(connection, shopper_id)
 
-        return await self._run(work)
+        return await self._db.transaction(work)
 
     async def clear(self, shopper_id: str) -> list[Line]:
         def work(connection: Connection) -> list[Line]:
             connection.execute(delete(cart_items).where(cart_items.c.shopper_id == shopper_id))
             return []
 
-        return await self._run(work)
+        return await self._db.transaction(work)
 
     async def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        self._engine.dispose()
+        self._db.close()
 
 
 # KEYS: items hash (book -> quantity), order zset (book -> first-added counter), counter.

@@ -6,14 +6,10 @@ the event loop per call, rather than one per round trip with an async driver (Ge
 5x cheaper this way than AsyncSession over aiosqlite, measured with `make bench-catalog`).
 """
 
-import asyncio
-import contextvars
-import functools
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -29,6 +25,7 @@ from folio_catalog.models import (
     ReservationLineRow,
     ReservationRow,
 )
+from folio_platform.database import Database, insert_ignoring_conflicts
 from folio_platform.errors import FailedPrecondition, NotFound
 
 
@@ -218,24 +215,11 @@ class SqlCatalogRepository:
     def __init__(self, engine: Engine, *, max_workers: int = 8) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="catalog-db")
-
-    async def _run[T](self, work: Callable[[Connection], T]) -> T:
-        """`work(connection)` on the pool; the caller's context (its trace span) goes along."""
-
-        def run() -> T:
-            with self._engine.connect() as connection:
-                return work(connection)
-
-        context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, functools.partial(context.run, run)
-        )
+        self._db = Database(engine, workers=max_workers, name="catalog-db")
 
     def close(self) -> None:
         """Stop the worker threads and close pooled connections."""
-        self._pool.shutdown(wait=True)
-        self._engine.dispose()
+        self._db.close()
 
     async def list_books(
         self,
@@ -267,14 +251,14 @@ class SqlCatalogRepository:
             rows = connection.execute(query.order_by(*ordering).offset(offset).limit(limit)).all()
             return Page(_books(connection, rows), total)
 
-        return await self._run(work)
+        return await self._db.read(work)
 
     async def get_book(self, book_id: str) -> BookRecord | None:
         def work(connection: Connection) -> BookRecord | None:
             row = connection.execute(_BOOK_BY_ID, {"book_id": book_id}).first()
             return None if row is None else _books(connection, [row])[0]
 
-        return await self._run(work)
+        return await self._db.read(work)
 
     async def search_books(
         self, *, query: str, offset: int, limit: int, genre_id: str | None = None
@@ -304,7 +288,7 @@ class SqlCatalogRepository:
             rows = {row[0]: row for row in connection.execute(_BOOKS_BY_IDS, {"ids": ids})}
             return Page(_books(connection, [rows[i] for i in ids if i in rows]), int(total))
 
-        return await self._run(work)
+        return await self._db.read(work)
 
     def _ranked_ids(
         self, terms: list[str], conjunction: str, genre_id: str | None
@@ -353,13 +337,13 @@ class SqlCatalogRepository:
         def work(connection: Connection) -> list[GenreRecord]:
             return [GenreRecord(*row) for row in connection.execute(query)]
 
-        return await self._run(work)
+        return await self._db.read(work)
 
     async def genre_exists(self, genre_id: str) -> bool:
         def work(connection: Connection) -> bool:
             return connection.execute(_GENRE_BY_ID, {"genre_id": genre_id}).first() is not None
 
-        return await self._run(work)
+        return await self._db.read(work)
 
     @staticmethod
     def _authors() -> AnySelect:
@@ -382,14 +366,14 @@ class SqlCatalogRepository:
             rows = connection.execute(ordered.offset(offset).limit(limit))
             return Page([_author(row) for row in rows], total)
 
-        return await self._run(work)
+        return await self._db.read(work)
 
     async def get_author(self, author_id: str) -> AuthorRecord | None:
         def work(connection: Connection) -> AuthorRecord | None:
             row = connection.execute(self._authors().where(AuthorRow.id == author_id)).first()
             return None if row is None else _author(row)
 
-        return await self._run(work)
+        return await self._db.read(work)
 
     async def add_missing(
         self,
@@ -440,24 +424,11 @@ class SqlCatalogRepository:
                 )
                 return len(new_books)
 
-        context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, functools.partial(context.run, work)
-        )
+        return await self._db.call(work)
 
     # Stock. Each operation is one transaction whose first statement is a write, so on SQLite
     # it takes the write lock at once (no deferred read-to-write upgrade to fail under load),
     # and the stock check is the conditional UPDATE itself: nothing is ever oversold.
-
-    async def _write[T](self, work: Callable[[Connection], T]) -> T:
-        def run() -> T:
-            with self._engine.begin() as connection:
-                return work(connection)
-
-        context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, functools.partial(context.run, run)
-        )
 
     async def reserve(self, reservation_id: str, lines: Sequence[tuple[str, int]]) -> ReservationRecord:
         wanted = dict(lines)
@@ -465,7 +436,7 @@ class SqlCatalogRepository:
         def work(connection: Connection) -> ReservationRecord:
             now = int(time.time() * 1000)
             created = connection.execute(
-                _insert_ignoring_duplicates(connection, ReservationRow)
+                insert_ignoring_conflicts(connection, ReservationRow)
                 .values(id=reservation_id, state="held", created_at_ms=now, updated_at_ms=now)
                 .returning(ReservationRow.id)
             ).first()
@@ -510,7 +481,7 @@ class SqlCatalogRepository:
             )
             return ReservationRecord(reservation_id, "held", tuple(reserved))
 
-        return await self._write(work)
+        return await self._db.transaction(work)
 
     async def release(self, reservation_id: str) -> ReservationRecord:
         def work(connection: Connection) -> ReservationRecord:
@@ -528,7 +499,7 @@ class SqlCatalogRepository:
                 raise FailedPrecondition(f"reservation {reservation_id!r} is already committed (sold)")
             return current
 
-        return await self._write(work)
+        return await self._db.transaction(work)
 
     async def commit(self, reservation_id: str) -> ReservationRecord:
         def work(connection: Connection) -> ReservationRecord:
@@ -538,15 +509,7 @@ class SqlCatalogRepository:
                 raise FailedPrecondition(f"reservation {reservation_id!r} was released; reserve again")
             return current
 
-        return await self._write(work)
-
-
-def _insert_ignoring_duplicates(connection: Connection, table: type[ReservationRow]) -> Any:
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    return dialect_insert(table).on_conflict_do_nothing()
+        return await self._db.transaction(work)
 
 
 def _move(connection: Connection, reservation_id: str, state: str) -> bool:

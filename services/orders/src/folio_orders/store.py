@@ -4,13 +4,9 @@ Every step change is a guarded UPDATE (`WHERE status = 'pending' AND step = <exp
 hands on one saga — a retried request and the recovery loop — cannot both move it.
 """
 
-import asyncio
-import contextvars
-import functools
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +16,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
-    Engine,
     ForeignKey,
     Integer,
     MetaData,
@@ -101,33 +96,12 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _insert_unless_exists(connection: Connection) -> Any:
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    return dialect_insert(orders).on_conflict_do_nothing()
-
-
 class OrderStore:
     def __init__(self, url: str) -> None:
-        database.migrate(url, MIGRATIONS)
-        self._engine: Engine = database.create_engine_for(url)
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="orders-db")
-
-    async def _run[T](self, work: Callable[[Connection], T]) -> T:
-        def run() -> T:
-            with self._engine.begin() as connection:
-                return work(connection)
-
-        context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, functools.partial(context.run, run)
-        )
+        self._db = database.Database.open(url, migrations=MIGRATIONS, name="orders-db")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        self._engine.dispose()
+        self._db.close()
 
     @staticmethod
     def _load(connection: Connection, *where: Any) -> list[OrderRecord]:
@@ -150,7 +124,7 @@ class OrderStore:
         def work(connection: Connection) -> tuple[OrderRecord, bool]:
             now = _now_ms()
             inserted = connection.execute(
-                _insert_unless_exists(connection)
+                database.insert_ignoring_conflicts(connection, orders)
                 .values(
                     id=f"ord_{uuid.uuid4().hex[:24]}",
                     shopper_id=shopper_id,
@@ -175,10 +149,10 @@ class OrderStore:
             )
             return order, inserted is not None
 
-        return await self._run(work)
+        return await self._db.transaction(work)
 
     async def get(self, order_id: str) -> OrderRecord | None:
-        found = await self._run(lambda c: self._load(c, orders.c.id == order_id))
+        found = await self._db.transaction(lambda c: self._load(c, orders.c.id == order_id))
         return found[0] if found else None
 
     async def _advance(self, order_id: str, from_step: str, **values: Any) -> bool:
@@ -190,7 +164,7 @@ class OrderStore:
             )
             return bool(moved.rowcount)
 
-        return await self._run(work)
+        return await self._db.transaction(work)
 
     async def reserved(self, order_id: str, lines: Sequence[LineRecord]) -> bool:
         """created -> reserved, recording what was reserved and the total."""
@@ -224,7 +198,7 @@ class OrderStore:
             )
             return True
 
-        return await self._run(work)
+        return await self._db.transaction(work)
 
     async def charged(self, order_id: str, payment_id: str) -> bool:
         return await self._advance(order_id, "reserved", step="charged", payment_id=payment_id)
@@ -262,7 +236,7 @@ class OrderStore:
             found = {o.id: o for o in self._load(connection, orders.c.id.in_(ids))}
             return [found[i] for i in ids], int(total)
 
-        return await self._run(work)
+        return await self._db.transaction(work)
 
     async def everything(self, *, offset: int, limit: int) -> tuple[list[OrderRecord], int]:
         def work(connection: Connection) -> tuple[list[OrderRecord], int]:
@@ -280,10 +254,10 @@ class OrderStore:
             found = {o.id: o for o in self._load(connection, orders.c.id.in_(ids))}
             return [found[i] for i in ids], int(total)
 
-        return await self._run(work)
+        return await self._db.transaction(work)
 
     async def stuck(self, *, older_than_ms: int) -> list[OrderRecord]:
         """Pending orders untouched since `older_than_ms`: sagas whose process died or gave up."""
-        return await self._run(
+        return await self._db.transaction(
             lambda c: self._load(c, orders.c.status == "pending", orders.c.updated_at_ms < older_than_ms)
         )

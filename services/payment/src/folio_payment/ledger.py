@@ -5,22 +5,15 @@ settled with the processor's answer. The unique key is what makes a retried or c
 Charge with the same key reach the processor once.
 """
 
-import asyncio
-import contextvars
-import functools
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
-    Engine,
     MetaData,
     String,
     Table,
@@ -80,23 +73,10 @@ def _now_ms() -> int:
 
 class Ledger:
     def __init__(self, url: str) -> None:
-        database.migrate(url, MIGRATIONS)
-        self._engine: Engine = database.create_engine_for(url)
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="payment-db")
-
-    async def _run[T](self, work: Callable[[Connection], T]) -> T:
-        def run() -> T:
-            with self._engine.begin() as connection:
-                return work(connection)
-
-        context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, functools.partial(context.run, run)
-        )
+        self._db = database.Database.open(url, migrations=MIGRATIONS, name="payment-db")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        self._engine.dispose()
+        self._db.close()
 
     @staticmethod
     def _one(connection: Connection, *where: object) -> PaymentRecord | None:
@@ -126,7 +106,9 @@ class Ledger:
                 "refunded_at_ms": None,
             }
             inserted = connection.execute(
-                _insert_unless_key_exists(connection).values(**values).returning(payments.c.id)
+                database.insert_ignoring_conflicts(connection, payments)
+                .values(**values)
+                .returning(payments.c.id)
             ).first()
             if inserted is None:
                 existing = self._one(connection, payments.c.idempotency_key == key)
@@ -134,7 +116,7 @@ class Ledger:
                 return existing, False
             return PaymentRecord(**values), True  # type: ignore[arg-type]
 
-        return await self._run(work)
+        return await self._db.transaction(work)
 
     async def settle(
         self, payment_id: str, *, approved: bool, code: str = "", message: str = ""
@@ -153,18 +135,18 @@ class Ledger:
             assert found is not None
             return found
 
-        return await self._run(work)
+        return await self._db.transaction(work)
 
     async def abandon(self, payment_id: str) -> None:
         """Forget a pending claim the processor never answered: nothing was charged."""
-        await self._run(
+        await self._db.transaction(
             lambda c: c.execute(
                 delete(payments).where(payments.c.id == payment_id, payments.c.status == "pending")
             )
         )
 
     async def by_key(self, key: str) -> PaymentRecord | None:
-        return await self._run(lambda c: self._one(c, payments.c.idempotency_key == key))
+        return await self._db.transaction(lambda c: self._one(c, payments.c.idempotency_key == key))
 
     async def refund(self, payment_id: str, *, refund_key: str, reason: str) -> PaymentRecord:
         """succeeded -> refunded, once; a refunded payment is returned as it is."""
@@ -189,7 +171,7 @@ class Ledger:
                 )
             return found
 
-        return await self._run(work)
+        return await self._db.transaction(work)
 
     async def page(self, *, offset: int, limit: int) -> tuple[list[PaymentRecord], int]:
         def work(connection: Connection) -> tuple[list[PaymentRecord], int]:
@@ -199,13 +181,4 @@ class Ledger:
             )
             return [PaymentRecord(*row) for row in rows], int(total)
 
-        return await self._run(work)
-
-
-def _insert_unless_key_exists(connection: Connection) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING: the unique key decides which concurrent claim wins."""
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-    return dialect_insert(payments).on_conflict_do_nothing()
+        return await self._db.transaction(work)
