@@ -1,7 +1,7 @@
 """CartService through a real in-process gRPC server."""
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -67,11 +67,70 @@ async def test_bad_input_names_the_field(
     assert field_violations(caught.value)[0][0] == field
 
 
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda stub: stub.GetCart(cart_pb2.GetCartRequest()), "shopper_id"),
+        (lambda stub: stub.GetCart(cart_pb2.GetCartRequest(shopper_id="x" * 129)), "shopper_id"),
+        (
+            lambda stub: stub.RemoveItem(cart_pb2.RemoveItemRequest(shopper_id="anon-1", book_id="")),
+            "book_id",
+        ),
+        (
+            lambda stub: stub.AddItem(
+                cart_pb2.AddItemRequest(shopper_id="anon-1", book_id="a" * 161, quantity=1)
+            ),
+            "book_id",
+        ),
+        (lambda stub: stub.EmptyCart(cart_pb2.EmptyCartRequest(shopper_id="anon/1")), "shopper_id"),
+    ],
+)
+async def test_every_rpc_checks_its_fields(
+    stub: cart_pb2_grpc.CartServiceStub,
+    call: Callable[[cart_pb2_grpc.CartServiceStub], Awaitable[cart_pb2.Cart]],
+    field: str,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call(stub)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(caught.value)[0][0] == field
+
+
+async def test_longest_ids_are_accepted(stub: cart_pb2_grpc.CartServiceStub) -> None:
+    shopper, book = "A.b_c:d-" * 16, "a" * 160
+    cart = await stub.AddItem(cart_pb2.AddItemRequest(shopper_id=shopper, book_id=book, quantity=1))
+    assert [(i.book_id, i.quantity) for i in cart.items] == [(book, 1)]
+
+
+async def test_update_to_zero_points_to_remove_item(stub: cart_pb2_grpc.CartServiceStub) -> None:
+    await stub.AddItem(cart_pb2.AddItemRequest(shopper_id="anon-1", book_id="moby-dick", quantity=1))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.UpdateQuantity(
+            cart_pb2.UpdateQuantityRequest(shopper_id="anon-1", book_id="moby-dick", quantity=0)
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [(field, description)] = field_violations(caught.value)
+    assert field == "quantity"
+    assert "at least 1" in description
+    assert "RemoveItem" in description
+    cart = await stub.GetCart(cart_pb2.GetCartRequest(shopper_id="anon-1"))
+    assert [(i.book_id, i.quantity) for i in cart.items] == [("moby-dick", 1)]
+
+
+async def test_too_many_books_is_a_failed_precondition(stub: cart_pb2_grpc.CartServiceStub) -> None:
+    for n in range(50):
+        await stub.AddItem(cart_pb2.AddItemRequest(shopper_id="anon-1", book_id=f"book-{n}", quantity=1))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.AddItem(cart_pb2.AddItemRequest(shopper_id="anon-1", book_id="book-50", quantity=1))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "50" in (caught.value.details() or "")
+
+
 async def test_too_many_copies_is_a_failed_precondition(stub: cart_pb2_grpc.CartServiceStub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.AddItem(cart_pb2.AddItemRequest(shopper_id="anon-1", book_id="moby-dick", quantity=100))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "99" in (caught.value.details() or "")
+    assert "at most 99 copies of one book" in (caught.value.details() or "")
 
 
 async def test_redis_down_gives_unavailable_naming_the_store_quickly() -> None:

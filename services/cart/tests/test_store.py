@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from folio_cart.store import CartStore, Limits, Line, RedisCartStore, SqliteCartStore
 from folio_platform.errors import FailedPrecondition, Unavailable
@@ -76,12 +77,33 @@ async def test_concurrent_adds_lose_no_update(store: CartStore, shopper: str) ->
     assert await store.get(shopper) == [Line("moby-dick", 50)]
 
 
-async def test_shoppers_do_not_see_each_other(store: CartStore) -> None:
-    await store.add("anon-a", "moby-dick", 1)
-    await store.add("anon-b", "dracula", 1)
+async def test_shoppers_do_not_see_each_other(store: CartStore, shopper: str) -> None:
+    other = f"{shopper}-other"
+    await store.add(shopper, "moby-dick", 1)
+    await store.add(other, "dracula", 1)
+    await store.clear(other)
+    await store.add(other, "emma", 1)
 
-    assert await store.get("anon-a") == [Line("moby-dick", 1)]
-    assert await store.get("anon-b") == [Line("dracula", 1)]
+    assert await store.get(shopper) == [Line("moby-dick", 1)]
+    assert await store.get(other) == [Line("emma", 1)]
+
+
+async def test_a_removed_book_added_again_goes_last(store: CartStore, shopper: str) -> None:
+    for book in ("moby-dick", "dracula", "emma"):
+        await store.add(shopper, book, 1)
+    await store.remove(shopper, "moby-dick")
+
+    assert await store.add(shopper, "moby-dick", 1) == [
+        Line("dracula", 1),
+        Line("emma", 1),
+        Line("moby-dick", 1),
+    ]
+
+
+async def test_update_quantity_of_a_missing_book_creates_its_line(store: CartStore, shopper: str) -> None:
+    await store.add(shopper, "dracula", 1)
+
+    assert await store.set_quantity(shopper, "moby-dick", 3) == [Line("dracula", 1), Line("moby-dick", 3)]
 
 
 async def test_the_sqlite_cart_survives_a_restart(tmp_path: Path, shopper: str) -> None:
@@ -95,6 +117,27 @@ async def test_the_sqlite_cart_survives_a_restart(tmp_path: Path, shopper: str) 
         assert await reopened.get(shopper) == [Line("moby-dick", 2)]
     finally:
         await reopened.close()
+
+
+@pytest.mark.redis
+async def test_redis_carts_expire_and_every_write_renews_them(
+    redis_server: RedisServer, shopper: str
+) -> None:
+    store = RedisCartStore(redis_server.url, LIMITS, ttl_seconds=3600)
+    raw = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await store.add(shopper, "moby-dick", 1)
+        keys = [key async for key in raw.scan_iter(match=f"folio:cart:*{shopper}*")]
+        assert keys
+        for key in keys:
+            await raw.expire(key, 5)
+
+        await store.set_quantity(shopper, "moby-dick", 2)
+
+        assert [await raw.ttl(key) > 3500 for key in keys] == [True] * len(keys)
+    finally:
+        await raw.aclose()
+        await store.close()
 
 
 async def test_redis_down_is_reported_as_the_cart_store_unavailable(shopper: str) -> None:

@@ -198,3 +198,11 @@ async def test_orders_are_private_to_their_shopper_and_paged(world) -> None:
     assert error.code() == grpc.StatusCode.NOT_FOUND
     mine = await world.stub.GetOrder(orders_pb2.GetOrderRequest(shopper_id="anon-ada", order_id=ids[0]))
     assert mine.id == ids[0]
+
+
+async def test_finished_sagas_leave_no_lock_behind(world) -> None:  # type: ignore[no-untyped-def]
+    world.cart.items["anon-ada"] = {"moby-dick": 1}
+    request = world.request()
+    await asyncio.gather(*(world.stub.PlaceOrder(request) for _ in range(5)))
+
+    assert world.checkout._locks == {}

@@ -4,7 +4,6 @@ Limits are enforced inside the store's atomic step (a Lua script, a SQL transact
 concurrent adds can neither lose an update nor push a line past its limit.
 """
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -94,9 +93,15 @@ class SqliteCartStore:
     def _upsert(
         self, connection: Connection, shopper_id: str, book_id: str, quantity: int, *, add: bool
     ) -> None:
-        # The write comes first, so SQLite takes its write lock before anything is read.
+        # The write comes first, so SQLite takes its write lock before anything is read; a new
+        # line goes after the shopper's last one, an existing line keeps its place.
+        next_position = (
+            select(func.coalesce(func.max(cart_items.c.position), 0) + 1)
+            .where(cart_items.c.shopper_id == shopper_id)
+            .scalar_subquery()
+        )
         statement = sqlite_insert(cart_items).values(
-            shopper_id=shopper_id, book_id=book_id, quantity=quantity, position=time.time_ns()
+            shopper_id=shopper_id, book_id=book_id, quantity=quantity, position=next_position
         )
         new_quantity = (
             cart_items.c.quantity + statement.excluded.quantity if add else statement.excluded.quantity
@@ -120,7 +125,7 @@ class SqliteCartStore:
             raise self._limits.too_many_lines()
 
     async def get(self, shopper_id: str) -> list[Line]:
-        return await self._db.transaction(lambda c: self._lines(c, shopper_id))
+        return await self._db.read(lambda c: self._lines(c, shopper_id))
 
     async def add(self, shopper_id: str, book_id: str, quantity: int) -> list[Line]:
         def work(connection: Connection) -> list[Line]:

@@ -9,7 +9,7 @@ the event loop per call, rather than one per round trip with an async driver (Ge
 import re
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -128,15 +128,20 @@ class CatalogRepository(Protocol):
         books: Sequence[BookRecord],
     ) -> int: ...
 
+    # Stock, held for a checkout and then sold or put back; every call is idempotent by
+    # reservation id and is one transaction.
 
-class StockRepository(Protocol):
-    """Stock held for a checkout, then sold or put back; every call is idempotent by reservation id."""
+    async def reserve(self, reservation_id: str, lines: Sequence[tuple[str, int]]) -> ReservationRecord:
+        """Take `quantity` copies of every (book_id, quantity) line, all or nothing."""
+        ...
 
-    async def reserve(self, reservation_id: str, lines: Sequence[tuple[str, int]]) -> ReservationRecord: ...
+    async def release(self, reservation_id: str) -> ReservationRecord:
+        """Put a held reservation's copies back; an unknown id is recorded as released."""
+        ...
 
-    async def release(self, reservation_id: str) -> ReservationRecord: ...
-
-    async def commit(self, reservation_id: str) -> ReservationRecord: ...
+    async def commit(self, reservation_id: str) -> ReservationRecord:
+        """Make a held reservation final: its copies are sold."""
+        ...
 
 
 def search_terms(query: str) -> list[str]:
@@ -426,25 +431,41 @@ class SqlCatalogRepository:
 
         return await self._db.call(work)
 
-    # Stock. Each operation is one transaction whose first statement is a write, so on SQLite
-    # it takes the write lock at once (no deferred read-to-write upgrade to fail under load),
-    # and the stock check is the conditional UPDATE itself: nothing is ever oversold.
+    # Stock. Each operation is one write transaction, and the stock check is the conditional
+    # UPDATE itself (`stock >= :q`), so nothing is ever oversold: PostgreSQL re-checks the
+    # condition on the newest row version after waiting for a concurrent writer, and SQLite
+    # runs one writer at a time.
+
+    async def _write[T](self, work: Callable[[Connection], T]) -> T:
+        """`work(connection)` in one transaction on the pool, committed if it returns."""
+
+        def run() -> T:
+            with self._engine.connect() as connection:
+                if self._dialect == "sqlite":
+                    # Take the write lock first: a second writer then waits (busy_timeout) for the
+                    # whole read-check-write, rather than failing to upgrade a read lock.
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                result = work(connection)
+                connection.commit()
+                return result
+
+        return await self._db.call(run)
 
     async def reserve(self, reservation_id: str, lines: Sequence[tuple[str, int]]) -> ReservationRecord:
-        wanted = dict(lines)
+        wanted: dict[str, int] = defaultdict(int)
+        for book_id, quantity in lines:
+            wanted[book_id] += quantity
 
         def work(connection: Connection) -> ReservationRecord:
-            now = int(time.time() * 1000)
-            created = connection.execute(
-                insert_ignoring_conflicts(connection, ReservationRow)
-                .values(id=reservation_id, state="held", created_at_ms=now, updated_at_ms=now)
-                .returning(ReservationRow.id)
-            ).first()
-            if created is None:
+            if not _create(connection, reservation_id, "held"):
                 existing = _reservation(connection, reservation_id)
-                if {line.book_id: line.quantity for line in existing.lines} != wanted:
-                    raise FailedPrecondition(f"reservation {reservation_id!r} already holds other books")
-                return existing
+                if {line.book_id: line.quantity for line in existing.lines} == wanted:
+                    return existing
+                if not existing.lines:
+                    raise FailedPrecondition(
+                        f"reservation id {reservation_id!r} was released before it held anything"
+                    )
+                raise FailedPrecondition(f"reservation id {reservation_id!r} already used for other books")
             reserved = []
             # Sorted, so two reservations of the same books lock rows in the same order (no deadlock).
             for book_id, quantity in sorted(wanted.items()):
@@ -455,6 +476,7 @@ class SqlCatalogRepository:
                     .returning(BookRow.title, BookRow.price_minor, BookRow.currency_code)
                 ).first()
                 if taken is None:
+                    # Raising rolls back the reservation and every line taken before this one.
                     book = connection.execute(
                         select(BookRow.title, BookRow.stock).where(BookRow.id == book_id)
                     ).first()
@@ -481,10 +503,15 @@ class SqlCatalogRepository:
             )
             return ReservationRecord(reservation_id, "held", tuple(reserved))
 
-        return await self._db.transaction(work)
+        return await self._write(work)
 
     async def release(self, reservation_id: str) -> ReservationRecord:
         def work(connection: Connection) -> ReservationRecord:
+            # An unknown id is remembered as released, so a ReserveStock that arrives after its
+            # compensating release (a timed-out call still in flight) cannot hold copies forever.
+            # On PostgreSQL this insert waits for a concurrent reserve of the same id to finish.
+            if _create(connection, reservation_id, "released"):
+                return ReservationRecord(reservation_id, "released")
             if _move(connection, reservation_id, "released"):
                 reservation = _reservation(connection, reservation_id)
                 for line in reservation.lines:
@@ -494,12 +521,12 @@ class SqlCatalogRepository:
                         .values(stock=BookRow.stock + line.quantity)
                     )
                 return reservation
-            current = _reservation(connection, reservation_id, missing_ok=True)
+            current = _reservation(connection, reservation_id)
             if current.state == "committed":
                 raise FailedPrecondition(f"reservation {reservation_id!r} is already committed (sold)")
             return current
 
-        return await self._db.transaction(work)
+        return await self._write(work)
 
     async def commit(self, reservation_id: str) -> ReservationRecord:
         def work(connection: Connection) -> ReservationRecord:
@@ -509,7 +536,17 @@ class SqlCatalogRepository:
                 raise FailedPrecondition(f"reservation {reservation_id!r} was released; reserve again")
             return current
 
-        return await self._db.transaction(work)
+        return await self._write(work)
+
+
+def _create(connection: Connection, reservation_id: str, state: str) -> bool:
+    """Insert the reservation in `state` unless the id exists; True if this call inserted it."""
+    now = int(time.time() * 1000)
+    row = {"id": reservation_id, "state": state, "created_at_ms": now, "updated_at_ms": now}
+    created = connection.execute(
+        insert_ignoring_conflicts(connection, ReservationRow).values(row).returning(ReservationRow.id)
+    )
+    return created.first() is not None
 
 
 def _move(connection: Connection, reservation_id: str, state: str) -> bool:
@@ -522,15 +559,11 @@ def _move(connection: Connection, reservation_id: str, state: str) -> bool:
     return bool(moved.rowcount)
 
 
-def _reservation(
-    connection: Connection, reservation_id: str, *, missing_ok: bool = False
-) -> ReservationRecord:
+def _reservation(connection: Connection, reservation_id: str) -> ReservationRecord:
     state = connection.execute(
         select(ReservationRow.state).where(ReservationRow.id == reservation_id)
     ).scalar()
     if state is None:
-        if missing_ok:
-            return ReservationRecord(reservation_id, "released")
         raise NotFound(f"no reservation {reservation_id!r}")
     lines = connection.execute(
         select(

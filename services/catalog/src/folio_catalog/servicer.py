@@ -1,7 +1,6 @@
 """folio.catalog.v1.CatalogService: request validation and proto mapping over the repository."""
 
 import re
-from typing import Protocol
 
 import grpc
 
@@ -13,7 +12,6 @@ from folio_catalog.repository import (
     BookRecord,
     CatalogRepository,
     ReservationRecord,
-    StockRepository,
 )
 from folio_platform import pagination
 from folio_platform.errors import InvalidArgument, NotFound
@@ -99,12 +97,8 @@ def _check_reservation_id(value: str) -> None:
         raise InvalidArgument("reservation_id", "is required: 1-100 letters, digits, '-' or '_'")
 
 
-class StockRepositoryAndCatalog(CatalogRepository, StockRepository, Protocol):
-    """What the servicer needs: the catalog reads and the stock operations."""
-
-
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, repository: StockRepositoryAndCatalog) -> None:
+    def __init__(self, repository: CatalogRepository) -> None:
         self.repository = repository
 
     async def _check_genre(self, genre_id: str) -> None:

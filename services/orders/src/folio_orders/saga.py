@@ -72,12 +72,13 @@ class Checkout:
     async def advance(self, order: OrderRecord, card: payment_pb2.Card | None = None) -> OrderRecord:
         """Drive a pending order as far as it will go; `card` is None when recovering."""
         lock = self._locks.setdefault(order.id, asyncio.Lock())
-        async with lock:
-            try:
+        try:
+            async with lock:
                 return await self._advance(order, card)
-            finally:
-                if not lock.locked():
-                    self._locks.pop(order.id, None)
+        finally:
+            # Forget the lock once nobody holds or waits for it, so the table does not grow forever.
+            if not lock.locked() and self._locks.get(order.id) is lock:
+                del self._locks[order.id]
 
     async def _advance(self, order: OrderRecord, card: payment_pb2.Card | None) -> OrderRecord:
         order = await self._reload(order)
