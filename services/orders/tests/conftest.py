@@ -1,13 +1,20 @@
 """The orders service against test doubles of cart, catalog and payment, served over real gRPC.
 
-The doubles (FakeCart, FakeCatalog, FakePayment) keep just enough state to check the saga's
-end states, and have switches to refuse, decline, fail or vanish at a chosen call.
+Each double (FakeCart, FakeCatalog, FakePayment) runs on its own in-process gRPC server, keeps
+just enough state to check the saga's end states, and has switches: answer a method with an
+error before doing anything (`fail`), do the work and then lose the reply (`fail_after`), be
+slow before or after the work (`delay_before`, `delay_after`: a timeout for a caller that waits
+less), or be unreachable altogether (`await world.servers[...].stop()`). The orders service is
+wired to them exactly as in production (`connect_backends`: retries, deadlines).
 """
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -17,71 +24,133 @@ from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.common.v1 import money_pb2
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
-from folio_orders.saga import Backends, Checkout
+from folio_orders import db
+from folio_orders.app import connect_backends
+from folio_orders.reconcile import reconcile
+from folio_orders.saga import Checkout
 from folio_orders.servicer import OrdersServicer
-from folio_orders.store import OrderStore
+from folio_orders.settings import Settings
+from folio_orders.store import SqlOrderStore
+from folio_platform.errors import InvalidArgument, to_status
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
 from folio_testing.plugin import PostgresServer
 
-PRICE = 1250  # every fake book costs 12.50
+GOOD_CARD = "4242424242424242"
+DECLINED_CARD = "4000000000000002"
+BAD_LUHN_CARD = "4242424242424241"
+CALL_TIMEOUT = 1.0
+CHARGE_TIMEOUT = 1.0
 
 
-class FakeCart(cart_pb2_grpc.CartServiceServicer):
+class _Switchboard:
+    """Per-method switches and call counts shared by the three doubles."""
+
     def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.fail: dict[str, grpc.StatusCode] = {}
+        self.fail_after: dict[str, grpc.StatusCode] = {}
+        self.delay_before: dict[str, float] = {}
+        self.delay_after: dict[str, float] = {}
+        self._started: dict[str, asyncio.Event] = {}
+
+    def started(self, method: str) -> asyncio.Event:
+        """Set once `method` has been called."""
+        return self._started.setdefault(method, asyncio.Event())
+
+    async def _before(self, method: str, context: Any) -> None:
+        self.calls[method] += 1
+        self.started(method).set()
+        if method in self.delay_before:
+            await asyncio.sleep(self.delay_before[method])
+        if method in self.fail:
+            await context.abort(self.fail[method], f"{method} failed on purpose")
+
+    async def _after(self, method: str, context: Any) -> None:
+        if method in self.delay_after:
+            await asyncio.sleep(self.delay_after[method])
+        if method in self.fail_after:
+            await context.abort(self.fail_after[method], f"{method} reply lost on purpose")
+
+
+class FakeCart(_Switchboard, cart_pb2_grpc.CartServiceServicer):
+    def __init__(self) -> None:
+        super().__init__()
         self.items: dict[str, dict[str, int]] = {}
-        self.down = False
 
     async def GetCart(self, request, context):  # type: ignore[no-untyped-def]
-        if self.down:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "cart store is unavailable")
+        await self._before("GetCart", context)
         lines = self.items.get(request.shopper_id, {})
-        return cart_pb2.Cart(
+        cart = cart_pb2.Cart(
             shopper_id=request.shopper_id,
             items=[cart_pb2.CartItem(book_id=b, quantity=q) for b, q in lines.items()],
         )
+        await self._after("GetCart", context)
+        return cart
 
     async def EmptyCart(self, request, context):  # type: ignore[no-untyped-def]
+        await self._before("EmptyCart", context)
         self.items.pop(request.shopper_id, None)
+        await self._after("EmptyCart", context)
         return cart_pb2.Cart(shopper_id=request.shopper_id)
 
 
-class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
+# The catalog's prices (the cart has none): what an order must charge.
+PRICES = {"moby-dick": 1250, "dracula": 899, "emma": 1500}
+TITLES = {"moby-dick": "Moby-Dick", "dracula": "Dracula", "emma": "Emma"}
+
+
+class FakeCatalog(_Switchboard, catalog_pb2_grpc.CatalogServiceServicer):
+    """Stock with reservations that are all-or-nothing and idempotent by id, as the proto says."""
+
     def __init__(self) -> None:
-        self.stock: dict[str, int] = {"moby-dick": 5, "dracula": 1}
+        super().__init__()
+        self.stock: dict[str, int] = {"moby-dick": 5, "dracula": 1, "emma": 3}
         self.reservations: dict[str, tuple[str, dict[str, int]]] = {}
-        self.down = False
+
+    def held(self) -> list[str]:
+        return [r for r, (state, _) in self.reservations.items() if state == "held"]
 
     async def ReserveStock(self, request, context):  # type: ignore[no-untyped-def]
-        if self.down:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "catalog is unavailable")
-        if request.reservation_id not in self.reservations:
-            wanted = {line.book_id: line.quantity for line in request.lines}
+        await self._before("ReserveStock", context)
+        wanted = {line.book_id: line.quantity for line in request.lines}
+        if request.reservation_id in self.reservations:
+            if self.reservations[request.reservation_id][1] != wanted:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "reservation holds other books")
+        else:
             for book, quantity in wanted.items():
                 if book not in self.stock:
                     await context.abort(grpc.StatusCode.NOT_FOUND, f"no book with id {book!r}")
                 if self.stock[book] < quantity:
                     await context.abort(
-                        grpc.StatusCode.FAILED_PRECONDITION, f"only {self.stock[book]} copies of {book} left"
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        f"not enough stock: only {self.stock[book]} copies of {TITLES[book]} left",
                     )
             for book, quantity in wanted.items():
                 self.stock[book] -= quantity
             self.reservations[request.reservation_id] = ("held", wanted)
+        await self._after("ReserveStock", context)
         return self._message(request.reservation_id)
 
     async def ReleaseStock(self, request, context):  # type: ignore[no-untyped-def]
-        state, lines = self.reservations.get(request.reservation_id, ("released", {}))
+        await self._before("ReleaseStock", context)
+        state, lines = self.reservations.get(request.reservation_id, ("unknown", {}))
         if state == "held":
             for book, quantity in lines.items():
                 self.stock[book] += quantity
             self.reservations[request.reservation_id] = ("released", lines)
+        await self._after("ReleaseStock", context)
         return self._message(request.reservation_id)
 
     async def CommitStock(self, request, context):  # type: ignore[no-untyped-def]
-        state, lines = self.reservations[request.reservation_id]
+        await self._before("CommitStock", context)
+        state, lines = self.reservations.get(request.reservation_id, ("unknown", {}))
+        if state == "unknown":
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no such reservation")
         if state == "released":
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "released")
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the reservation was released")
         self.reservations[request.reservation_id] = ("committed", lines)
+        await self._after("CommitStock", context)
         return self._message(request.reservation_id)
 
     def _message(self, reservation_id: str) -> catalog_pb2.Reservation:
@@ -93,35 +162,36 @@ class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
             lines=[
                 catalog_pb2.ReservedLine(
                     book_id=b,
-                    title=b.title(),
+                    title=TITLES[b],
                     quantity=q,
-                    unit_price=money_pb2.Money(currency_code="USD", minor_units=PRICE),
+                    unit_price=money_pb2.Money(currency_code="USD", minor_units=PRICES[b]),
                 )
                 for b, q in lines.items()
             ],
         )
 
 
-class FakePayment(payment_pb2_grpc.PaymentServiceServicer):
+class FakePayment(_Switchboard, payment_pb2_grpc.PaymentServiceServicer):
+    """Charges idempotent by key; DECLINED_CARD declines, BAD_LUHN_CARD is INVALID_ARGUMENT."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.payments: dict[str, payment_pb2.Payment] = {}
-        self.charge_calls = 0
-        self.charge_down = False  # Charge answers UNAVAILABLE without charging
-        self.charge_then_down = False  # Charge charges, then answers UNAVAILABLE (lost reply)
-        self.down = False  # every call UNAVAILABLE
+        self.refund_keys: set[str] = set()
+
+    def charges(self) -> list[payment_pb2.Payment]:
+        """Payments where money was taken (kept or refunded)."""
+        taken = (payment_pb2.PAYMENT_STATUS_SUCCEEDED, payment_pb2.PAYMENT_STATUS_REFUNDED)
+        return [p for p in self.payments.values() if p.status in taken]
 
     async def Charge(self, request, context):  # type: ignore[no-untyped-def]
-        self.charge_calls += 1
-        if self.down or self.charge_down:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "payment is unavailable")
-        if request.card.number == "4242424242424241":
-            from folio_platform.errors import InvalidArgument, to_status
-
+        await self._before("Charge", context)
+        if request.card.number == BAD_LUHN_CARD:
             await context.abort_with_status(
-                to_status(InvalidArgument("card.number", "is not a valid card number"))
+                to_status(InvalidArgument("card.number", "is not a valid card number; check it for a typo"))
             )
         if request.idempotency_key not in self.payments:
-            declined = request.card.number == "4000000000000002"
+            declined = request.card.number == DECLINED_CARD
             self.payments[request.idempotency_key] = payment_pb2.Payment(
                 id=f"pay_{uuid.uuid4().hex[:8]}",
                 idempotency_key=request.idempotency_key,
@@ -132,59 +202,132 @@ class FakePayment(payment_pb2_grpc.PaymentServiceServicer):
                 reference=request.reference,
                 decline_message="Your card was declined." if declined else "",
             )
-        if self.charge_then_down:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "reply lost")
+        await self._after("Charge", context)
         return self.payments[request.idempotency_key]
 
     async def GetPayment(self, request, context):  # type: ignore[no-untyped-def]
-        if self.down:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "payment is unavailable")
+        await self._before("GetPayment", context)
         if request.idempotency_key not in self.payments:
             await context.abort(grpc.StatusCode.NOT_FOUND, "no payment")
+        await self._after("GetPayment", context)
         return self.payments[request.idempotency_key]
 
     async def Refund(self, request, context):  # type: ignore[no-untyped-def]
-        for key, payment in self.payments.items():
+        await self._before("Refund", context)
+        for payment in self.payments.values():
             if payment.id == request.payment_id:
                 payment.status = payment_pb2.PAYMENT_STATUS_REFUNDED
-                self.payments[key] = payment
+                payment.refund_reason = request.reason
+                self.refund_keys.add(request.idempotency_key)
+                await self._after("Refund", context)
                 return payment
         await context.abort(grpc.StatusCode.NOT_FOUND, "no payment")
-        return None
+        raise AssertionError("unreachable")
 
     async def ListPayments(self, request, context):  # type: ignore[no-untyped-def]
         return payment_pb2.ListPaymentsResponse(payments=list(self.payments.values()))
+
+
+class FakeServer:
+    """One double on its own port; `stop()` makes it unreachable, `start()` brings it back there."""
+
+    def __init__(self, register: Callable[[grpc.aio.Server], None]) -> None:
+        self._register = register
+        self.port = 0
+        self.server: GrpcServer | None = None
+
+    async def start(self) -> None:
+        self.server = GrpcServer(
+            register=self._register,
+            service_names=[],
+            address=f"127.0.0.1:{self.port}",
+            telemetry=Telemetry(enabled=False),
+            grace_seconds=0,
+        )
+        self.port = self.server.port
+        await self.server.start()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def place_request(
+    *, shopper: str = "anon-ada", key: str | None = None, number: str = GOOD_CARD
+) -> orders_pb2.PlaceOrderRequest:
+    return orders_pb2.PlaceOrderRequest(
+        shopper_id=shopper,
+        idempotency_key=key or uuid.uuid4().hex,
+        email="ada@example.org",
+        card=payment_pb2.Card(number=number, exp_month=12, exp_year=2035, cvv="123"),
+        shipping_address=orders_pb2.ShippingAddress(
+            name="Ada Lovelace", line1="1 Rue de Rivoli", city="Paris", postal_code="75001", country="FR"
+        ),
+    )
 
 
 @dataclass
 class World:
     """The orders service, its store and saga, and the three doubles it talks to."""
 
+    url: str
     stub: orders_pb2_grpc.OrdersServiceStub
-    store: OrderStore
+    store: SqlOrderStore
     checkout: Checkout
     cart: FakeCart
     catalog: FakeCatalog
     payment: FakePayment
-    price: int = PRICE
+    servers: dict[str, FakeServer]
+    settings: Settings
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
-    def request(
-        self, shopper: str = "anon-ada", key: str | None = None, number: str = "4242424242424242"
-    ) -> orders_pb2.PlaceOrderRequest:
-        return orders_pb2.PlaceOrderRequest(
-            shopper_id=shopper,
-            idempotency_key=key or uuid.uuid4().hex,
-            email="ada@example.org",
-            card=payment_pb2.Card(number=number, exp_month=12, exp_year=2035, cvv="123"),
-            shipping_address=orders_pb2.ShippingAddress(
-                name="Ada", line1="1 Road", city="Paris", postal_code="75001", country="FR"
-            ),
-        )
+    request = staticmethod(place_request)
+
+    async def restarted(self, store_wrapper: Callable[[SqlOrderStore], Any] = lambda s: s) -> Checkout:
+        """A new process's saga over the same database (no memory of the old one)."""
+        store = SqlOrderStore(db.create_engine_for(self.url))
+        backends, channels = connect_backends(self.settings, Telemetry(enabled=False))
+
+        async def close() -> None:
+            for channel in channels:
+                await channel.close()
+            store.close()
+
+        self.closers.append(close)
+        return Checkout(store_wrapper(store), backends)
+
+    async def all_orders(self) -> list[orders_pb2.Order]:
+        return list((await self.stub.ListAllOrders(orders_pb2.ListAllOrdersRequest(page_size=100))).orders)
+
+    async def assert_consistent(self) -> None:
+        """Every terminal state is CONFIRMED with one charge or FAILED with none kept; no stock held."""
+        orders = await self.all_orders()
+        report = reconcile(orders, list(self.payment.payments.values()))
+        assert report.ok, report.summary()
+        pending = [o.id for o in orders if o.status == orders_pb2.ORDER_STATUS_PENDING]
+        assert pending == [], f"orders left pending: {pending}"
+        assert self.catalog.held() == [], f"stock still held by {self.catalog.held()}"
+        for order in orders:
+            state = self.catalog.reservations.get(order.id, ("none", {}))[0]
+            if order.status == orders_pb2.ORDER_STATUS_CONFIRMED:
+                assert state == "committed", f"{order.id} is confirmed but its stock is {state}"
+            else:
+                assert state in ("none", "released"), f"{order.id} failed but its stock is {state}"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'orders.db'}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def orders_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The orders store on each database it supports."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh orders database on each backend the store supports."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'orders.db'}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
@@ -192,45 +335,75 @@ def orders_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def world(orders_url: str) -> AsyncIterator[World]:
+async def store(database_url: str) -> AsyncIterator[SqlOrderStore]:
+    db.migrate(database_url)
+    store = SqlOrderStore(db.create_engine_for(database_url))
+    yield store
+    store.close()
+
+
+async def _world(url: str, tmp_path: Path) -> AsyncIterator[World]:
     cart, catalog, payment = FakeCart(), FakeCatalog(), FakePayment()
-
-    def register(server: grpc.aio.Server) -> None:
-        cart_pb2_grpc.add_CartServiceServicer_to_server(cart, server)
-        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(catalog, server)
-        payment_pb2_grpc.add_PaymentServiceServicer_to_server(payment, server)
-
-    doubles = GrpcServer(
-        register=register,
-        service_names=[],
-        address="127.0.0.1:0",
-        telemetry=Telemetry(enabled=False),
+    servers = {
+        "cart": FakeServer(lambda s: cart_pb2_grpc.add_CartServiceServicer_to_server(cart, s)),
+        "catalog": FakeServer(lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(catalog, s)),
+        "payment": FakeServer(lambda s: payment_pb2_grpc.add_PaymentServiceServicer_to_server(payment, s)),
+    }
+    for server in servers.values():
+        await server.start()
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=url,
+        service_addresses={name: server.address for name, server in servers.items()},
+        call_timeout_seconds=CALL_TIMEOUT,
+        charge_timeout_seconds=CHARGE_TIMEOUT,
     )
-    await doubles.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{doubles.port}")
-    store = OrderStore(orders_url)
-    checkout = Checkout(
-        store,
-        Backends(
-            cart=cart_pb2_grpc.CartServiceStub(channel),
-            catalog=catalog_pb2_grpc.CatalogServiceStub(channel),
-            payment=payment_pb2_grpc.PaymentServiceStub(channel),
-            call_timeout=2,
-            charge_timeout=2,
-        ),
-    )
+    db.migrate(url)
+    store = SqlOrderStore(db.create_engine_for(url))
+    backends, channels = connect_backends(settings, Telemetry(enabled=False))
+    checkout = Checkout(store, backends)
     servicer = OrdersServicer(store, checkout)
-    server = GrpcServer(
+    orders_server = GrpcServer(
         register=lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, s),
         service_names=["folio.orders.v1.OrdersService"],
         address="127.0.0.1:0",
         telemetry=Telemetry(enabled=False),
+        grace_seconds=0,
     )
-    await server.start()
-    orders_channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    yield World(orders_pb2_grpc.OrdersServiceStub(orders_channel), store, checkout, cart, catalog, payment)
+    await orders_server.start()
+    orders_channel = grpc.aio.insecure_channel(f"127.0.0.1:{orders_server.port}")
+    world = World(
+        url=url,
+        stub=orders_pb2_grpc.OrdersServiceStub(orders_channel),
+        store=store,
+        checkout=checkout,
+        cart=cart,
+        catalog=catalog,
+        payment=payment,
+        servers=servers,
+        settings=settings,
+    )
+    yield world
+    for close in world.closers:
+        await close()
     await orders_channel.close()
-    await channel.close()
-    await server.stop()
-    await doubles.stop()
+    await orders_server.stop()
+    for channel in channels:
+        await channel.close()
+    for server in servers.values():
+        await server.stop()
     store.close()
+
+
+@pytest.fixture
+async def world(sqlite_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    """The service on SQLite (the saga's logic does not depend on the database)."""
+    async for world in _world(sqlite_url, tmp_path):
+        yield world
+
+
+@pytest.fixture
+async def any_db_world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    """The service on SQLite and on PostgreSQL, for the behaviour that leans on the database."""
+    async for world in _world(database_url, tmp_path):
+        yield world

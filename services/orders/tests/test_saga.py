@@ -1,4 +1,4 @@
-"""The checkout saga's outcomes, its idempotency, and recovery from every step it records."""
+"""PlaceOrder's outcomes over gRPC: success, every refusal, outages and lost replies, idempotency."""
 
 import asyncio
 
@@ -7,9 +7,17 @@ import pytest
 
 from folio.orders.v1 import orders_pb2
 from folio.payment.v1 import payment_pb2
-from folio_orders.reconcile import reconcile
 from folio_orders.recovery import recover_once
+from folio_orders.saga import INTERRUPTED, NOT_KEPT, PAYMENT_DOWN
 from folio_platform.errors import field_violations
+
+CONFIRMED, FAILED, PENDING = (
+    orders_pb2.ORDER_STATUS_CONFIRMED,
+    orders_pb2.ORDER_STATUS_FAILED,
+    orders_pb2.ORDER_STATUS_PENDING,
+)
+UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
+GOOD, DECLINED, BAD_LUHN = "4242424242424242", "4000000000000002", "4242424242424241"
 
 
 async def _fails(call: object) -> grpc.aio.AioRpcError:
@@ -18,191 +26,386 @@ async def _fails(call: object) -> grpc.aio.AioRpcError:
     return caught.value
 
 
-async def _consistent(world) -> None:  # type: ignore[no-untyped-def]
-    everything = await world.stub.ListAllOrders(orders_pb2.ListAllOrdersRequest(page_size=100))
-    report = reconcile(list(everything.orders), list(world.payment.payments.values()))
-    assert report.ok, report.summary()
-    held = [r for r, (state, _) in world.catalog.reservations.items() if state == "held"]
-    assert held == [], f"stock still held by {held}"
+async def _only_order(world) -> orders_pb2.Order:  # type: ignore[no-untyped-def]
+    [order] = await world.all_orders()
+    return order
 
 
-async def test_a_checkout_confirms_charges_once_and_empties_the_cart(world) -> None:
-    world.cart.items["anon-ada"] = {"moby-dick": 2}
+async def test_a_checkout_charges_the_catalog_prices_once_and_empties_the_cart(any_db_world) -> None:
+    world = any_db_world
+    world.cart.items["anon-ada"] = {"moby-dick": 2, "dracula": 1}
 
     order = await world.stub.PlaceOrder(world.request())
 
-    assert order.status == orders_pb2.ORDER_STATUS_CONFIRMED
-    assert order.total.minor_units == 2 * world.price
-    assert [(line.book_id, line.quantity) for line in order.lines] == [("moby-dick", 2)]
-    assert world.catalog.stock["moby-dick"] == 3
-    assert world.catalog.reservations[order.id][0] == "committed"
+    assert order.status == CONFIRMED
+    assert [
+        (line.book_id, line.title, line.quantity, line.unit_price.minor_units) for line in order.lines
+    ] == [
+        ("dracula", "Dracula", 1, 899),
+        ("moby-dick", "Moby-Dick", 2, 1250),
+    ]
+    assert (order.total.minor_units, order.total.currency_code) == (2 * 1250 + 899, "USD")
+    [charge] = world.payment.payments.values()
+    assert (charge.idempotency_key, charge.reference, charge.amount) == (
+        f"order-{order.id}",
+        order.id,
+        order.total,
+    )
+    assert order.payment_id == charge.id
+    assert (order.email, order.shipping_address.country) == ("ada@example.org", "FR")
+    assert world.catalog.stock == {"moby-dick": 3, "dracula": 0, "emma": 3}
     assert world.cart.items == {}
-    await _consistent(world)
+    await world.assert_consistent()
 
 
-async def test_an_empty_cart_is_refused(world) -> None:
+async def test_an_empty_cart_fails_the_order_and_charges_nothing(world) -> None:
     error = await _fails(world.stub.PlaceOrder(world.request()))
+
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "empty" in (error.details() or "")
+    assert error.details() == "your cart is empty"
+    order = await _only_order(world)
+    assert (order.status, order.failure_reason) == (FAILED, "your cart is empty")
+    assert world.catalog.calls["ReserveStock"] == world.payment.calls["Charge"] == 0
 
 
-async def test_too_few_copies_is_refused_with_the_catalogs_reason(world) -> None:
-    world.cart.items["anon-ada"] = {"dracula": 2}
+@pytest.mark.parametrize(
+    ("cart", "message"),
+    [
+        ({"dracula": 2}, "not enough stock: only 1 copies of Dracula left"),
+        ({"moby-dick": 1, "no-such-book": 1}, "no book with id 'no-such-book'"),
+    ],
+)
+async def test_stock_the_catalog_cannot_hold_fails_with_its_reason(world, cart, message) -> None:
+    world.cart.items["anon-ada"] = cart
+
     error = await _fails(world.stub.PlaceOrder(world.request()))
+
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "only 1 copies" in (error.details() or "")
-    assert world.payment.charge_calls == 0
+    assert error.details() == message
+    assert (await _only_order(world)).failure_reason == message
+    assert world.payment.calls["Charge"] == 0
+    assert world.catalog.stock == {"moby-dick": 5, "dracula": 1, "emma": 3}
+    await world.assert_consistent()
 
 
-async def test_a_declined_card_releases_the_stock(world) -> None:
+async def test_a_declined_card_releases_the_stock_and_keeps_the_cart(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
-    key = "declined-once"
-    error = await _fails(world.stub.PlaceOrder(world.request(key=key, number="4000000000000002")))
+    request = world.request(key="declined-once", number=DECLINED)
+
+    error = await _fails(world.stub.PlaceOrder(request))
 
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "declined" in (error.details() or "")
+    assert error.details() == "Your card was declined."
     assert world.catalog.stock["moby-dick"] == 5
     assert world.cart.items["anon-ada"] == {"moby-dick": 1}
-    # A retry with the same key gives the same answer, and asks the bank nothing more.
-    again = await _fails(world.stub.PlaceOrder(world.request(key=key, number="4000000000000002")))
-    assert again.details() == error.details()
-    assert world.payment.charge_calls == 1
-    await _consistent(world)
+    order = await _only_order(world)
+    assert (order.status, order.failure_reason) == (FAILED, "Your card was declined.")
+    # A retry with the same key gives the same answer and asks the bank nothing more.
+    again = await _fails(world.stub.PlaceOrder(request))
+    assert (again.code(), again.details()) == (error.code(), error.details())
+    assert world.payment.calls["Charge"] == 1
+    await world.assert_consistent()
 
 
-async def test_a_malformed_card_names_the_field(world) -> None:
+async def test_a_malformed_card_is_invalid_argument_naming_the_card_field(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
-    error = await _fails(world.stub.PlaceOrder(world.request(number="4242424242424241")))
+    request = world.request(key="bad-card-key", number=BAD_LUHN)
+
+    error = await _fails(world.stub.PlaceOrder(request))
+
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert field_violations(error)[0][0] == "card.number"
+    assert field_violations(error) == [("card.number", "is not a valid card number; check it for a typo")]
     assert world.catalog.stock["moby-dick"] == 5
+    assert (await _only_order(world)).status == FAILED
+    again = await _fails(world.stub.PlaceOrder(request))
+    assert field_violations(again) == field_violations(error)
+    await world.assert_consistent()
 
 
-async def test_bad_requests_name_the_field(world) -> None:
-    request = world.request()
-    request.shipping_address.country = "France"
-    assert field_violations(await _fails(world.stub.PlaceOrder(request)))[0][0] == "shipping_address.country"
-    request = world.request(key="short")
-    assert field_violations(await _fails(world.stub.PlaceOrder(request)))[0][0] == "idempotency_key"
+def _bad(field: str, value: object) -> orders_pb2.PlaceOrderRequest:
+    """A good request with `field` set to `value` (the card dropped for "card")."""
+    request = orders_pb2.PlaceOrderRequest(
+        shopper_id="anon-ada",
+        idempotency_key="a-good-key-1",
+        email="ada@example.org",
+        card=payment_pb2.Card(number=GOOD, exp_month=12, exp_year=2035, cvv="123"),
+        shipping_address=orders_pb2.ShippingAddress(
+            name="Ada", line1="1 Road", city="Paris", postal_code="75001", country="FR"
+        ),
+    )
+    if field == "card":
+        request.ClearField("card")
+    elif field.startswith("shipping_address."):
+        setattr(request.shipping_address, field.split(".")[1], value)
+    else:
+        setattr(request, field, value)
+    return request
 
 
-async def test_the_same_key_places_one_order_even_concurrently(world) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("shopper_id", "", "shopper_id"),
+        ("shopper_id", "ada\n", "shopper_id"),
+        ("shopper_id", "x" * 129, "shopper_id"),
+        ("idempotency_key", "short", "idempotency_key"),
+        ("idempotency_key", "has spaces in it", "idempotency_key"),
+        ("email", "not-an-email", "email"),
+        ("card", None, "card.number"),
+        ("shipping_address.name", " ", "shipping_address.name"),
+        ("shipping_address.line1", "", "shipping_address.line1"),
+        ("shipping_address.city", "", "shipping_address.city"),
+        ("shipping_address.postal_code", "", "shipping_address.postal_code"),
+        ("shipping_address.country", "France", "shipping_address.country"),
+    ],
+)
+async def test_bad_requests_name_the_field_and_record_nothing(world, field, value, named) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
+
+    error = await _fails(world.stub.PlaceOrder(_bad(field, value)))
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(error)[0][0] == named
+    assert await world.all_orders() == []
+
+
+async def test_a_lowercase_country_code_is_accepted(world) -> None:
+    world.cart.items["anon-ada"] = {"moby-dick": 1}
+    order = await world.stub.PlaceOrder(_bad("shipping_address.country", "fr"))
+    assert order.shipping_address.country == "FR"
+
+
+async def test_a_retry_with_the_same_key_returns_the_same_order_without_charging_again(world) -> None:
+    world.cart.items["anon-ada"] = {"moby-dick": 1}
+    request = world.request(key="retry-key-1")
+    first = await world.stub.PlaceOrder(request)
+    world.cart.items["anon-ada"] = {"emma": 1}  # the shopper fills a new cart meanwhile
+
+    again = await world.stub.PlaceOrder(request)
+
+    assert again == first
+    assert world.payment.calls["Charge"] == 1
+    assert world.cart.items["anon-ada"] == {"emma": 1}, "a retry must not empty the new cart"
+    other = await world.stub.PlaceOrder(world.request(key="retry-key-2"))
+    assert other.id != first.id
+    await world.assert_consistent()
+
+
+async def test_concurrent_identical_checkouts_make_one_order_and_one_charge(any_db_world) -> None:
+    world = any_db_world
+    world.cart.items["anon-ada"] = {"moby-dick": 1}
+    world.payment.delay_before["Charge"] = 0.2  # keep the first saga busy while the rest arrive
     request = world.request(key="same-key-123")
 
-    orders = await asyncio.gather(*(world.stub.PlaceOrder(request) for _ in range(10)))
+    orders = await asyncio.gather(*(world.stub.PlaceOrder(request) for _ in range(8)))
 
     assert {o.id for o in orders} == {orders[0].id}
-    assert len(world.payment.payments) == 1
+    assert {o.status for o in orders} == {CONFIRMED}
+    assert world.payment.calls["Charge"] == 1
     assert world.catalog.stock["moby-dick"] == 4
-    await _consistent(world)
+    assert len(await world.all_orders()) == 1
+    assert len(world.checkout.locks) == 0, "per-order locks must not pile up"
+    await world.assert_consistent()
 
 
-async def test_a_cart_outage_answers_unavailable_and_leaves_nothing_half_made(world) -> None:
+async def test_a_cart_outage_answers_unavailable_and_a_retry_finishes_the_same_order(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
-    world.cart.down = True
+    world.cart.fail["GetCart"] = UNAVAILABLE
     request = world.request()
+
     error = await _fails(world.stub.PlaceOrder(request))
-    assert error.code() == grpc.StatusCode.UNAVAILABLE
-    assert "cart" in (error.details() or "")
 
-    # The shopper retries once the cart is back: the same order completes.
-    world.cart.down = False
-    assert (await world.stub.PlaceOrder(request)).status == orders_pb2.ORDER_STATUS_CONFIRMED
-    await _consistent(world)
+    assert error.code() == UNAVAILABLE
+    assert (error.details() or "").startswith("cart is unavailable")
+    assert (await _only_order(world)).status == PENDING
+    del world.cart.fail["GetCart"]
+    order = await world.stub.PlaceOrder(request)
+    assert order.status == CONFIRMED
+    assert len(await world.all_orders()) == 1
+    await world.assert_consistent()
 
 
-async def test_payment_unreachable_charges_nothing(world) -> None:
+async def test_a_catalog_outage_answers_unavailable_naming_the_catalog(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
-    world.payment.charge_down = True
+    world.catalog.fail["ReserveStock"] = UNAVAILABLE
     error = await _fails(world.stub.PlaceOrder(world.request()))
-    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "not charged" in (error.details() or "")
+    assert error.code() == UNAVAILABLE
+    assert (error.details() or "").startswith("catalog is unavailable")
+    assert world.payment.calls["Charge"] == 0
+
+
+async def test_payment_refusing_to_answer_fails_the_order_without_charging(world) -> None:
+    world.cart.items["anon-ada"] = {"moby-dick": 1}
+    world.payment.fail["Charge"] = UNAVAILABLE  # nothing recorded: GetPayment finds nothing
+
+    error = await _fails(world.stub.PlaceOrder(world.request()))
+
+    assert error.code() == UNAVAILABLE
+    assert error.details() == PAYMENT_DOWN
+    order = await _only_order(world)
+    assert (order.status, order.failure_reason) == (FAILED, PAYMENT_DOWN)
+    assert world.payment.charges() == []
     assert world.catalog.stock["moby-dick"] == 5
-    await _consistent(world)
+    await world.assert_consistent()
 
 
-async def test_a_lost_charge_reply_still_confirms_with_one_charge(world) -> None:
+async def test_a_charge_that_times_out_before_charging_charges_nothing(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
-    world.payment.charge_then_down = True
+    world.payment.delay_before["Charge"] = 3 * world.settings.charge_timeout_seconds
+
+    error = await _fails(world.stub.PlaceOrder(world.request()))
+
+    assert error.code() == UNAVAILABLE
+    assert error.details() == PAYMENT_DOWN
+    await asyncio.sleep(0.1)
+    assert world.payment.charges() == [], "the double's cancelled handler must not have charged"
+    await world.assert_consistent()
+
+
+@pytest.mark.parametrize("switch", ["lost reply", "slow reply"])
+async def test_a_charge_whose_reply_is_lost_still_confirms_with_one_charge(world, switch) -> None:
+    world.cart.items["anon-ada"] = {"moby-dick": 1}
+    if switch == "lost reply":
+        world.payment.fail_after["Charge"] = UNAVAILABLE
+    else:
+        world.payment.delay_after["Charge"] = 3 * world.settings.charge_timeout_seconds
+
     order = await world.stub.PlaceOrder(world.request())
-    assert order.status == orders_pb2.ORDER_STATUS_CONFIRMED
-    assert len(world.payment.payments) == 1
-    await _consistent(world)
+
+    assert order.status == CONFIRMED
+    assert world.payment.calls["GetPayment"] >= 2  # before charging, and to learn the outcome
+    assert len(world.payment.charges()) == 1
+    await world.assert_consistent()
 
 
-@pytest.mark.parametrize("crashed_after", ["created", "reserved", "reserved-and-charged", "charged"])
-async def test_recovery_ends_a_saga_interrupted_at_any_step(world, crashed_after: str) -> None:
-    """A saga whose process died after a step is ended by recovery, consistently."""
+async def test_unreachable_payment_leaves_the_order_pending_then_recovery_ends_it(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
-    request = world.request()
-    order, _ = await world.store.claim(
-        shopper_id="anon-ada",
-        key=request.idempotency_key,
-        email=request.email,
-        address={
-            "name": "Ada",
-            "line1": "1",
-            "line2": "",
-            "city": "Paris",
-            "postal_code": "1",
-            "country": "FR",
-        },
+    await world.servers["payment"].stop()
+
+    error = await _fails(world.stub.PlaceOrder(world.request()))
+
+    assert error.code() == UNAVAILABLE
+    assert (error.details() or "").startswith("payment is unavailable")
+    order = await _only_order(world)
+    assert order.status == PENDING
+    assert world.catalog.stock["moby-dick"] == 4  # still held: the charge's outcome is unknown
+
+    # Recovery while payment is still down postpones; once it is back, it ends the order.
+    assert await recover_once(world.checkout, older_than_seconds=-1) == 0
+    await world.servers["payment"].start()
+    for _ in range(50):  # the channel reconnects after its backoff, as a later recovery pass would find
+        if await recover_once(world.checkout, older_than_seconds=-1):
+            break
+        await asyncio.sleep(0.1)
+
+    order = await _only_order(world)
+    assert (order.status, order.failure_reason) == (FAILED, INTERRUPTED)
+    assert world.payment.charges() == []
+    await world.assert_consistent()
+
+
+async def test_a_commit_the_catalog_refuses_refunds_the_charge(world) -> None:
+    world.cart.items["anon-ada"] = {"moby-dick": 1}
+    world.catalog.fail["CommitStock"] = grpc.StatusCode.FAILED_PRECONDITION
+
+    error = await _fails(world.stub.PlaceOrder(world.request()))
+
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error.details() == NOT_KEPT
+    [payment] = world.payment.payments.values()
+    assert payment.status == payment_pb2.PAYMENT_STATUS_REFUNDED
+    order = await _only_order(world)
+    assert (order.status, order.payment_id) == (FAILED, payment.id)
+    assert world.catalog.stock["moby-dick"] == 5
+    await world.assert_consistent()
+
+
+async def test_a_compensation_that_cannot_run_yet_is_finished_by_recovery(world) -> None:
+    """Declined, but the catalog is down so the stock cannot be released: the order waits."""
+    world.cart.items["anon-ada"] = {"moby-dick": 1}
+    world.catalog.fail["ReleaseStock"] = UNAVAILABLE
+
+    error = await _fails(world.stub.PlaceOrder(world.request(number=DECLINED)))
+
+    assert error.code() == UNAVAILABLE
+    assert (await _only_order(world)).status == PENDING
+    del world.catalog.fail["ReleaseStock"]
+    assert await recover_once(world.checkout, older_than_seconds=-1) == 1
+    order = await _only_order(world)
+    assert (order.status, order.failure_reason) == (FAILED, "Your card was declined.")
+    assert world.payment.calls["Charge"] == 1
+    await world.assert_consistent()
+
+
+async def test_a_cart_that_cannot_be_emptied_does_not_undo_the_order(world) -> None:
+    world.cart.items["anon-ada"] = {"moby-dick": 1}
+    world.cart.fail["EmptyCart"] = UNAVAILABLE
+
+    order = await world.stub.PlaceOrder(world.request())
+
+    assert order.status == CONFIRMED
+    assert world.cart.items["anon-ada"] == {"moby-dick": 1}
+    await world.assert_consistent()
+
+
+async def test_a_charge_landing_after_another_replica_ended_the_saga_is_refunded(world) -> None:
+    """Replica B's recovery ends a slow checkout (no charge yet); replica A's charge then lands."""
+    world.cart.items["anon-ada"] = {"moby-dick": 1}
+    world.payment.delay_before["Charge"] = 0.5
+    live = asyncio.ensure_future(world.stub.PlaceOrder(world.request()))
+    await asyncio.wait_for(world.payment.started("Charge").wait(), timeout=5)
+
+    other_replica = await world.restarted()
+    assert await recover_once(other_replica, older_than_seconds=-1) == 1
+
+    error = await _fails(live)
+    assert (error.code(), error.details()) == (grpc.StatusCode.FAILED_PRECONDITION, INTERRUPTED)
+    [payment] = world.payment.payments.values()
+    assert payment.status == payment_pb2.PAYMENT_STATUS_REFUNDED
+    await world.assert_consistent()
+
+
+async def test_orders_are_private_to_their_shopper(world) -> None:
+    world.cart.items["anon-ada"] = {"moby-dick": 1}
+    mine = await world.stub.PlaceOrder(world.request())
+
+    assert (
+        await world.stub.GetOrder(orders_pb2.GetOrderRequest(shopper_id="anon-ada", order_id=mine.id)) == mine
     )
-    checkout = world.checkout
-    if crashed_after != "created":
-        await checkout._reserve(order)  # the step ran and was recorded, then the process died
-    if crashed_after in ("reserved-and-charged", "charged"):
-        reserved = await world.store.get(order.id)
-        assert reserved is not None
-        charged_payment = await world.payment.Charge(
-            payment_pb2.ChargeRequest(
-                idempotency_key=f"order-{order.id}",
-                card=request.card,
-                reference=order.id,
-                amount={"currency_code": "USD", "minor_units": reserved.total_minor},
-            ),
-            None,
+    for shopper, order_id in [("anon-bob", mine.id), ("anon-ada", "ord_missing")]:
+        error = await _fails(
+            world.stub.GetOrder(orders_pb2.GetOrderRequest(shopper_id=shopper, order_id=order_id))
         )
-        if crashed_after == "charged":
-            await world.store.charged(order.id, charged_payment.id)
-
-    ended = await recover_once(world.store, checkout, older_than_seconds=-1)
-
-    assert ended == 1
-    final = await world.store.get(order.id)
-    assert final is not None
-    expected = "failed" if crashed_after in ("created", "reserved") else "confirmed"
-    assert final.status == expected
-    await _consistent(world)
-    assert world.catalog.stock["moby-dick"] == (5 if expected == "failed" else 4)
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+    others = await world.stub.ListOrders(orders_pb2.ListOrdersRequest(shopper_id="anon-bob"))
+    assert (list(others.orders), others.total_size) == ([], 0)
+    error = await _fails(world.stub.GetOrder(orders_pb2.GetOrderRequest(shopper_id="", order_id=mine.id)))
+    assert field_violations(error)[0][0] == "shopper_id"
 
 
-async def test_orders_are_private_to_their_shopper_and_paged(world) -> None:
+async def test_order_lists_page_newest_first_for_a_shopper_and_oldest_first_for_everyone(world) -> None:
     ids = []
-    for _ in range(3):
-        world.cart.items["anon-ada"] = {"moby-dick": 1}
-        ids.append((await world.stub.PlaceOrder(world.request())).id)
+    for shopper in ["anon-ada", "anon-bob", "anon-ada", "anon-ada"]:
+        world.cart.items[shopper] = {"moby-dick": 1}
+        ids.append((await world.stub.PlaceOrder(world.request(shopper=shopper))).id)
+        await asyncio.sleep(0.005)
+    adas = [ids[3], ids[2], ids[0]]
 
-    page = await world.stub.ListOrders(orders_pb2.ListOrdersRequest(shopper_id="anon-ada", page_size=2))
+    first = await world.stub.ListOrders(orders_pb2.ListOrdersRequest(shopper_id="anon-ada", page_size=2))
     rest = await world.stub.ListOrders(
-        orders_pb2.ListOrdersRequest(shopper_id="anon-ada", page_size=2, page_token=page.next_page_token)
+        orders_pb2.ListOrdersRequest(shopper_id="anon-ada", page_size=2, page_token=first.next_page_token)
     )
-    assert [o.id for o in [*page.orders, *rest.orders]] == ids[::-1]
-    assert page.total_size == 3
-    other = await world.stub.ListOrders(orders_pb2.ListOrdersRequest(shopper_id="anon-bob"))
-    assert list(other.orders) == []
+
+    assert [o.id for o in first.orders] == adas[:2]
+    assert ([o.id for o in rest.orders], rest.next_page_token) == (adas[2:], "")
+    assert first.total_size == rest.total_size == 3
+    everyone = await world.stub.ListAllOrders(orders_pb2.ListAllOrdersRequest(page_size=3))
+    assert [o.id for o in everyone.orders] == ids[:3]
+    assert everyone.total_size == 4
+    # A page token only works for the list it was issued for.
     error = await _fails(
-        world.stub.GetOrder(orders_pb2.GetOrderRequest(shopper_id="anon-bob", order_id=ids[0]))
+        world.stub.ListOrders(
+            orders_pb2.ListOrdersRequest(shopper_id="anon-bob", page_token=first.next_page_token)
+        )
     )
-    assert error.code() == grpc.StatusCode.NOT_FOUND
-    mine = await world.stub.GetOrder(orders_pb2.GetOrderRequest(shopper_id="anon-ada", order_id=ids[0]))
-    assert mine.id == ids[0]
-
-
-async def test_finished_sagas_leave_no_lock_behind(world) -> None:  # type: ignore[no-untyped-def]
-    world.cart.items["anon-ada"] = {"moby-dick": 1}
-    request = world.request()
-    await asyncio.gather(*(world.stub.PlaceOrder(request) for _ in range(5)))
-
-    assert world.checkout._locks == {}
+    assert field_violations(error)[0][0] == "page_token"

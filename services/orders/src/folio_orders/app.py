@@ -1,62 +1,72 @@
 """Wiring: settings -> order store + backend channels -> checkout saga, recovery loop, gRPC server."""
 
 import asyncio
+import contextlib
+
+import grpc
 
 from folio.cart.v1 import cart_pb2, cart_pb2_grpc
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
+from folio_orders import db
 from folio_orders.recovery import recover_forever
 from folio_orders.saga import Backends, Checkout
 from folio_orders.servicer import OrdersServicer
 from folio_orders.settings import Settings
-from folio_orders.store import OrderStore
+from folio_orders.store import SqlOrderStore
 from folio_platform.discovery import StaticDiscovery
 from folio_platform.grpc_client import create_channel
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.logging import configure_logging
 from folio_platform.settings import load_settings
-from folio_platform.telemetry import configure_telemetry
+from folio_platform.telemetry import Telemetry, configure_telemetry
 
 SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
-# Every call the saga makes is safe to repeat: stock by reservation id, payment by key, cart reads/empties.
+_CART = cart_pb2.DESCRIPTOR.services_by_name["CartService"].full_name
+# Retried on UNAVAILABLE only because each is safe to repeat: stock calls by reservation id,
+# Charge and Refund by idempotency key, GetCart and EmptyCart by nature (AddItem is not).
 IDEMPOTENT = {
     "catalog": [catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name],
-    "cart": [
-        f"{cart_pb2.DESCRIPTOR.services_by_name['CartService'].full_name}/{m}"
-        for m in ("GetCart", "EmptyCart")
-    ],
+    "cart": [f"{_CART}/GetCart", f"{_CART}/EmptyCart"],
     "payment": [payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name],
 }
 
 
-async def serve(settings: Settings) -> None:
-    """Run the orders service (and its recovery loop) until SIGTERM/SIGINT."""
-    telemetry = configure_telemetry("orders")
+def connect_backends(settings: Settings, telemetry: Telemetry) -> tuple[Backends, list[grpc.aio.Channel]]:
+    """Stubs for cart, catalog and payment (and their channels, for the caller to close)."""
     discovery = StaticDiscovery(settings.service_addresses)
     channels = {
         name: create_channel(
             discovery.resolve(name),
             idempotent_services=methods,
-            default_timeout=settings.call_timeout_seconds,
+            default_timeout=settings.charge_timeout_seconds
+            if name == "payment"
+            else settings.call_timeout_seconds,
             telemetry=telemetry,
         )
         for name, methods in IDEMPOTENT.items()
     }
-    store = await asyncio.to_thread(OrderStore, settings.resolved_database_url())
-    checkout = Checkout(
-        store,
-        Backends(
-            cart=cart_pb2_grpc.CartServiceStub(channels["cart"]),
-            catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),
-            payment=payment_pb2_grpc.PaymentServiceStub(channels["payment"]),
-            call_timeout=settings.call_timeout_seconds,
-            charge_timeout=settings.charge_timeout_seconds,
-        ),
+    backends = Backends(
+        cart=cart_pb2_grpc.CartServiceStub(channels["cart"]),
+        catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),
+        payment=payment_pb2_grpc.PaymentServiceStub(channels["payment"]),
+        call_timeout=settings.call_timeout_seconds,
+        charge_timeout=settings.charge_timeout_seconds,
     )
+    return backends, list(channels.values())
+
+
+async def serve(settings: Settings) -> None:
+    """Run the orders service (and its recovery loop) until SIGTERM/SIGINT."""
+    telemetry = configure_telemetry("orders")
+    url = settings.resolved_database_url()
+    await asyncio.to_thread(db.migrate, url)
+    store = SqlOrderStore(db.create_engine_for(url))
+    backends, channels = connect_backends(settings, telemetry)
+    checkout = Checkout(store, backends)
     recovery = asyncio.create_task(
         recover_forever(
-            store,
             checkout,
             interval=settings.recovery_interval_seconds,
             older_than=settings.recovery_after_seconds,
@@ -74,7 +84,9 @@ async def serve(settings: Settings) -> None:
         await server.serve_until_signalled()
     finally:
         recovery.cancel()
-        for channel in channels.values():
+        with contextlib.suppress(asyncio.CancelledError):
+            await recovery
+        for channel in channels:
             await channel.close(grace=None)
         store.close()
         telemetry.shutdown()

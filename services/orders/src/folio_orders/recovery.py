@@ -1,39 +1,49 @@
-"""Finishing checkouts that stopped half-way (a crash, a dependency that was down)."""
+"""Finishing checkouts that stopped half-way (a crash, a dependency that was down, a caller that left).
+
+The recovery loop drives each stuck order through the same state machine as a live checkout
+(`Checkout.advance`), without a card: created -> released, FAILED; reserved -> the payment
+ledger decides (charged: continue to CONFIRMED; not charged: released, FAILED); charged ->
+commit, CONFIRMED.
+"""
 
 import asyncio
 import logging
 import time
 
-import grpc
-
 from folio_orders.saga import Checkout
-from folio_orders.store import OrderStore
-from folio_platform.errors import FolioError
+from folio_orders.store import PENDING
+from folio_platform.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
 
-async def recover_once(store: OrderStore, checkout: Checkout, *, older_than_seconds: float) -> int:
-    """Drive every pending order untouched for `older_than_seconds` to an end; returns how many ended."""
+async def recover_once(checkout: Checkout, *, older_than_seconds: float, limit: int = 100) -> int:
+    """Drive pending orders untouched for `older_than_seconds` to an end; returns how many ended."""
     ended = 0
-    for order in await store.stuck(older_than_ms=int((time.time() - older_than_seconds) * 1000)):
+    cutoff_ms = int((time.time() - older_than_seconds) * 1000)
+    for order in await checkout.store.stuck(older_than_ms=cutoff_ms, limit=limit):
         try:
             result = await checkout.advance(order)
-        except (FolioError, grpc.aio.AioRpcError) as error:
-            log.warning("recovery postponed", extra={"order_id": order.id, "reason": str(error)})
+        except Unavailable as down:
+            log.warning("recovery postponed", extra={"order_id": order.id, "dependency": down.dependency})
             continue
-        if result.status != "pending":
+        except Exception:
+            log.exception("recovery of an order failed", extra={"order_id": order.id})
+            continue
+        if result.status != PENDING:
             ended += 1
-            log.info("recovered order", extra={"order_id": order.id, "status": result.status})
+            log.info(
+                "recovered order",
+                extra={"order_id": order.id, "from_step": order.step, "status": result.status},
+            )
     return ended
 
 
-async def recover_forever(
-    store: OrderStore, checkout: Checkout, *, interval: float, older_than: float
-) -> None:
+async def recover_forever(checkout: Checkout, *, interval: float, older_than: float) -> None:
+    """Run `recover_once` now and then every `interval` seconds, until cancelled."""
     while True:
         try:
-            await recover_once(store, checkout, older_than_seconds=older_than)
+            await recover_once(checkout, older_than_seconds=older_than)
         except Exception:
             log.exception("recovery pass failed")
         await asyncio.sleep(interval)

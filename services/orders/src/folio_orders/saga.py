@@ -1,16 +1,18 @@
 """The checkout saga: cart -> reserve stock -> charge -> commit stock -> confirm -> empty cart.
 
-One state machine serves the live request and the recovery loop: each step is recorded
-before the next begins, every remote call is idempotent (the reservation id is the order
-id, the charge key is derived from it), so a saga interrupted anywhere can be driven to an
-end — CONFIRMED with exactly one charge, or FAILED with nothing charged or the charge refunded.
+One state machine serves the live request, a retried request and the recovery loop: each step
+is recorded before the next begins, and every remote call is idempotent (the reservation id is
+the order id, the charge key is derived from it), so a saga interrupted anywhere can be driven
+to an end — CONFIRMED with exactly one charge, or FAILED with nothing charged (or the charge
+refunded) and the stock released.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import grpc
@@ -19,7 +21,17 @@ from folio.cart.v1 import cart_pb2, cart_pb2_grpc
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.common.v1 import money_pb2
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
-from folio_orders.store import LineRecord, OrderRecord, OrderStore
+from folio_orders.store import (
+    CHARGED,
+    CONFIRMED,
+    CREATED,
+    PENDING,
+    RESERVED,
+    LineRecord,
+    OrderRecord,
+    OrderStore,
+)
+from folio_platform.deadlines import time_remaining
 from folio_platform.errors import (
     FailedPrecondition,
     FolioError,
@@ -30,20 +42,30 @@ from folio_platform.errors import (
 
 log = logging.getLogger(__name__)
 CART, CATALOG, PAYMENT = "cart", "catalog", "payment"
-_DOWN = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED)
+# A call that ended with one of these may or may not have been carried out.
+_NO_ANSWER = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+_CARD_FIELDS = {"number", "exp_month", "exp_year", "cvv", "holder_name"}
+
+EMPTY_CART = "your cart is empty"
+INTERRUPTED = "checkout was interrupted; you were not charged"
+PAYMENT_DOWN = "payment service unavailable, nothing was charged"
+NOT_KEPT = "the books could not be kept for you; your payment was refunded"
 
 
 @dataclass
 class Backends:
+    """The three services the saga calls, and how long each call may take."""
+
     cart: cart_pb2_grpc.CartServiceAsyncStub
     catalog: catalog_pb2_grpc.CatalogServiceAsyncStub
     payment: payment_pb2_grpc.PaymentServiceAsyncStub
     call_timeout: float
+    # Charge (and GetPayment, which waits for a charge in flight) includes the card processor.
     charge_timeout: float
 
 
 class _Refused(Exception):
-    """A step said no for good: the saga fails with this reason (after compensating)."""
+    """A step said no for good: the saga ends FAILED with this reason (after compensating)."""
 
     def __init__(self, reason: str, code: str = "FAILED_PRECONDITION", field: str = "") -> None:
         super().__init__(reason)
@@ -58,176 +80,255 @@ def charge_key(order_id: str) -> str:
 def failure_error(order: OrderRecord) -> FolioError:
     """The error a failed order answers with, the first time and on every retry."""
     if order.failure_code == "INVALID_ARGUMENT":
-        return InvalidArgument(order.failure_field or "card", order.failure_reason)
+        field = order.failure_field or "card"
+        return InvalidArgument(field, order.failure_reason.removeprefix(f"{field}: "))
+    if order.failure_code == "UNAVAILABLE":
+        return Unavailable(order.failure_field or PAYMENT, order.failure_reason)
     return FailedPrecondition(order.failure_reason)
 
 
+def _budget(cap: float) -> float:
+    """`cap`, or less when the caller's deadline leaves less (recovery has no deadline)."""
+    remaining = time_remaining()
+    return cap if remaining is None else max(0.0, min(cap, remaining))
+
+
+class _OrderLocks:
+    """One hand per order inside this process; the store's guarded steps cover other processes."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, order_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(order_id, (asyncio.Lock(), 0))
+        self._locks[order_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[order_id]
+            if users == 1:
+                del self._locks[order_id]
+            else:
+                self._locks[order_id] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class Checkout:
+    """Drives orders through the saga; shared by PlaceOrder and the recovery loop."""
+
     def __init__(self, store: OrderStore, backends: Backends) -> None:
         self.store = store
         self.backends = backends
-        # One hand per order inside this process; the store's guarded steps cover other processes.
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.locks = _OrderLocks()
 
     async def advance(self, order: OrderRecord, card: payment_pb2.Card | None = None) -> OrderRecord:
-        """Drive a pending order as far as it will go; `card` is None when recovering."""
-        lock = self._locks.setdefault(order.id, asyncio.Lock())
-        try:
-            async with lock:
-                return await self._advance(order, card)
-        finally:
-            # Forget the lock once nobody holds or waits for it, so the table does not grow forever.
-            if not lock.locked() and self._locks.get(order.id) is lock:
-                del self._locks[order.id]
+        """Drive a pending order as far as it will go, and return it as it then is.
 
-    async def _advance(self, order: OrderRecord, card: payment_pb2.Card | None) -> OrderRecord:
-        order = await self._reload(order)
-        try:
-            if order.status == "pending" and order.step == "created" and card is None:
-                # Recovering: the process may have died after reserving but before recording it.
-                await self._release(order)
-                raise _Refused("checkout was interrupted before payment; you were not charged")
-            if order.status == "pending" and order.step == "created":
-                await self._reserve(order)
-                order = await self._reload(order)
-            if order.status == "pending" and order.step == "reserved":
-                await self._charge(order, card)
-                order = await self._reload(order)
-            if order.status == "pending" and order.step == "charged":
-                await self._commit(order)
-                order = await self._reload(order)
-        except _Refused as refused:
-            await self.store.failed(
-                order.id, order.step, reason=refused.reason, code=refused.code, field=refused.field
-            )
-            order = await self._reload(order)
-        if order.status == "confirmed":
-            await self._empty_cart(order)
-        return order
+        `card` is the shopper's card on a live request and None when recovering: without a card
+        a saga that has not charged can only be ended (stock released, FAILED, nothing charged).
+        Raises Unavailable, leaving the order pending where it stopped, when a dependency cannot
+        answer; a retry with the same key or the recovery loop takes it from there.
+        """
+        async with self.locks.hold(order.id):
+            order = await self._reload(order.id)
+            if order.status != PENDING:
+                return order
+            try:
+                if order.step == CREATED:
+                    await self._reserve(order, card)
+                    order = await self._reload(order.id)
+                if order.status == PENDING and order.step == RESERVED:
+                    await self._charge(order, card)
+                    order = await self._reload(order.id)
+                if order.status == PENDING and order.step == CHARGED:
+                    await self._commit(order)
+                    order = await self._reload(order.id)
+            except _Refused as refused:
+                log.info(
+                    "checkout failed",
+                    extra={"order_id": order.id, "step": order.step, "reason": refused.reason},
+                )
+                await self.store.failed(
+                    order.id, order.step, reason=refused.reason, code=refused.code, field=refused.field
+                )
+                order = await self._reload(order.id)
+            if order.status == CONFIRMED:
+                await self._empty_cart(order)
+            return order
 
-    async def _reload(self, order: OrderRecord) -> OrderRecord:
-        current = await self.store.get(order.id)
-        assert current is not None
+    async def _reload(self, order_id: str) -> OrderRecord:
+        current = await self.store.get(order_id)
+        assert current is not None, f"order {order_id} vanished"
         return current
 
-    async def _call[T](self, dependency: str, call: Awaitable[T]) -> T:
+    async def _call[T](
+        self, dependency: str, call: Awaitable[T], *, answers: tuple[grpc.StatusCode, ...] = ()
+    ) -> T:
+        """Await a call; a status in `answers` is raised for the step to act on, any other failure
+        means `dependency` cannot do its part now (Unavailable: the saga stays where it is)."""
         try:
             return await call
         except grpc.aio.AioRpcError as error:
-            if error.code() in _DOWN:
-                # The saga stays pending where it is; a retry or the recovery loop resumes it.
-                raise Unavailable(dependency) from None
-            raise
+            if error.code() in answers:
+                raise
+            log.warning(
+                "dependency failed",
+                extra={"dependency": dependency, "code": error.code().name, "details": error.details()},
+            )
+            raise Unavailable(
+                dependency, f"{dependency} is unavailable; retry shortly with the same idempotency key"
+            ) from None
 
-    async def _reserve(self, order: OrderRecord) -> None:
+    async def _reserve(self, order: OrderRecord, card: payment_pb2.Card | None) -> None:
+        """created -> reserved: read the cart and hold its books at the catalog's prices."""
+        if card is None:
+            # Recovering: the process may have died after ReserveStock but before recording it.
+            await self._release(order)
+            raise _Refused(INTERRUPTED)
         b = self.backends
         cart = await self._call(
-            CART, b.cart.GetCart(cart_pb2.GetCartRequest(shopper_id=order.shopper_id), timeout=b.call_timeout)
+            CART,
+            b.cart.GetCart(
+                cart_pb2.GetCartRequest(shopper_id=order.shopper_id), timeout=_budget(b.call_timeout)
+            ),
         )
         if not cart.items:
-            raise _Refused("your cart is empty")
+            raise _Refused(EMPTY_CART)
         request = catalog_pb2.ReserveStockRequest(
             reservation_id=order.id,
             lines=[catalog_pb2.StockRequestLine(book_id=i.book_id, quantity=i.quantity) for i in cart.items],
         )
         try:
-            reservation = await self._call(CATALOG, b.catalog.ReserveStock(request, timeout=b.call_timeout))
+            reservation = await self._call(
+                CATALOG,
+                b.catalog.ReserveStock(request, timeout=_budget(b.call_timeout)),
+                answers=(grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND),
+            )
         except grpc.aio.AioRpcError as error:
-            if error.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
-                raise _Refused(error.details() or "some books are no longer available") from None
-            raise
+            # Usually nothing is held; but an earlier attempt under this id may hold other books.
+            await self._release(order)
+            raise _Refused(error.details() or "some of these books are no longer available") from None
         lines = [
             LineRecord(r.book_id, r.title, r.quantity, r.unit_price.minor_units, r.unit_price.currency_code)
             for r in reservation.lines
         ]
+        if len({line.currency_code for line in lines}) != 1:
+            await self._release(order)
+            raise _Refused("these books cannot be bought together (priced in different currencies)")
         await self.store.reserved(order.id, lines)
 
     async def _release(self, order: OrderRecord) -> None:
         b = self.backends
         request = catalog_pb2.ReleaseStockRequest(reservation_id=order.id)
-        await self._call(CATALOG, b.catalog.ReleaseStock(request, timeout=b.call_timeout))
+        await self._call(CATALOG, b.catalog.ReleaseStock(request, timeout=_budget(b.call_timeout)))
 
     async def _charge(self, order: OrderRecord, card: payment_pb2.Card | None) -> None:
-        b = self.backends
+        """reserved -> charged: take the total once, whatever happened to earlier attempts."""
         key = charge_key(order.id)
-        payment = await self._existing_payment(key)
-        if payment is None and card is None:
-            # Recovering an interrupted checkout whose charge never happened: give the stock back.
-            await self._release(order)
-            raise _Refused("checkout was interrupted before payment; you were not charged")
+        payment = await self._payment_for(key)
         if payment is None:
-            assert card is not None
-            request = payment_pb2.ChargeRequest(
-                idempotency_key=key,
-                card=card,
-                reference=order.id,
-                amount=money_pb2.Money(currency_code=order.currency_code, minor_units=order.total_minor),
-            )
-            try:
-                payment = await b.payment.Charge(request, timeout=b.charge_timeout)
-            except grpc.aio.AioRpcError as error:
-                if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                    await self._release(order)
-                    violations = field_violations(error)
-                    field = violations[0][0] if violations else "card"
-                    reason = violations[0][1] if violations else (error.details() or "invalid card")
-                    raise _Refused(f"{field}: {reason}", "INVALID_ARGUMENT", field) from None
-                if error.code() in _DOWN:
-                    # Unknown outcome: ask once; if still unknown the saga waits for recovery.
-                    payment = await self._existing_payment(key)
-                    if payment is None:
-                        await self._release(order)
-                        raise _Refused("the payment service did not answer; you were not charged") from None
-                else:
-                    raise
+            if card is None:
+                # Recovering a checkout that stopped before its charge: give the stock back.
+                await self._release(order)
+                raise _Refused(INTERRUPTED)
+            payment = await self._charge_card(order, card, key)
         if payment.status == payment_pb2.PAYMENT_STATUS_DECLINED:
             await self._release(order)
             raise _Refused(payment.decline_message or "your card was declined")
-        if payment.status == payment_pb2.PAYMENT_STATUS_REFUNDED:
+        if payment.status != payment_pb2.PAYMENT_STATUS_SUCCEEDED:
             await self._release(order)
-            raise _Refused("the payment was refunded")
+            raise _Refused("the payment was given back; you were not charged")
         if not await self.store.charged(order.id, payment.id):
-            # Someone else ended this saga while we charged (recovery gave up on it): undo our charge.
-            await self._refund(payment.id, order.id, "checkout was already ended")
+            current = await self._reload(order.id)
+            if current.payment_id != payment.id:
+                # Another hand ended this saga (finding no charge) while ours was in flight.
+                await self._refund(order, payment.id, "the checkout had already been cancelled")
 
-    async def _existing_payment(self, key: str) -> payment_pb2.Payment | None:
+    async def _charge_card(self, order: OrderRecord, card: payment_pb2.Card, key: str) -> payment_pb2.Payment:
+        b = self.backends
+        request = payment_pb2.ChargeRequest(
+            idempotency_key=key,
+            card=card,
+            reference=order.id,
+            amount=money_pb2.Money(currency_code=order.currency_code, minor_units=order.total_minor),
+        )
+        try:
+            return await b.payment.Charge(request, timeout=_budget(b.charge_timeout))
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                await self._release(order)
+                raise _card_refusal(error) from None
+            # No (usable) answer: the money may or may not have been taken. Ask the ledger.
+            log.warning("charge outcome unknown", extra={"order_id": order.id, "code": error.code().name})
+            payment = await self._payment_for(key)
+            if payment is not None:
+                return payment
+            await self._release(order)
+            if error.code() in _NO_ANSWER:
+                raise _Refused(PAYMENT_DOWN, "UNAVAILABLE", PAYMENT) from None
+            raise _Refused(
+                f"the payment could not be taken ({error.details()}); you were not charged"
+            ) from None
+
+    async def _payment_for(self, key: str) -> payment_pb2.Payment | None:
+        """The payment recorded for `key`, None if there is none (Unavailable if payment cannot say)."""
         b = self.backends
         try:
             return await self._call(
                 PAYMENT,
                 b.payment.GetPayment(
-                    payment_pb2.GetPaymentRequest(idempotency_key=key), timeout=b.call_timeout
+                    payment_pb2.GetPaymentRequest(idempotency_key=key), timeout=_budget(b.charge_timeout)
                 ),
+                answers=(grpc.StatusCode.NOT_FOUND,),
             )
-        except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.NOT_FOUND:
-                return None
-            raise
+        except grpc.aio.AioRpcError:
+            return None
 
-    async def _refund(self, payment_id: str, order_id: str, reason: str) -> None:
+    async def _refund(self, order: OrderRecord, payment_id: str, reason: str) -> None:
         b = self.backends
         request = payment_pb2.RefundRequest(
-            idempotency_key=f"refund-{order_id}", payment_id=payment_id, reason=reason
+            idempotency_key=f"refund-{order.id}", payment_id=payment_id, reason=reason
         )
-        await self._call(PAYMENT, b.payment.Refund(request, timeout=b.call_timeout))
+        await self._call(PAYMENT, b.payment.Refund(request, timeout=_budget(b.charge_timeout)))
+        log.info("payment refunded", extra={"order_id": order.id, "payment_id": payment_id})
 
     async def _commit(self, order: OrderRecord) -> None:
+        """charged -> committed (CONFIRMED); if the catalog will not sell the books, refund."""
         b = self.backends
         try:
             request = catalog_pb2.CommitStockRequest(reservation_id=order.id)
-            await self._call(CATALOG, b.catalog.CommitStock(request, timeout=b.call_timeout))
-        except grpc.aio.AioRpcError as error:
-            if error.code() not in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
-                raise
-            await self._refund(order.payment_id, order.id, "the books could not be kept for you")
-            raise _Refused("the books could not be kept for you; your payment was refunded") from None
+            await self._call(
+                CATALOG,
+                b.catalog.CommitStock(request, timeout=_budget(b.call_timeout)),
+                answers=(grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND),
+            )
+        except grpc.aio.AioRpcError:
+            await self._refund(order, order.payment_id, "the books could not be kept")
+            await self._release(order)
+            raise _Refused(NOT_KEPT) from None
         await self.store.confirmed(order.id)
 
     async def _empty_cart(self, order: OrderRecord) -> None:
         b = self.backends
         try:
             request = cart_pb2.EmptyCartRequest(shopper_id=order.shopper_id)
-            await b.cart.EmptyCart(request, timeout=b.call_timeout)
+            await b.cart.EmptyCart(request, timeout=_budget(b.call_timeout))
         except grpc.aio.AioRpcError as error:
             # The order stands; a cart left full is an annoyance, not an inconsistency.
             log.warning("could not empty the cart", extra={"order_id": order.id, "code": error.code().name})
+
+
+def _card_refusal(error: grpc.aio.AioRpcError) -> _Refused:
+    """Payment's INVALID_ARGUMENT, naming the card field the shopper must fix."""
+    violations = field_violations(error)
+    field, description = violations[0] if violations else ("card", error.details() or "was refused")
+    if field in _CARD_FIELDS:
+        field = f"card.{field}"
+    if field == "card" or field.startswith("card."):
+        return _Refused(f"{field}: {description}", "INVALID_ARGUMENT", field)
+    # Not the shopper's card (e.g. an amount beyond what payment accepts): nothing was charged.
+    return _Refused(f"the payment could not be taken ({field}: {description}); you were not charged")

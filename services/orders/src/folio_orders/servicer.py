@@ -1,4 +1,9 @@
-"""folio.orders.v1.OrdersService: checkout and order history."""
+"""folio.orders.v1.OrdersService: checkout and order history.
+
+Called by the storefront only, on behalf of the shopper in its session: every shopper-scoped
+call names `shopper_id`, and another shopper's order is NOT_FOUND. ListAllOrders is the
+operators' view (`folio reconcile`).
+"""
 
 import re
 
@@ -7,13 +12,13 @@ import grpc
 from folio.common.v1 import money_pb2
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio_orders.saga import Checkout, failure_error
-from folio_orders.store import OrderRecord, OrderStore
+from folio_orders.store import FAILED, PENDING, OrderRecord, OrderStore
 from folio_platform import pagination
 from folio_platform.errors import InvalidArgument, NotFound, Unavailable
 
-SHOPPER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-KEY = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SHOPPER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+KEY = re.compile(r"[A-Za-z0-9_-]{8,100}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 STATUSES = {
     "pending": orders_pb2.ORDER_STATUS_PENDING,
     "confirmed": orders_pb2.ORDER_STATUS_CONFIRMED,
@@ -50,18 +55,20 @@ def order_message(order: OrderRecord) -> orders_pb2.Order:
 
 
 def _shopper(value: str) -> str:
-    if not SHOPPER_ID.match(value):
+    if not SHOPPER_ID.fullmatch(value):
         raise InvalidArgument("shopper_id", "is required: 1-128 letters, digits or . _ : -")
     return value
 
 
 def _address(address: orders_pb2.ShippingAddress) -> dict[str, str]:
     values = {f: getattr(address, f).strip() for f in ADDRESS_FIELDS}
+    values["country"] = values["country"].upper()
     for required in ("name", "line1", "city", "postal_code"):
         if not values[required]:
             raise InvalidArgument(f"shipping_address.{required}", "is required")
-        if len(values[required]) > 200:
-            raise InvalidArgument(f"shipping_address.{required}", "is too long (200 characters at most)")
+    for name in ADDRESS_FIELDS:
+        if len(values[name]) > 200:
+            raise InvalidArgument(f"shipping_address.{name}", "is too long (200 characters at most)")
     if not re.fullmatch(r"[A-Z]{2}", values["country"]):
         raise InvalidArgument("shipping_address.country", "must be a two-letter country code such as FR")
     return values
@@ -74,11 +81,11 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
 
     async def PlaceOrder(self, request: orders_pb2.PlaceOrderRequest, context: Context) -> orders_pb2.Order:
         shopper = _shopper(request.shopper_id)
-        if not KEY.match(request.idempotency_key):
+        if not KEY.fullmatch(request.idempotency_key):
             raise InvalidArgument(
                 "idempotency_key", "must be 8-100 letters, digits, '-' or '_' (one per checkout)"
             )
-        if not EMAIL.match(request.email) or len(request.email) > 254:
+        if not EMAIL.fullmatch(request.email) or len(request.email) > 254:
             raise InvalidArgument("email", "is not an email address")
         if not request.HasField("card") or not request.card.number:
             raise InvalidArgument("card.number", "is required")
@@ -88,9 +95,9 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         )
         # A retry, or a concurrent duplicate, drives the same saga: it never starts a second one.
         order = await self.checkout.advance(order, request.card)
-        if order.status == "failed":
+        if order.status == FAILED:
             raise failure_error(order)
-        if order.status == "pending":
+        if order.status == PENDING:
             raise Unavailable("orders", "checkout is still in progress; retry with the same key")
         return order_message(order)
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from folio_platform.settings import ServiceSettings
@@ -22,10 +22,13 @@ class Settings(ServiceSettings):
         description='JSON map of service -> "host:port[,host:port...]" for static discovery',
     )
     call_timeout_seconds: float = Field(
-        default=2.0, gt=0, le=60, description="cap on a call to cart or catalog"
+        default=2.0, gt=0, le=60, description="cap on one call to cart or catalog"
     )
     charge_timeout_seconds: float = Field(
-        default=5.0, gt=0, le=120, description="cap on a Charge (processor included)"
+        default=5.0,
+        gt=0,
+        le=120,
+        description="cap on one call to payment; keep it above payment's processor timeout",
     )
     recovery_interval_seconds: float = Field(
         default=5.0, gt=0, le=3600, description="how often to look for stuck sagas"
@@ -34,7 +37,16 @@ class Settings(ServiceSettings):
         default=15.0, gt=0, le=86400, description="a pending order older than this is taken over by recovery"
     )
 
+    @field_validator("service_addresses")
+    @classmethod
+    def _names_every_dependency(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = sorted({"cart", "catalog", "payment"} - value.keys())
+        if missing:
+            raise ValueError(f"must give an address for {', '.join(missing)} (checkout calls all three)")
+        return value
+
     def resolved_database_url(self) -> str:
+        """The configured URL, or a SQLite file orders.db under data_dir."""
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'orders.db').resolve()}"

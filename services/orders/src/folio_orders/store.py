@@ -1,66 +1,73 @@
 """Orders and how far each checkout saga got (SQLAlchemy Core; SQLite embedded, PostgreSQL in a cluster).
 
 Every step change is a guarded UPDATE (`WHERE status = 'pending' AND step = <expected>`), so two
-hands on one saga — a retried request and the recovery loop — cannot both move it.
+hands on one saga — a retried request and the recovery loop, or two replicas — cannot both move it.
 """
 
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
     Connection,
+    Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
+    UniqueConstraint,
     func,
     insert,
     select,
     update,
 )
 
-from folio_platform import database
+from folio_platform.database import Database, insert_ignoring_conflicts
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-_metadata = MetaData()
+metadata = MetaData()
 orders = Table(
     "orders",
-    _metadata,
+    metadata,
     Column("id", String(40), primary_key=True),
     Column("shopper_id", String(128), nullable=False),
     Column("idempotency_key", String(100), nullable=False),
     Column("status", String(16), nullable=False),
     Column("step", String(16), nullable=False),
-    Column("total_minor", BigInteger, nullable=False),
-    Column("currency_code", String(3), nullable=False),
-    Column("payment_id", String(40), nullable=False),
-    Column("failure_reason", String(300), nullable=False),
-    Column("failure_code", String(32), nullable=False),
-    Column("failure_field", String(64), nullable=False),
+    Column("total_minor", BigInteger, nullable=False, server_default="0"),
+    Column("currency_code", String(3), nullable=False, server_default="USD"),
+    Column("payment_id", String(40), nullable=False, server_default=""),
+    Column("failure_reason", String(300), nullable=False, server_default=""),
+    Column("failure_code", String(32), nullable=False, server_default=""),
+    Column("failure_field", String(64), nullable=False, server_default=""),
     Column("email", String(254), nullable=False),
     Column("shipping_address", JSON, nullable=False),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
+    UniqueConstraint("shopper_id", "idempotency_key", name="uq_orders_shopper_key"),
+    Index("ix_orders_shopper_created", "shopper_id", "created_at_ms"),
+    Index("ix_orders_status_updated", "status", "updated_at_ms"),
 )
 order_lines = Table(
     "order_lines",
-    _metadata,
-    Column("order_id", String(40), ForeignKey("orders.id"), primary_key=True),
+    metadata,
+    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
     Column("book_id", String(160), primary_key=True),
     Column("title", String(300), nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("unit_price_minor", BigInteger, nullable=False),
     Column("currency_code", String(3), nullable=False),
 )
+
+# Order statuses, and the steps a pending saga records (see saga.py).
+PENDING, CONFIRMED, FAILED = "pending", "confirmed", "failed"
+CREATED, RESERVED, CHARGED, COMMITTED = "created", "reserved", "charged", "committed"
 
 
 @dataclass(frozen=True)
@@ -78,13 +85,13 @@ class OrderRecord:
     shopper_id: str
     idempotency_key: str
     status: str  # pending, confirmed, failed
-    step: str  # created, reserved, charged, done
+    step: str  # created, reserved, charged, committed: the last step done
     total_minor: int
     currency_code: str
     payment_id: str
     failure_reason: str
-    failure_code: str
-    failure_field: str
+    failure_code: str  # the gRPC status a failed checkout answers with (again on every retry)
+    failure_field: str  # the request field (or dependency) that status names
     email: str
     shipping_address: dict[str, str]
     created_at_ms: int
@@ -92,13 +99,43 @@ class OrderRecord:
     lines: tuple[LineRecord, ...] = field(default=())
 
 
-def _now_ms() -> int:
+class OrderStore(Protocol):
+    """What the saga, the recovery loop and the servicer need from storage."""
+
+    async def claim(
+        self, *, shopper_id: str, key: str, email: str, address: dict[str, str]
+    ) -> tuple[OrderRecord, bool]: ...
+
+    async def get(self, order_id: str) -> OrderRecord | None: ...
+
+    async def reserved(self, order_id: str, lines: Sequence[LineRecord]) -> bool: ...
+
+    async def charged(self, order_id: str, payment_id: str) -> bool: ...
+
+    async def confirmed(self, order_id: str) -> bool: ...
+
+    async def failed(
+        self, order_id: str, from_step: str, *, reason: str, code: str, field: str = ""
+    ) -> bool: ...
+
+    async def for_shopper(
+        self, shopper_id: str, *, offset: int, limit: int
+    ) -> tuple[list[OrderRecord], int]: ...
+
+    async def everything(self, *, offset: int, limit: int) -> tuple[list[OrderRecord], int]: ...
+
+    async def stuck(self, *, older_than_ms: int, limit: int = 100) -> list[OrderRecord]: ...
+
+
+def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class OrderStore:
-    def __init__(self, url: str) -> None:
-        self._db = database.Database.open(url, migrations=MIGRATIONS, name="orders-db")
+class SqlOrderStore:
+    """OrderStore over SQLAlchemy Core, each call one unit of work on the platform's thread pool."""
+
+    def __init__(self, engine: Engine, *, workers: int = 8) -> None:
+        self._db = Database(engine, workers=workers, name="orders-db")
 
     def close(self) -> None:
         self._db.close()
@@ -113,24 +150,35 @@ class OrderStore:
         for line in connection.execute(
             select(order_lines).where(order_lines.c.order_id.in_(ids)).order_by(order_lines.c.book_id)
         ):
-            lines[line.order_id].append(LineRecord(*line[1:]))
+            lines[line.order_id].append(
+                LineRecord(line.book_id, line.title, line.quantity, line.unit_price_minor, line.currency_code)
+            )
         return [OrderRecord(**row._mapping, lines=tuple(lines[row.id])) for row in rows]
+
+    @classmethod
+    def _page(cls, connection: Connection, ids: Sequence[str]) -> list[OrderRecord]:
+        found = {o.id: o for o in cls._load(connection, orders.c.id.in_(ids))}
+        return [found[i] for i in ids]
 
     async def claim(
         self, *, shopper_id: str, key: str, email: str, address: dict[str, str]
     ) -> tuple[OrderRecord, bool]:
-        """(the order for this shopper and key, True if this call created it)."""
+        """(the order for this shopper and key, True if this call created it).
+
+        Insert first and let UNIQUE(shopper_id, idempotency_key) pick the winner, so
+        concurrent identical checkouts end up on one order.
+        """
 
         def work(connection: Connection) -> tuple[OrderRecord, bool]:
-            now = _now_ms()
+            now = now_ms()
             inserted = connection.execute(
-                database.insert_ignoring_conflicts(connection, orders)
+                insert_ignoring_conflicts(connection, orders)
                 .values(
                     id=f"ord_{uuid.uuid4().hex[:24]}",
                     shopper_id=shopper_id,
                     idempotency_key=key,
-                    status="pending",
-                    step="created",
+                    status=PENDING,
+                    step=CREATED,
                     total_minor=0,
                     currency_code="USD",
                     payment_id="",
@@ -152,72 +200,76 @@ class OrderStore:
         return await self._db.transaction(work)
 
     async def get(self, order_id: str) -> OrderRecord | None:
-        found = await self._db.transaction(lambda c: self._load(c, orders.c.id == order_id))
+        found = await self._db.read(lambda c: self._load(c, orders.c.id == order_id))
         return found[0] if found else None
 
-    async def _advance(self, order_id: str, from_step: str, **values: Any) -> bool:
-        def work(connection: Connection) -> bool:
-            moved = connection.execute(
-                update(orders)
-                .where(orders.c.id == order_id, orders.c.status == "pending", orders.c.step == from_step)
-                .values(updated_at_ms=_now_ms(), **values)
-            )
-            return bool(moved.rowcount)
-
-        return await self._db.transaction(work)
+    @staticmethod
+    def _move(connection: Connection, order_id: str, from_step: str, **values: Any) -> bool:
+        moved = connection.execute(
+            update(orders)
+            .where(orders.c.id == order_id, orders.c.status == PENDING, orders.c.step == from_step)
+            .values(updated_at_ms=now_ms(), **values)
+        )
+        return bool(moved.rowcount)
 
     async def reserved(self, order_id: str, lines: Sequence[LineRecord]) -> bool:
-        """created -> reserved, recording what was reserved and the total."""
+        """created -> reserved, recording what was reserved (at the catalog's prices) and the total."""
 
         def work(connection: Connection) -> bool:
-            moved = connection.execute(
-                update(orders)
-                .where(orders.c.id == order_id, orders.c.status == "pending", orders.c.step == "created")
-                .values(
-                    step="reserved",
-                    total_minor=sum(line.unit_price_minor * line.quantity for line in lines),
-                    currency_code=lines[0].currency_code,
-                    updated_at_ms=_now_ms(),
-                )
-            )
-            if not moved.rowcount:
+            total = sum(line.unit_price_minor * line.quantity for line in lines)
+            currency = lines[0].currency_code if lines else "USD"
+            if not self._move(
+                connection, order_id, CREATED, step=RESERVED, total_minor=total, currency_code=currency
+            ):
                 return False
-            connection.execute(
-                insert(order_lines),
-                [
-                    {
-                        "order_id": order_id,
-                        "book_id": line.book_id,
-                        "title": line.title,
-                        "quantity": line.quantity,
-                        "unit_price_minor": line.unit_price_minor,
-                        "currency_code": line.currency_code,
-                    }
-                    for line in lines
-                ],
-            )
+            if lines:
+                connection.execute(
+                    insert(order_lines),
+                    [
+                        {
+                            "order_id": order_id,
+                            "book_id": line.book_id,
+                            "title": line.title,
+                            "quantity": line.quantity,
+                            "unit_price_minor": line.unit_price_minor,
+                            "currency_code": line.currency_code,
+                        }
+                        for line in lines
+                    ],
+                )
             return True
 
         return await self._db.transaction(work)
 
     async def charged(self, order_id: str, payment_id: str) -> bool:
-        return await self._advance(order_id, "reserved", step="charged", payment_id=payment_id)
+        """reserved -> charged, recording the payment."""
+        return await self._db.transaction(
+            lambda c: self._move(c, order_id, RESERVED, step=CHARGED, payment_id=payment_id)
+        )
 
     async def confirmed(self, order_id: str) -> bool:
-        return await self._advance(order_id, "charged", step="done", status="confirmed")
+        """charged -> committed: the order is CONFIRMED."""
+        return await self._db.transaction(
+            lambda c: self._move(c, order_id, CHARGED, step=COMMITTED, status=CONFIRMED)
+        )
 
     async def failed(self, order_id: str, from_step: str, *, reason: str, code: str, field: str = "") -> bool:
-        return await self._advance(
-            order_id,
-            from_step,
-            step="done",
-            status="failed",
-            failure_reason=reason[:300],
-            failure_code=code,
-            failure_field=field,
+        """pending at `from_step` -> FAILED (the step stays: it says how far the saga got)."""
+        return await self._db.transaction(
+            lambda c: self._move(
+                c,
+                order_id,
+                from_step,
+                status=FAILED,
+                failure_reason=reason[:300],
+                failure_code=code,
+                failure_field=field[:64],
+            )
         )
 
     async def for_shopper(self, shopper_id: str, *, offset: int, limit: int) -> tuple[list[OrderRecord], int]:
+        """One page of the shopper's orders, newest first, and how many they have."""
+
         def work(connection: Connection) -> tuple[list[OrderRecord], int]:
             total = connection.execute(
                 select(func.count()).select_from(orders).where(orders.c.shopper_id == shopper_id)
@@ -226,19 +278,20 @@ class OrderStore:
                 connection.execute(
                     select(orders.c.id)
                     .where(orders.c.shopper_id == shopper_id)
-                    .order_by(orders.c.created_at_ms.desc(), orders.c.id)
+                    .order_by(orders.c.created_at_ms.desc(), orders.c.id.desc())
                     .offset(offset)
                     .limit(limit)
                 )
                 .scalars()
                 .all()
             )
-            found = {o.id: o for o in self._load(connection, orders.c.id.in_(ids))}
-            return [found[i] for i in ids], int(total)
+            return self._page(connection, ids), int(total)
 
-        return await self._db.transaction(work)
+        return await self._db.read(work)
 
     async def everything(self, *, offset: int, limit: int) -> tuple[list[OrderRecord], int]:
+        """One page of every order, oldest first, and how many there are."""
+
         def work(connection: Connection) -> tuple[list[OrderRecord], int]:
             total = connection.execute(select(func.count()).select_from(orders)).scalar_one()
             ids = (
@@ -251,13 +304,24 @@ class OrderStore:
                 .scalars()
                 .all()
             )
-            found = {o.id: o for o in self._load(connection, orders.c.id.in_(ids))}
-            return [found[i] for i in ids], int(total)
+            return self._page(connection, ids), int(total)
 
-        return await self._db.transaction(work)
+        return await self._db.read(work)
 
-    async def stuck(self, *, older_than_ms: int) -> list[OrderRecord]:
-        """Pending orders untouched since `older_than_ms`: sagas whose process died or gave up."""
-        return await self._db.transaction(
-            lambda c: self._load(c, orders.c.status == "pending", orders.c.updated_at_ms < older_than_ms)
-        )
+    async def stuck(self, *, older_than_ms: int, limit: int = 100) -> list[OrderRecord]:
+        """Pending orders untouched since `older_than_ms`, oldest first: sagas whose process died or gave up."""
+
+        def work(connection: Connection) -> list[OrderRecord]:
+            ids = (
+                connection.execute(
+                    select(orders.c.id)
+                    .where(orders.c.status == PENDING, orders.c.updated_at_ms < older_than_ms)
+                    .order_by(orders.c.updated_at_ms)
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
+            return self._page(connection, ids)
+
+        return await self._db.read(work)

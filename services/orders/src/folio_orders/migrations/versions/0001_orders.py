@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("idempotency_key", sa.String(100), nullable=False),
         # pending, confirmed, failed
         sa.Column("status", sa.String(16), nullable=False),
-        # created -> reserved -> charged (-> confirmed); how far a pending saga got
+        # created -> reserved -> charged -> committed: the last step the saga recorded
         sa.Column("step", sa.String(16), nullable=False),
         sa.Column("total_minor", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("currency_code", sa.String(3), nullable=False, server_default="USD"),

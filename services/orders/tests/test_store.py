@@ -1,0 +1,127 @@
+"""The order store on SQLite and PostgreSQL: one order per key, guarded steps, pages, stuck sagas."""
+
+import asyncio
+import time
+
+from folio_orders import db
+from folio_orders.store import LineRecord, OrderRecord, SqlOrderStore
+
+ADDRESS = {
+    "name": "Ada",
+    "line1": "1 Road",
+    "line2": "",
+    "city": "Paris",
+    "postal_code": "1",
+    "country": "FR",
+}
+LINES = [
+    LineRecord("moby-dick", "Moby-Dick", 2, 1250, "USD"),
+    LineRecord("dracula", "Dracula", 1, 899, "USD"),
+]
+
+
+async def _claim(
+    store: SqlOrderStore, shopper: str = "anon-ada", key: str = "key-00001"
+) -> tuple[OrderRecord, bool]:
+    return await store.claim(shopper_id=shopper, key=key, email="ada@example.org", address=ADDRESS)
+
+
+async def test_one_order_per_shopper_and_key(store: SqlOrderStore) -> None:
+    first, created = await _claim(store)
+    again, created_again = await _claim(store)
+    other_shopper, other_created = await _claim(store, shopper="anon-bob")
+
+    assert (created, created_again, other_created) == (True, False, True)
+    assert again == first
+    assert other_shopper.id != first.id
+    assert (first.status, first.step, first.shipping_address) == ("pending", "created", ADDRESS)
+
+
+async def test_concurrent_claims_of_one_key_make_one_order(store: SqlOrderStore) -> None:
+    results = await asyncio.gather(*(_claim(store, key="contended-key") for _ in range(12)))
+
+    assert len({order.id for order, _ in results}) == 1
+    assert [created for _, created in results].count(True) == 1
+
+
+async def test_steps_move_only_from_the_step_before(store: SqlOrderStore) -> None:
+    order, _ = await _claim(store)
+
+    assert not await store.charged(order.id, "pay_1"), "cannot charge before reserving"
+    assert await store.reserved(order.id, LINES)
+    assert not await store.reserved(order.id, LINES), "a second hand cannot reserve again"
+    assert await store.charged(order.id, "pay_1")
+    assert not await store.failed(order.id, "reserved", reason="late", code="FAILED_PRECONDITION")
+    assert await store.confirmed(order.id)
+    assert not await store.failed(order.id, "committed", reason="too late", code="FAILED_PRECONDITION")
+
+    done = await store.get(order.id)
+    assert done is not None
+    assert (done.status, done.step, done.payment_id) == ("confirmed", "committed", "pay_1")
+    assert (done.total_minor, done.currency_code) == (2 * 1250 + 899, "USD")
+    assert done.lines == (LINES[1], LINES[0])  # by book id
+
+
+async def test_a_failed_order_keeps_its_step_reason_and_answer(store: SqlOrderStore) -> None:
+    order, _ = await _claim(store)
+    await store.reserved(order.id, LINES)
+
+    assert await store.failed(
+        order.id, "reserved", reason="card.number: bad", code="INVALID_ARGUMENT", field="card.number"
+    )
+
+    failed = await store.get(order.id)
+    assert failed is not None
+    assert (failed.status, failed.step) == ("failed", "reserved")
+    assert (failed.failure_reason, failed.failure_code, failed.failure_field) == (
+        "card.number: bad",
+        "INVALID_ARGUMENT",
+        "card.number",
+    )
+    assert not await store.charged(order.id, "pay_1"), "a failed saga never moves again"
+
+
+async def test_pages_newest_first_per_shopper_and_oldest_first_overall(store: SqlOrderStore) -> None:
+    ids = []
+    for i, shopper in enumerate(["anon-ada", "anon-bob", "anon-ada", "anon-ada"]):
+        order, _ = await _claim(store, shopper=shopper, key=f"page-key-{i}")
+        ids.append(order.id)
+        await asyncio.sleep(0.003)
+
+    page, total = await store.for_shopper("anon-ada", offset=0, limit=2)
+    rest, _ = await store.for_shopper("anon-ada", offset=2, limit=2)
+    everything, count = await store.everything(offset=1, limit=10)
+
+    assert ([o.id for o in page], [o.id for o in rest], total) == ([ids[3], ids[2]], [ids[0]], 3)
+    assert ([o.id for o in everything], count) == (ids[1:], 4)
+    assert await store.for_shopper("anon-cy", offset=0, limit=5) == ([], 0)
+
+
+async def test_stuck_finds_pending_orders_untouched_since_the_cutoff(store: SqlOrderStore) -> None:
+    old, _ = await _claim(store, key="old-order-1")
+    done, _ = await _claim(store, key="done-order-1")
+    await store.failed(done.id, "created", reason="your cart is empty", code="FAILED_PRECONDITION")
+    await asyncio.sleep(0.01)
+    cutoff = int(time.time() * 1000)
+    await asyncio.sleep(0.01)
+    await _claim(store, key="new-order-1")
+
+    assert [o.id for o in await store.stuck(older_than_ms=cutoff)] == [old.id]
+    assert len(await store.stuck(older_than_ms=cutoff + 10_000, limit=1)) == 1
+
+
+async def test_orders_survive_a_restart_and_migrations_repeat_safely(database_url: str) -> None:
+    db.migrate(database_url)
+    first = SqlOrderStore(db.create_engine_for(database_url))
+    order, _ = await _claim(first)
+    await first.reserved(order.id, LINES)
+    first.close()
+
+    db.migrate(database_url)
+    second = SqlOrderStore(db.create_engine_for(database_url))
+    try:
+        reloaded = await second.get(order.id)
+        assert reloaded is not None
+        assert (reloaded.step, len(reloaded.lines)) == ("reserved", 2)
+    finally:
+        second.close()

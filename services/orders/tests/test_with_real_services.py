@@ -1,0 +1,181 @@
+"""PlaceOrder against the real cart, catalog (stock) and payment services, in-process over gRPC."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from folio.cart.v1 import cart_pb2, cart_pb2_grpc
+from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from folio.orders.v1 import orders_pb2, orders_pb2_grpc
+from folio.payment.v1 import payment_pb2, payment_pb2_grpc
+from folio_cart.servicer import CartServicer
+from folio_cart.store import Limits, SqliteCartStore
+from folio_catalog import db as catalog_db
+from folio_catalog.app import load_seed
+from folio_catalog.repository import SqlCatalogRepository
+from folio_catalog.servicer import CatalogServicer
+from folio_orders import db
+from folio_orders.app import connect_backends
+from folio_orders.reconcile import reconcile
+from folio_orders.saga import PAYMENT_DOWN, Checkout
+from folio_orders.servicer import OrdersServicer
+from folio_orders.settings import Settings
+from folio_orders.store import SqlOrderStore
+from folio_payment.ledger import Ledger
+from folio_payment.processor import SimulatedProcessor
+from folio_payment.servicer import PaymentServicer
+from folio_platform.errors import field_violations
+from folio_platform.grpc_server import GrpcServer
+from folio_platform.telemetry import Telemetry
+
+PROCESSOR_TIMEOUT = 0.3
+
+
+@dataclass
+class Shop:
+    orders: orders_pb2_grpc.OrdersServiceStub
+    cart: cart_pb2_grpc.CartServiceStub
+    catalog: catalog_pb2_grpc.CatalogServiceStub
+    payment: payment_pb2_grpc.PaymentServiceStub
+
+    async def book(self, book_id: str) -> catalog_pb2.Book:
+        return await self.catalog.GetBook(catalog_pb2.GetBookRequest(id=book_id))
+
+    async def reconciled(self) -> None:
+        orders = await self.orders.ListAllOrders(orders_pb2.ListAllOrdersRequest(page_size=100))
+        payments = await self.payment.ListPayments(payment_pb2.ListPaymentsRequest(page_size=100))
+        report = reconcile(list(orders.orders), list(payments.payments))
+        assert report.ok, report.summary()
+
+
+async def _serve(register, name: str) -> GrpcServer:  # type: ignore[no-untyped-def]
+    server = GrpcServer(
+        register=register, service_names=[name], address="127.0.0.1:0", telemetry=Telemetry(enabled=False)
+    )
+    await server.start()
+    return server
+
+
+@pytest.fixture
+async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
+    catalog_url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    catalog_db.migrate(catalog_url)
+    repository = SqlCatalogRepository(catalog_db.create_engine_for(catalog_url))
+    await load_seed(repository)
+    payment_url = f"sqlite:///{tmp_path / 'payment.db'}"
+    ledger = Ledger(payment_url)
+    cart_store = SqliteCartStore(f"sqlite:///{tmp_path / 'cart.db'}", Limits())
+
+    catalog_servicer = CatalogServicer(repository)
+    cart_servicer = CartServicer(cart_store)
+    payment_servicer = PaymentServicer(ledger, SimulatedProcessor(), processor_timeout=PROCESSOR_TIMEOUT)
+    servers = {
+        "catalog": await _serve(
+            lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(catalog_servicer, s),
+            "folio.catalog.v1.CatalogService",
+        ),
+        "cart": await _serve(
+            lambda s: cart_pb2_grpc.add_CartServiceServicer_to_server(cart_servicer, s),
+            "folio.cart.v1.CartService",
+        ),
+        "payment": await _serve(
+            lambda s: payment_pb2_grpc.add_PaymentServiceServicer_to_server(payment_servicer, s),
+            "folio.payment.v1.PaymentService",
+        ),
+    }
+    settings = Settings(
+        data_dir=tmp_path,
+        service_addresses={name: f"127.0.0.1:{server.port}" for name, server in servers.items()},
+        charge_timeout_seconds=3,
+    )
+    url = settings.resolved_database_url()
+    db.migrate(url)
+    store = SqlOrderStore(db.create_engine_for(url))
+    backends, channels = connect_backends(settings, Telemetry(enabled=False))
+    orders_servicer = OrdersServicer(store, Checkout(store, backends))
+    servers["orders"] = await _serve(
+        lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(orders_servicer, s),
+        "folio.orders.v1.OrdersService",
+    )
+    channel = {name: grpc.aio.insecure_channel(f"127.0.0.1:{s.port}") for name, s in servers.items()}
+    yield Shop(
+        orders=orders_pb2_grpc.OrdersServiceStub(channel["orders"]),
+        cart=cart_pb2_grpc.CartServiceStub(channel["cart"]),
+        catalog=catalog_pb2_grpc.CatalogServiceStub(channel["catalog"]),
+        payment=payment_pb2_grpc.PaymentServiceStub(channel["payment"]),
+    )
+    for c in [*channel.values(), *channels]:
+        await c.close()
+    for server in servers.values():
+        await server.stop()
+    store.close()
+    ledger.close()
+    repository.close()
+    await cart_store.close()
+
+
+def _request(key: str, number: str = "4242424242424242") -> orders_pb2.PlaceOrderRequest:
+    return orders_pb2.PlaceOrderRequest(
+        shopper_id="anon-ada",
+        idempotency_key=key,
+        email="ada@example.org",
+        card=payment_pb2.Card(number=number, exp_month=12, exp_year=2035, cvv="123"),
+        shipping_address=orders_pb2.ShippingAddress(
+            name="Ada", line1="1 Road", city="Paris", postal_code="75001", country="FR"
+        ),
+    )
+
+
+async def _fill_cart(shop: Shop, book_id: str, quantity: int) -> None:
+    await shop.cart.EmptyCart(cart_pb2.EmptyCartRequest(shopper_id="anon-ada"))
+    await shop.cart.AddItem(
+        cart_pb2.AddItemRequest(shopper_id="anon-ada", book_id=book_id, quantity=quantity)
+    )
+
+
+async def test_checkout_against_the_real_services(shop: Shop) -> None:
+    page = await shop.catalog.ListBooks(catalog_pb2.ListBooksRequest(page_size=50))
+    book = next(b for b in page.books if b.stock >= 3)
+    await _fill_cart(shop, book.id, 2)
+
+    order = await shop.orders.PlaceOrder(_request("real-checkout-1"))
+
+    assert order.status == orders_pb2.ORDER_STATUS_CONFIRMED
+    assert [(line.book_id, line.title, line.unit_price) for line in order.lines] == [
+        (book.id, book.title, book.price)
+    ]
+    assert order.total.minor_units == 2 * book.price.minor_units
+    assert (await shop.book(book.id)).stock == book.stock - 2
+    assert not (await shop.cart.GetCart(cart_pb2.GetCartRequest(shopper_id="anon-ada"))).items
+    charge = await shop.payment.GetPayment(payment_pb2.GetPaymentRequest(idempotency_key=f"order-{order.id}"))
+    assert (charge.id, charge.status, charge.amount) == (
+        order.payment_id,
+        payment_pb2.PAYMENT_STATUS_SUCCEEDED,
+        order.total,
+    )
+    assert await shop.orders.PlaceOrder(_request("real-checkout-1")) == order
+
+    # A declined card, a malformed one and a processor that never answers: nothing charged or held.
+    for key, number, code, expected in [
+        (
+            "real-declined-1",
+            "4000000000000002",
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "Your card was declined.",
+        ),
+        ("real-bad-card-1", "4242424242424241", grpc.StatusCode.INVALID_ARGUMENT, "card.number"),
+        ("real-timeout-1", "4000000000000119", grpc.StatusCode.UNAVAILABLE, PAYMENT_DOWN),
+    ]:
+        await _fill_cart(shop, book.id, 1)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await shop.orders.PlaceOrder(_request(key, number))
+        assert caught.value.code() == code
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            assert field_violations(caught.value)[0][0] == expected
+        else:
+            assert caught.value.details() == expected
+        assert (await shop.book(book.id)).stock == book.stock - 2
+    await shop.reconciled()
