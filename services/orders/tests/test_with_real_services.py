@@ -24,7 +24,8 @@ from folio_orders.saga import PAYMENT_DOWN, Checkout
 from folio_orders.servicer import OrdersServicer
 from folio_orders.settings import Settings
 from folio_orders.store import SqlOrderStore
-from folio_payment.ledger import Ledger
+from folio_payment import db as payment_db
+from folio_payment.ledger import SqlLedger
 from folio_payment.processor import SimulatedProcessor
 from folio_payment.servicer import PaymentServicer
 from folio_platform.errors import field_violations
@@ -66,7 +67,8 @@ async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
     repository = SqlCatalogRepository(catalog_db.create_engine_for(catalog_url))
     await load_seed(repository)
     payment_url = f"sqlite:///{tmp_path / 'payment.db'}"
-    ledger = Ledger(payment_url)
+    payment_db.migrate(payment_url)
+    ledger = SqlLedger(payment_db.create_engine_for(payment_url))
     cart_store = SqliteCartStore(f"sqlite:///{tmp_path / 'cart.db'}", Limits())
 
     catalog_servicer = CatalogServicer(repository)

@@ -1,9 +1,10 @@
-"""Wiring: settings -> ledger + simulated processor -> gRPC server. Nothing happens at import."""
+"""Wiring: settings -> ledger + simulated card processor -> gRPC server. Nothing happens at import."""
 
 import asyncio
 
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
-from folio_payment.ledger import Ledger
+from folio_payment import db
+from folio_payment.ledger import SqlLedger
 from folio_payment.processor import SimulatedProcessor
 from folio_payment.servicer import PaymentServicer
 from folio_payment.settings import Settings
@@ -18,7 +19,9 @@ SERVICE_NAME = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_na
 async def serve(settings: Settings) -> None:
     """Run the payment service until SIGTERM/SIGINT."""
     telemetry = configure_telemetry("payment")
-    ledger = await asyncio.to_thread(Ledger, settings.resolved_database_url())
+    url = settings.resolved_database_url()
+    await asyncio.to_thread(db.migrate, url)
+    ledger = SqlLedger(db.create_engine_for(url))
     try:
         servicer = PaymentServicer(
             ledger, SimulatedProcessor(), processor_timeout=settings.processor_timeout_seconds

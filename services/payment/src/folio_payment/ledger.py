@@ -1,59 +1,73 @@
-"""The payment ledger (SQLAlchemy Core): SQLite embedded, PostgreSQL in a cluster.
+"""The payment ledger: one interface, one SQL implementation for SQLite and PostgreSQL.
 
-A charge is first *claimed* under its idempotency key (a pending row, unique key), then
-settled with the processor's answer. The unique key is what makes a retried or concurrent
-Charge with the same key reach the processor once.
+A charge is first *claimed*: a pending row under its idempotency key, which is UNIQUE, so of
+any number of concurrent or retried Charges with one key exactly one inserts the row and asks
+the processor; the others read that row. The claim is then settled with the processor's
+answer, or abandoned (deleted) when the processor did not answer, since nothing was charged.
+
+Only the card's brand and last four digits are stored; the number and CVV never reach here.
 """
 
+import logging
 import time
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Engine,
+    Index,
     MetaData,
     String,
     Table,
+    and_,
     delete,
+    exists,
     func,
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
-from folio_platform import database
+from folio_platform.database import Database, insert_ignoring_conflicts
 from folio_platform.errors import FailedPrecondition, NotFound
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+KEY_REUSED = "idempotency key reused with a different request"
 
-_metadata = MetaData()
+metadata = MetaData()
 payments = Table(
     "payments",
-    _metadata,
+    metadata,
     Column("id", String(40), primary_key=True),
     Column("idempotency_key", String(100), nullable=False, unique=True),
     Column("status", String(16), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("currency_code", String(3), nullable=False),
-    Column("reference", String(100), nullable=False),
+    Column("reference", String(100), nullable=False, server_default=""),
     Column("card_brand", String(16), nullable=False),
     Column("card_last4", String(4), nullable=False),
-    Column("decline_code", String(40), nullable=False),
-    Column("decline_message", String(200), nullable=False),
+    Column("decline_code", String(40), nullable=False, server_default=""),
+    Column("decline_message", String(200), nullable=False, server_default=""),
     Column("created_at_ms", BigInteger, nullable=False),
-    Column("refund_key", String(100), unique=True),
-    Column("refund_reason", String(200), nullable=False),
-    Column("refunded_at_ms", BigInteger),
+    # When the processor was last asked: a pending row claimed long ago was left by a crash.
+    Column("claimed_at_ms", BigInteger, nullable=False, server_default="0"),
+    Column("refund_key", String(100), nullable=True, unique=True),
+    Column("refund_reason", String(200), nullable=False, server_default=""),
+    Column("refunded_at_ms", BigInteger, nullable=True),
+    Index("ix_payments_created", "created_at_ms", "id"),
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PaymentRecord:
     id: str
     idempotency_key: str
-    status: str  # pending, succeeded, declined, refunded
+    status: str  # pending, succeeded, declined or refunded
     amount_minor: int
     currency_code: str
     reference: str
@@ -62,116 +76,201 @@ class PaymentRecord:
     decline_code: str
     decline_message: str
     created_at_ms: int
+    claimed_at_ms: int
     refund_key: str | None
     refund_reason: str
     refunded_at_ms: int | None
+
+
+@dataclass(frozen=True)
+class ChargeAttempt:
+    """What a Charge asks for, as far as the ledger records it."""
+
+    key: str
+    amount_minor: int
+    currency_code: str
+    reference: str
+    card_brand: str
+    card_last4: str
+
+    def matches(self, payment: PaymentRecord) -> bool:
+        """Is `payment` what this attempt would have recorded (same amount, currency and card)?"""
+        return (self.amount_minor, self.currency_code, self.card_last4) == (
+            payment.amount_minor,
+            payment.currency_code,
+            payment.card_last4,
+        )
+
+
+class Ledger(Protocol):
+    """What the payment servicer needs from storage."""
+
+    async def claim(self, attempt: ChargeAttempt) -> tuple[PaymentRecord, bool]:
+        """(the payment recorded for the attempt's key, True if this call created it as pending)."""
+        ...
+
+    async def take_over(self, claim: PaymentRecord) -> PaymentRecord | None:
+        """Re-claim a pending payment whose claimant died; None if someone else got there first."""
+        ...
+
+    async def settle(self, claim: PaymentRecord, *, approved: bool, code: str, message: str) -> PaymentRecord:
+        """pending -> succeeded or declined; a payment already settled is returned as it is."""
+        ...
+
+    async def abandon(self, claim: PaymentRecord) -> bool:
+        """Delete a pending claim the processor never answered (nothing was charged)."""
+        ...
+
+    async def by_key(self, key: str) -> PaymentRecord | None: ...
+
+    async def refund(self, payment_id: str, *, refund_key: str, reason: str) -> PaymentRecord:
+        """succeeded -> refunded, once; a payment already refunded is returned as it is."""
+        ...
+
+    async def page(self, *, offset: int, limit: int) -> tuple[list[PaymentRecord], int]:
+        """(payments oldest first, total count)."""
+        ...
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Ledger:
-    def __init__(self, url: str) -> None:
-        self._db = database.Database.open(url, migrations=MIGRATIONS, name="payment-db")
+def _one(connection: Connection, *where: Any) -> PaymentRecord | None:
+    row = connection.execute(select(payments).where(*where)).first()
+    return None if row is None else PaymentRecord(**row._asdict())
+
+
+class SqlLedger:
+    """Ledger over SQLAlchemy Core. Every write transaction starts with its write, so SQLite
+    takes the write lock first and concurrent writers queue on busy_timeout instead of failing."""
+
+    def __init__(self, engine: Engine, *, workers: int = 8) -> None:
+        self._db = Database(engine, workers=workers, name="payment-db")
 
     def close(self) -> None:
+        """Wait for running work, then close pooled connections."""
         self._db.close()
 
-    @staticmethod
-    def _one(connection: Connection, *where: object) -> PaymentRecord | None:
-        row = connection.execute(select(payments).where(*where)).first()  # type: ignore[arg-type]
-        return None if row is None else PaymentRecord(*row)
-
-    async def claim(
-        self, *, key: str, amount_minor: int, currency: str, reference: str, brand: str, last4: str
-    ) -> tuple[PaymentRecord, bool]:
-        """(the payment for `key`, True if this call created it as pending)."""
-
-        def work(connection: Connection) -> tuple[PaymentRecord, bool]:
-            values = {
-                "id": f"pay_{uuid.uuid4().hex}",
-                "idempotency_key": key,
-                "status": "pending",
-                "amount_minor": amount_minor,
-                "currency_code": currency,
-                "reference": reference,
-                "card_brand": brand,
-                "card_last4": last4,
-                "decline_code": "",
-                "decline_message": "",
-                "created_at_ms": _now_ms(),
-                "refund_key": None,
-                "refund_reason": "",
-                "refunded_at_ms": None,
-            }
-            inserted = connection.execute(
-                database.insert_ignoring_conflicts(connection, payments)
-                .values(**values)
-                .returning(payments.c.id)
-            ).first()
-            if inserted is None:
-                existing = self._one(connection, payments.c.idempotency_key == key)
-                assert existing is not None
-                return existing, False
-            return PaymentRecord(**values), True  # type: ignore[arg-type]
-
-        return await self._db.transaction(work)
-
-    async def settle(
-        self, payment_id: str, *, approved: bool, code: str = "", message: str = ""
-    ) -> PaymentRecord:
-        """pending -> succeeded or declined (a second settle changes nothing)."""
-
-        def work(connection: Connection) -> PaymentRecord:
-            connection.execute(
-                update(payments)
-                .where(payments.c.id == payment_id, payments.c.status == "pending")
-                .values(
-                    status="succeeded" if approved else "declined", decline_code=code, decline_message=message
-                )
-            )
-            found = self._one(connection, payments.c.id == payment_id)
-            assert found is not None
-            return found
-
-        return await self._db.transaction(work)
-
-    async def abandon(self, payment_id: str) -> None:
-        """Forget a pending claim the processor never answered: nothing was charged."""
-        await self._db.transaction(
-            lambda c: c.execute(
-                delete(payments).where(payments.c.id == payment_id, payments.c.status == "pending")
-            )
+    async def claim(self, attempt: ChargeAttempt) -> tuple[PaymentRecord, bool]:
+        now = _now_ms()
+        new = PaymentRecord(
+            id=f"pay_{uuid.uuid4().hex}",
+            idempotency_key=attempt.key,
+            status="pending",
+            amount_minor=attempt.amount_minor,
+            currency_code=attempt.currency_code,
+            reference=attempt.reference,
+            card_brand=attempt.card_brand,
+            card_last4=attempt.card_last4,
+            decline_code="",
+            decline_message="",
+            created_at_ms=now,
+            claimed_at_ms=now,
+            refund_key=None,
+            refund_reason="",
+            refunded_at_ms=None,
         )
 
-    async def by_key(self, key: str) -> PaymentRecord | None:
-        return await self._db.transaction(lambda c: self._one(c, payments.c.idempotency_key == key))
+        def work(connection: Connection) -> tuple[PaymentRecord, bool]:
+            inserted = connection.execute(
+                insert_ignoring_conflicts(connection, payments).values(**asdict(new)).returning(payments.c.id)
+            ).first()
+            if inserted is not None:
+                return new, True
+            # Lost the race (or a retry): the winner's row is committed and visible now.
+            existing = _one(connection, payments.c.idempotency_key == attempt.key)
+            assert existing is not None
+            return existing, False
 
-    async def refund(self, payment_id: str, *, refund_key: str, reason: str) -> PaymentRecord:
-        """succeeded -> refunded, once; a refunded payment is returned as it is."""
+        return await self._db.transaction(work)
+
+    async def take_over(self, claim: PaymentRecord) -> PaymentRecord | None:
+        now = _now_ms()
+
+        def work(connection: Connection) -> PaymentRecord | None:
+            # Compare-and-set on the claim time: of several retries, one takes the claim over.
+            taken = connection.execute(
+                update(payments)
+                .where(
+                    payments.c.id == claim.id,
+                    payments.c.status == "pending",
+                    payments.c.claimed_at_ms == claim.claimed_at_ms,
+                )
+                .values(claimed_at_ms=now)
+            )
+            return replace(claim, claimed_at_ms=now) if taken.rowcount else None
+
+        return await self._db.transaction(work)
+
+    async def settle(self, claim: PaymentRecord, *, approved: bool, code: str, message: str) -> PaymentRecord:
+        status = "succeeded" if approved else "declined"
+        outcome = {"status": status, "decline_code": code, "decline_message": message}
 
         def work(connection: Connection) -> PaymentRecord:
-            previous = self._one(connection, payments.c.refund_key == refund_key)
-            if previous is not None and previous.id != payment_id:
-                raise FailedPrecondition("idempotency key already used to refund another payment")
             connection.execute(
                 update(payments)
-                .where(payments.c.id == payment_id, payments.c.status == "succeeded")
+                .where(payments.c.id == claim.id, payments.c.status == "pending")
+                .values(**outcome)
+            )
+            found = _one(connection, payments.c.id == claim.id)
+            if found is not None:
+                return found
+            # The claim was given up for dead while the processor was still answering: the
+            # answer must still be recorded (reconciliation will flag an approved orphan).
+            log.error("processor answered an abandoned claim", extra={"payment_id": claim.id, **outcome})
+            settled = replace(claim, status=status, decline_code=code, decline_message=message)
+            connection.execute(insert_ignoring_conflicts(connection, payments).values(**asdict(settled)))
+            return settled
+
+        return await self._db.transaction(work)
+
+    async def abandon(self, claim: PaymentRecord) -> bool:
+        def work(connection: Connection) -> bool:
+            gone = connection.execute(
+                delete(payments).where(
+                    payments.c.id == claim.id,
+                    payments.c.status == "pending",
+                    payments.c.claimed_at_ms == claim.claimed_at_ms,
+                )
+            )
+            return bool(gone.rowcount)
+
+        return await self._db.transaction(work)
+
+    async def by_key(self, key: str) -> PaymentRecord | None:
+        return await self._db.read(lambda connection: _one(connection, payments.c.idempotency_key == key))
+
+    async def refund(self, payment_id: str, *, refund_key: str, reason: str) -> PaymentRecord:
+        other = payments.alias("other")
+        key_free = ~exists().where(and_(other.c.refund_key == refund_key, other.c.id != payment_id))
+
+        def work(connection: Connection) -> PaymentRecord:
+            connection.execute(
+                update(payments)
+                .where(payments.c.id == payment_id, payments.c.status == "succeeded", key_free)
                 .values(
                     status="refunded", refund_key=refund_key, refund_reason=reason, refunded_at_ms=_now_ms()
                 )
             )
-            found = self._one(connection, payments.c.id == payment_id)
+            found = _one(connection, payments.c.id == payment_id)
             if found is None:
-                raise NotFound(f"no payment {payment_id!r}")
-            if found.status != "refunded":
-                raise FailedPrecondition(
-                    f"only a succeeded payment can be refunded (this one is {found.status})"
-                )
-            return found
+                raise NotFound(f"no payment with id {payment_id!r}")
+            if found.status == "refunded":
+                return found
+            if _one(connection, payments.c.refund_key == refund_key) is not None:
+                raise FailedPrecondition(KEY_REUSED)
+            if found.status == "pending":
+                raise FailedPrecondition("the payment is still being processed; refund it once it succeeded")
+            raise FailedPrecondition(
+                f"only a succeeded payment can be refunded (this one was {found.status})"
+            )
 
-        return await self._db.transaction(work)
+        try:
+            return await self._db.transaction(work)
+        except IntegrityError:
+            # Two refunds with one key for two payments at once: the unique key let one through.
+            raise FailedPrecondition(KEY_REUSED) from None
 
     async def page(self, *, offset: int, limit: int) -> tuple[list[PaymentRecord], int]:
         def work(connection: Connection) -> tuple[list[PaymentRecord], int]:
@@ -179,6 +278,6 @@ class Ledger:
             rows = connection.execute(
                 select(payments).order_by(payments.c.created_at_ms, payments.c.id).offset(offset).limit(limit)
             )
-            return [PaymentRecord(*row) for row in rows], int(total)
+            return [PaymentRecord(**row._asdict()) for row in rows], int(total)
 
-        return await self._db.transaction(work)
+        return await self._db.read(work)

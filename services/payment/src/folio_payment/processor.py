@@ -1,20 +1,21 @@
-"""The simulated card processor: card checks, documented test cards, and their outcomes.
+"""The simulated card processor: the card checks a shopper sees, and the documented test cards.
 
-It is the embedded stand-in for a real payment provider, which would implement the same
-`CardProcessor` protocol. Test cards (any future expiry, any CVV of the right length):
+This is a real part of the product, not a test double: it is what the embedded stack and the
+demo charge against. It never moves money. A real payment provider would be another
+`CardProcessor` (one `authorize` call); `check_card` stays the same in front of either.
 
-| number              | outcome                                            |
-|---------------------|----------------------------------------------------|
-| 4242 4242 4242 4242 | succeeds (as does any other valid number)          |
-| 4000 0000 0000 0002 | declined: card_declined                            |
-| 4000 0000 0000 9995 | declined: insufficient_funds                       |
-| 4000 0000 0000 0119 | the processor never answers (the service times out) |
+| number              | outcome                                                  |
+|---------------------|----------------------------------------------------------|
+| 4242 4242 4242 4242 | approved (as is any other valid number)                  |
+| 4000 0000 0000 0002 | declined: card_declined                                  |
+| 4000 0000 0000 9995 | declined: insufficient_funds                             |
+| 4000 0000 0000 0119 | never answers: the service's processor timeout fires     |
 """
 
 import asyncio
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -24,15 +25,26 @@ DECLINES = {
     "4000000000000002": ("card_declined", "Your card was declined."),
     "4000000000009995": ("insufficient_funds", "Your card has insufficient funds."),
 }
-HANGS = "4000000000000119"
+TIMES_OUT = "4000000000000119"
+# The longest an expiry may lie ahead; cards are issued for a few years, never decades.
+MAX_YEARS_AHEAD = 20
+
+type Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
 class CardDetails:
-    number: str  # digits only
+    """A card that passed `check_card`. Number and CVV live only in memory, never in a repr."""
+
+    number: str = field(repr=False)  # digits only
     brand: str
     exp_month: int
     exp_year: int
+    cvv: str = field(repr=False)
 
     @property
     def last4(self) -> str:
@@ -41,71 +53,84 @@ class CardDetails:
 
 @dataclass(frozen=True)
 class Decision:
+    """The processor's answer: approved, or declined with a code and a message for the shopper."""
+
     approved: bool
     decline_code: str = ""
     decline_message: str = ""
 
 
 def luhn_valid(digits: str) -> bool:
+    """The Luhn checksum every card number carries (catches a mistyped digit or swapped pair)."""
     total = 0
-    for i, char in enumerate(reversed(digits)):
+    for position, char in enumerate(reversed(digits)):
         n = int(char)
-        if i % 2 == 1:
+        if position % 2 == 1:
             n = n * 2 - 9 if n > 4 else n * 2
         total += n
     return total % 10 == 0
 
 
 def brand_of(digits: str) -> str:
+    """visa, mastercard or amex from the number's prefix; "unknown" for any other network."""
     if digits.startswith("4"):
         return "visa"
     if digits[:2] in ("34", "37"):
         return "amex"
     if 51 <= int(digits[:2]) <= 55 or 2221 <= int(digits[:4]) <= 2720:
         return "mastercard"
-    return "card"
+    return "unknown"
 
 
-def check_card(
-    number: str,
-    exp_month: int,
-    exp_year: int,
-    cvv: str,
-    *,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> CardDetails:
-    """The card, normalised; InvalidArgument naming the first field a shopper must fix."""
+def check_card(number: str, exp_month: int, exp_year: int, cvv: str, *, now: Clock = utc_now) -> CardDetails:
+    """The card, normalised; InvalidArgument naming the first field the shopper must fix."""
     digits = re.sub(r"[ -]", "", number)
-    if not digits.isdigit() or not 12 <= len(digits) <= 19:
-        raise InvalidArgument("card.number", "must be 12 to 19 digits")
+    if not digits:
+        raise InvalidArgument("card.number", "is required")
+    if not digits.isascii() or not digits.isdigit():
+        raise InvalidArgument("card.number", "may contain only digits, spaces and dashes")
+    if not 12 <= len(digits) <= 19:
+        raise InvalidArgument("card.number", f"must have 12 to 19 digits (this one has {len(digits)})")
     if not luhn_valid(digits):
-        raise InvalidArgument("card.number", "is not a valid card number; check for a typo")
+        raise InvalidArgument("card.number", "is not a valid card number; check it for a typo")
     if not 1 <= exp_month <= 12:
         raise InvalidArgument("card.exp_month", "must be a month from 1 to 12")
-    today = now()
     if not 1000 <= exp_year <= 9999:
-        raise InvalidArgument("card.exp_year", "must have four digits, e.g. 2030")
-    if (exp_year, exp_month) < (today.year, today.month):
-        raise InvalidArgument("card.exp_year", "the card has expired")
-    if exp_year > today.year + 20:
-        raise InvalidArgument("card.exp_year", "is too far in the future")
+        raise InvalidArgument("card.exp_year", "must be the full four-digit year, e.g. 2030")
+    today = now()
+    if exp_year < today.year:
+        raise InvalidArgument("card.exp_year", f"the card expired in {exp_year}; use another card")
+    if exp_year == today.year and exp_month < today.month:
+        raise InvalidArgument(
+            "card.exp_month", f"the card expired in {exp_month:02d}/{exp_year}; use another card"
+        )
+    if exp_year > today.year + MAX_YEARS_AHEAD:
+        raise InvalidArgument("card.exp_year", f"{exp_year} is too far ahead; check the year on the card")
     brand = brand_of(digits)
-    if not re.fullmatch(r"\d{4}" if brand == "amex" else r"\d{3}", cvv):
-        raise InvalidArgument("card.cvv", f"must be {4 if brand == 'amex' else 3} digits")
-    return CardDetails(digits, brand, exp_month, exp_year)
+    length = 4 if brand == "amex" else 3
+    if not (len(cvv) == length and cvv.isascii() and cvv.isdigit()):
+        where = "on the front of the card" if brand == "amex" else "on the back of the card"
+        raise InvalidArgument("card.cvv", f"must be the {length} digits {where}")
+    return CardDetails(number=digits, brand=brand, exp_month=exp_month, exp_year=exp_year, cvv=cvv)
 
 
 class CardProcessor(Protocol):
+    """Asks a card network to take money. The caller bounds the call with its own timeout."""
+
     async def authorize(self, card: CardDetails, amount_minor: int, currency: str) -> Decision: ...
 
 
 class SimulatedProcessor:
-    """Approves every card but the documented declining and hanging test cards."""
+    """Approves every valid card but the documented declining and timing-out test cards."""
+
+    def __init__(self, *, hang_seconds: float = 120.0) -> None:
+        # Longer than any processor timeout the settings allow, so the caller's timeout fires first.
+        self.hang_seconds = hang_seconds
 
     async def authorize(self, card: CardDetails, amount_minor: int, currency: str) -> Decision:
-        if card.number == HANGS:
-            await asyncio.sleep(3600)  # the caller's timeout fires first
+        if card.number == TIMES_OUT:
+            await asyncio.sleep(self.hang_seconds)
         if card.number in DECLINES:
             code, message = DECLINES[card.number]
-            return Decision(False, code, message)
-        return Decision(True)
+            return Decision(approved=False, decline_code=code, decline_message=message)
+        return Decision(approved=True)
