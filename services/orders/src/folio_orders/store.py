@@ -269,41 +269,22 @@ class SqlOrderStore:
 
     async def for_shopper(self, shopper_id: str, *, offset: int, limit: int) -> tuple[list[OrderRecord], int]:
         """One page of the shopper's orders, newest first, and how many they have."""
-
-        def work(connection: Connection) -> tuple[list[OrderRecord], int]:
-            total = connection.execute(
-                select(func.count()).select_from(orders).where(orders.c.shopper_id == shopper_id)
-            ).scalar_one()
-            ids = (
-                connection.execute(
-                    select(orders.c.id)
-                    .where(orders.c.shopper_id == shopper_id)
-                    .order_by(orders.c.created_at_ms.desc(), orders.c.id.desc())
-                    .offset(offset)
-                    .limit(limit)
-                )
-                .scalars()
-                .all()
-            )
-            return self._page(connection, ids), int(total)
-
-        return await self._db.read(work)
+        newest_first = (orders.c.created_at_ms.desc(), orders.c.id.desc())
+        return await self._listed(
+            [orders.c.shopper_id == shopper_id], newest_first, offset=offset, limit=limit
+        )
 
     async def everything(self, *, offset: int, limit: int) -> tuple[list[OrderRecord], int]:
         """One page of every order, oldest first, and how many there are."""
+        return await self._listed([], (orders.c.created_at_ms, orders.c.id), offset=offset, limit=limit)
 
+    async def _listed(
+        self, where: list[Any], order_by: tuple[Any, ...], *, offset: int, limit: int
+    ) -> tuple[list[OrderRecord], int]:
         def work(connection: Connection) -> tuple[list[OrderRecord], int]:
-            total = connection.execute(select(func.count()).select_from(orders)).scalar_one()
-            ids = (
-                connection.execute(
-                    select(orders.c.id)
-                    .order_by(orders.c.created_at_ms, orders.c.id)
-                    .offset(offset)
-                    .limit(limit)
-                )
-                .scalars()
-                .all()
-            )
+            total = connection.execute(select(func.count()).select_from(orders).where(*where)).scalar_one()
+            page = select(orders.c.id).where(*where).order_by(*order_by).offset(offset).limit(limit)
+            ids = connection.execute(page).scalars().all()
             return self._page(connection, ids), int(total)
 
         return await self._db.read(work)
