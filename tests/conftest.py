@@ -1,7 +1,6 @@
 """The whole shop, started exactly as `folio up` starts it, for the end-to-end tests."""
 
 import io
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +11,7 @@ import pytest
 from folio_catalog.seed import SeedCatalog, load_seed_catalog
 from folio_cli.launcher import ServiceFailed, Stack
 from folio_cli.services import SERVICES
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from folio_testing.plugin import free_port
 
 
 @dataclass

@@ -3,7 +3,6 @@ check that nothing is lost or duplicated: after recovery every kept charge has e
 confirmed order, no order is left pending, and the stock taken equals the copies sold."""
 
 import io
-import socket
 import threading
 import time
 import uuid
@@ -16,6 +15,7 @@ from typer.testing import CliRunner
 from folio_cli.launcher import Stack
 from folio_cli.main import app as folio
 from folio_cli.services import SERVICES
+from folio_testing.plugin import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -44,17 +44,11 @@ FAST_RECOVERY = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = Stack(
         data_dir=tmp_path_factory.mktemp("crash") / "data",
-        ports={s.name: _free_port() for s in SERVICES},
+        ports={s.name: free_port() for s in SERVICES},
         output=io.StringIO(),
         extra_env=FAST_RECOVERY,
     )

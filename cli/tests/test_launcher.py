@@ -2,7 +2,6 @@
 
 import io
 import json
-import socket
 import sys
 import textwrap
 import time
@@ -12,6 +11,7 @@ import pytest
 
 from folio_cli.launcher import ServiceFailed, Stack, _pretty
 from folio_cli.services import SERVICES, ServiceSpec, environment
+from folio_testing.plugin import free_port
 
 
 def test_pretty_turns_a_json_log_line_into_level_logger_message_and_extras() -> None:
@@ -104,20 +104,14 @@ def test_stopping_a_service_that_never_started_is_harmless(tmp_path: Path) -> No
     stack.down()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _fake_stack(tmp_path: Path, name: str, body: str, **options: object) -> Stack:
     """A stack of one service module that is not a server (it exits or hangs)."""
     (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
     return Stack(
         data_dir=tmp_path / "data",
-        services=[ServiceSpec(name, name, _free_port(), "http")],
+        services=[ServiceSpec(name, name, free_port(), "http")],
         # The services' environment always wires these two, whichever services run.
-        ports={"catalog": _free_port(), "storefront": _free_port()},
+        ports={"catalog": free_port(), "storefront": free_port()},
         extra_env={"PYTHONPATH": str(tmp_path)},
         **options,  # type: ignore[arg-type]
     )

@@ -2,7 +2,6 @@
 
 import asyncio
 import re
-import socket
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,10 @@ from folio_catalog import db
 from folio_catalog.repository import SqlCatalogRepository
 from folio_catalog.seed import load_seed_catalog
 from folio_cli.main import app
+from folio_testing.plugin import free_port
 
 # Wide enough that typer's error box does not wrap the message.
 runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize("port", ["catalog", "catalog:50051", "nope=1", "catalog=abc", "catalog=-1", "=80"])
@@ -35,7 +29,7 @@ def test_bad_port_override_is_refused_with_the_expected_form(port: str) -> None:
 
 
 def test_status_reports_each_service_down_when_nothing_runs() -> None:
-    catalog, storefront = _free_port(), _free_port()
+    catalog, storefront = free_port(), free_port()
 
     result = runner.invoke(
         app, ["status", "--port", f"catalog={catalog}", "--port", f"storefront={storefront}"]

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from folio.common.v1 import money_pb2
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_payment.settings import Settings
+from folio_testing.plugin import free_port
 
 NEXT_YEAR = datetime.now(UTC).year + 1
 CARD = payment_pb2.Card(number="4242424242424242", exp_month=12, exp_year=NEXT_YEAR, cvv="123")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -72,7 +66,7 @@ def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_
 
 def test_the_service_charges_times_out_and_keeps_its_ledger_across_restarts(tmp_path: Path) -> None:
     env = {
-        "FOLIO_PAYMENT_PORT": str(_free_port()),
+        "FOLIO_PAYMENT_PORT": str(free_port()),
         "FOLIO_PAYMENT_DATA_DIR": str(tmp_path / "data"),
         "FOLIO_PAYMENT_PROCESSOR_TIMEOUT_SECONDS": "0.5",
         "FOLIO_PAYMENT_LOG_FORMAT": "text",

@@ -1,7 +1,6 @@
 """The storefront against a real catalog: an in-process gRPC server over a SQLite file of known books."""
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
 from folio_storefront.app import create_app
 from folio_storefront.settings import Settings
+from folio_testing.plugin import free_port
 
 CATALOG_SERVICE = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 
@@ -196,13 +196,6 @@ def known() -> KnownCatalog:
     return KnownCatalog(list(GENRES), list(AUTHORS), list(BOOKS))
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on (it was free a moment ago)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def catalog_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated SQLite catalog holding the fixture books (the storefront only reads it)."""
@@ -282,18 +275,12 @@ def storefront_app(catalog_address: str, **backends: str) -> FastAPI:
     """The storefront wired to `catalog_address`; cart and orders default to a closed port."""
     addresses = {
         "catalog": catalog_address,
-        "cart": f"127.0.0.1:{_closed_port()}",
-        "orders": f"127.0.0.1:{_closed_port()}",
+        "cart": f"127.0.0.1:{free_port()}",
+        "orders": f"127.0.0.1:{free_port()}",
     }
     addresses |= backends
     settings = Settings(service_addresses=addresses, session_secret=TEST_SESSION_SECRET)
     return create_app(settings, discovery=StaticDiscovery(addresses))
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -36,7 +36,8 @@ def _newest_postgres_bin() -> Path | None:
     return max(candidates)[1] if candidates else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on right now (for a server the test starts)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -102,7 +103,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         "--no-locale",
         "--no-sync",
     )
-    port = _free_port()
+    port = free_port()
     options = (
         f"-c listen_addresses=127.0.0.1 -p {port} -k {socket_dir} "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -139,7 +140,7 @@ def redis_server() -> Iterator[RedisServer]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server not found: run `make system-deps` to install Debian's redis-server package")
-    port = _free_port()
+    port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="folio-redis-"))
     process = subprocess.Popen(
         [
