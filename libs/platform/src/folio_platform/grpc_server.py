@@ -8,7 +8,7 @@ health to NOT_SERVING, stops taking new calls and lets in-flight ones finish.
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 import grpc
@@ -17,6 +17,8 @@ from grpc_reflection.v1alpha import reflection
 
 from folio_platform.deadlines import deadline_scope
 from folio_platform.errors import FolioError, to_status
+from folio_platform.logging import configure_logging
+from folio_platform.settings import GrpcServiceSettings, load_settings
 from folio_platform.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -125,3 +127,26 @@ class GrpcServer:
         await stopping.wait()
         log.info("signal received, draining")
         await self.stop()
+
+
+async def serve_grpc(
+    settings: GrpcServiceSettings, *, register: Register, service_names: Iterable[str], telemetry: Telemetry
+) -> None:
+    """Serve on the settings' host and port until SIGTERM/SIGINT, then drain within their grace period."""
+    server = GrpcServer(
+        register=register,
+        service_names=service_names,
+        address=f"{settings.host}:{settings.port}",
+        telemetry=telemetry,
+        grace_seconds=settings.shutdown_grace_seconds,
+    )
+    await server.serve_until_signalled()
+
+
+def run_service[S: GrpcServiceSettings](
+    name: str, settings_class: type[S], serve: Callable[[S], Coroutine[Any, Any, None]]
+) -> None:
+    """A service's `main()`: settings from the environment, logging, then `serve(settings)` to the end."""
+    settings = load_settings(settings_class)
+    configure_logging(name, level=settings.log_level, fmt=settings.log_format)
+    asyncio.run(serve(settings))

@@ -1,6 +1,7 @@
 """Settings every service shares; each service subclasses with its own env prefix."""
 
-from typing import Literal
+from pathlib import Path
+from typing import ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,37 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         default=5.0, ge=0, le=120, description="how long in-flight requests may finish after SIGTERM"
     )
+
+
+class GrpcServiceSettings(ServiceSettings):
+    """A gRPC service: where it listens and where its embedded files live.
+
+    A subclass gives `port` its own default (catalog 50051, cart 50052, ...).
+    """
+
+    host: str = Field(default="127.0.0.1", description="interface to listen on (0.0.0.0 in a container)")
+    port: int = Field(default=0, ge=0, le=65535)
+    data_dir: Path = Field(default=Path(".folio/data"), description="where the embedded SQLite files live")
+
+    def sqlite_url(self, filename: str) -> str:
+        """A SQLite file of this service under data_dir."""
+        return f"sqlite:///{(self.data_dir / filename).resolve()}"
+
+
+class DatabaseServiceSettings(GrpcServiceSettings):
+    """A gRPC service owning a SQL database: PostgreSQL when a URL is set, else SQLite in data_dir."""
+
+    # The embedded default's file name, e.g. "catalog.db".
+    database_file: ClassVar[str]
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL, e.g. postgresql://user@host/db; unset means SQLite in data_dir",
+    )
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, or the service's SQLite file under data_dir."""
+        return self.database_url or self.sqlite_url(self.database_file)
 
 
 def load_settings[S: BaseSettings](settings_class: type[S]) -> S:

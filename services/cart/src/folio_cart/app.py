@@ -6,9 +6,7 @@ from folio.cart.v1 import cart_pb2, cart_pb2_grpc
 from folio_cart.servicer import CartServicer
 from folio_cart.settings import Settings
 from folio_cart.store import CartStore, Limits, RedisCartStore, SqliteCartStore
-from folio_platform.grpc_server import GrpcServer
-from folio_platform.logging import configure_logging
-from folio_platform.settings import load_settings
+from folio_platform.grpc_server import run_service, serve_grpc
 from folio_platform.telemetry import configure_telemetry
 
 SERVICE_NAME = cart_pb2.DESCRIPTOR.services_by_name["CartService"].full_name
@@ -19,7 +17,7 @@ async def open_store(settings: Settings) -> CartStore:
     limits = Limits(max_quantity=settings.max_quantity, max_lines=settings.max_lines)
     if settings.redis_url:
         return RedisCartStore(settings.redis_url, limits, ttl_seconds=settings.ttl_days * 86400)
-    return await asyncio.to_thread(SqliteCartStore, settings.sqlite_url(), limits)
+    return await asyncio.to_thread(SqliteCartStore, settings.sqlite_url("cart.db"), limits)
 
 
 async def serve(settings: Settings) -> None:
@@ -28,20 +26,16 @@ async def serve(settings: Settings) -> None:
     store = await open_store(settings)
     try:
         servicer = CartServicer(store)
-        server = GrpcServer(
+        await serve_grpc(
+            settings,
             register=lambda s: cart_pb2_grpc.add_CartServiceServicer_to_server(servicer, s),
             service_names=[SERVICE_NAME],
-            address=f"{settings.host}:{settings.port}",
             telemetry=telemetry,
-            grace_seconds=settings.shutdown_grace_seconds,
         )
-        await server.serve_until_signalled()
     finally:
         await store.close()
         telemetry.shutdown()
 
 
 def main() -> None:
-    settings = load_settings(Settings)
-    configure_logging("cart", level=settings.log_level, fmt=settings.log_format)
-    asyncio.run(serve(settings))
+    run_service("cart", Settings, serve)

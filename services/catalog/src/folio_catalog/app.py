@@ -9,9 +9,7 @@ from folio_catalog.repository import CatalogRepository, SqlCatalogRepository
 from folio_catalog.seed import load_seed_catalog
 from folio_catalog.servicer import CatalogServicer
 from folio_catalog.settings import Settings
-from folio_platform.grpc_server import GrpcServer
-from folio_platform.logging import configure_logging
-from folio_platform.settings import load_settings
+from folio_platform.grpc_server import run_service, serve_grpc
 from folio_platform.telemetry import configure_telemetry
 
 log = logging.getLogger(__name__)
@@ -41,20 +39,16 @@ async def serve(settings: Settings) -> None:
         if settings.seed_on_start:
             await load_seed(repository)
         servicer = CatalogServicer(repository)
-        server = GrpcServer(
+        await serve_grpc(
+            settings,
             register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
             service_names=[SERVICE_NAME],
-            address=f"{settings.host}:{settings.port}",
             telemetry=telemetry,
-            grace_seconds=settings.shutdown_grace_seconds,
         )
-        await server.serve_until_signalled()
     finally:
         repository.close()
         telemetry.shutdown()
 
 
 def main() -> None:
-    settings = load_settings(Settings)
-    configure_logging("catalog", level=settings.log_level, fmt=settings.log_format)
-    asyncio.run(serve(settings))
+    run_service("catalog", Settings, serve)

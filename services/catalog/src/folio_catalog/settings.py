@@ -1,29 +1,16 @@
 """Catalog settings, from `FOLIO_CATALOG_*` variables."""
 
-from pathlib import Path
-
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from folio_platform.settings import ServiceSettings
+from folio_platform.settings import DatabaseServiceSettings
 
 
-class Settings(ServiceSettings):
+class Settings(DatabaseServiceSettings):
     model_config = SettingsConfigDict(env_prefix="FOLIO_CATALOG_")
+    database_file = "catalog.db"
 
-    host: str = Field(default="127.0.0.1", description="interface to listen on (0.0.0.0 in a container)")
     port: int = Field(default=50051, ge=0, le=65535)
-    data_dir: Path = Field(default=Path(".folio/data"), description="where the embedded SQLite file lives")
-    database_url: str | None = Field(
-        default=None,
-        description="SQLAlchemy URL, e.g. postgresql://user@host/catalog; unset means SQLite in data_dir",
-    )
     seed_on_start: bool = Field(
         default=True, description="load the bundled seed catalog if books are missing"
     )
-
-    def resolved_database_url(self) -> str:
-        """The configured URL, or a SQLite file under data_dir."""
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"

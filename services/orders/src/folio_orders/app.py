@@ -17,9 +17,7 @@ from folio_orders.settings import Settings
 from folio_orders.store import SqlOrderStore
 from folio_platform.discovery import StaticDiscovery
 from folio_platform.grpc_client import create_channel
-from folio_platform.grpc_server import GrpcServer
-from folio_platform.logging import configure_logging
-from folio_platform.settings import load_settings
+from folio_platform.grpc_server import run_service, serve_grpc
 from folio_platform.telemetry import Telemetry, configure_telemetry
 
 SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
@@ -74,14 +72,12 @@ async def serve(settings: Settings) -> None:
     )
     try:
         servicer = OrdersServicer(store, checkout)
-        server = GrpcServer(
+        await serve_grpc(
+            settings,
             register=lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, s),
             service_names=[SERVICE_NAME],
-            address=f"{settings.host}:{settings.port}",
             telemetry=telemetry,
-            grace_seconds=settings.shutdown_grace_seconds,
         )
-        await server.serve_until_signalled()
     finally:
         recovery.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -93,6 +89,4 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = load_settings(Settings)
-    configure_logging("orders", level=settings.log_level, fmt=settings.log_format)
-    asyncio.run(serve(settings))
+    run_service("orders", Settings, serve)

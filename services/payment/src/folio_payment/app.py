@@ -8,9 +8,7 @@ from folio_payment.ledger import SqlLedger
 from folio_payment.processor import SimulatedProcessor
 from folio_payment.servicer import PaymentServicer
 from folio_payment.settings import Settings
-from folio_platform.grpc_server import GrpcServer
-from folio_platform.logging import configure_logging
-from folio_platform.settings import load_settings
+from folio_platform.grpc_server import run_service, serve_grpc
 from folio_platform.telemetry import configure_telemetry
 
 SERVICE_NAME = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name
@@ -26,20 +24,16 @@ async def serve(settings: Settings) -> None:
         servicer = PaymentServicer(
             ledger, SimulatedProcessor(), processor_timeout=settings.processor_timeout_seconds
         )
-        server = GrpcServer(
+        await serve_grpc(
+            settings,
             register=lambda s: payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, s),
             service_names=[SERVICE_NAME],
-            address=f"{settings.host}:{settings.port}",
             telemetry=telemetry,
-            grace_seconds=settings.shutdown_grace_seconds,
         )
-        await server.serve_until_signalled()
     finally:
         ledger.close()
         telemetry.shutdown()
 
 
 def main() -> None:
-    settings = load_settings(Settings)
-    configure_logging("payment", level=settings.log_level, fmt=settings.log_format)
-    asyncio.run(serve(settings))
+    run_service("payment", Settings, serve)
