@@ -46,7 +46,7 @@ def _stock(client: httpx.Client, book_id: str) -> int:
 
 def _reconcile(shop) -> tuple[int, str]:
     ports = [f"--port={name}={port}" for name, port in shop.stack.ports.items()]
-    result = CliRunner().invoke(folio, ["reconcile", *ports])
+    result = CliRunner().invoke(folio, ["reconcile", *ports, "--data-dir", str(shop.data_dir)])
     return result.exit_code, result.output
 
 

@@ -85,13 +85,20 @@ def _all_orders(stack: Stack) -> list[dict[str, object]]:
     import grpc
 
     from folio.orders.v1 import orders_pb2, orders_pb2_grpc
+    from folio_cli import dev_identity
+    from folio_platform.auth import bearer
 
+    as_orders = bearer(
+        dev_identity.service_token(stack.data_dir, stack.url("dev-oidc").rstrip("/"), "folio-orders")
+    )
     with grpc.insecure_channel(f"127.0.0.1:{stack.ports['orders']}") as channel:
         stub = orders_pb2_grpc.OrdersServiceStub(channel)
         found, token = [], ""
         while True:
             page = stub.ListAllOrders(
-                orders_pb2.ListAllOrdersRequest(page_size=100, page_token=token), timeout=10
+                orders_pb2.ListAllOrdersRequest(page_size=100, page_token=token),
+                timeout=10,
+                metadata=as_orders,
             )
             found.extend(
                 {"status": o.status, "lines": [(line.book_id, line.quantity) for line in o.lines]}
@@ -144,7 +151,7 @@ def test_killing_payment_and_orders_mid_checkout_loses_and_duplicates_nothing(st
     )
     assert outcomes.count(201) > 5, f"too few checkouts went through: {outcomes}"
     ports = [f"--port={name}={port}" for name, port in stack.ports.items()]
-    result = CliRunner().invoke(folio, ["reconcile", *ports])
+    result = CliRunner().invoke(folio, ["reconcile", *ports, "--data-dir", str(stack.data_dir)])
     assert result.exit_code == 0, result.output
     sold = dict.fromkeys(books, 0)
     for order in orders:

@@ -181,3 +181,23 @@ def test_services_run_on_this_interpreter(tmp_path: Path) -> None:
         stack.up(timeout=20)
 
     assert output.getvalue() == f"which | {sys.executable}\n"
+
+
+def test_each_service_gets_the_issuer_and_only_its_own_client_secret(tmp_path: Path) -> None:
+    ports = {"dev-oidc": 6000, "catalog": 6001, "orders": 6005, "storefront": 6002}
+    orders = environment(ports, tmp_path, "orders")
+    storefront = environment(ports, tmp_path, "storefront")
+    catalog = environment(ports, tmp_path, "catalog")
+
+    assert orders["FOLIO_AUTH_ISSUER_URL"] == catalog["FOLIO_AUTH_ISSUER_URL"] == "http://127.0.0.1:6000"
+    assert (orders["FOLIO_AUTH_CLIENT_ID"], storefront["FOLIO_AUTH_CLIENT_ID"]) == (
+        "folio-orders",
+        "folio-storefront",
+    )
+    assert orders["FOLIO_AUTH_CLIENT_SECRET"] != storefront["FOLIO_AUTH_CLIENT_SECRET"]
+    assert "FOLIO_AUTH_CLIENT_SECRET" not in catalog
+    clients = json.loads(Path(orders["FOLIO_DEV_OIDC_CLIENTS_FILE"]).read_text())
+    assert clients["folio-storefront"]["redirect_uris"] == ["http://127.0.0.1:6002/signin/callback"]
+    assert clients["folio-orders"]["secret"] == orders["FOLIO_AUTH_CLIENT_SECRET"]
+    for made in ("dev-identity-secrets.json", "dev-oidc-users.json", "dev-oidc-clients.json"):
+        assert (tmp_path / made).stat().st_mode & 0o077 == 0

@@ -80,7 +80,7 @@ class Stack:
     def start(self, name: str) -> None:
         """Start one service (again, after a stop) with its log lines forwarded."""
         spec = next(s for s in self.services if s.name == name)
-        env = os.environ | environment(self.ports, self.data_dir) | self.extra_env
+        env = os.environ | environment(self.ports, self.data_dir, name) | self.extra_env
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module names
             [sys.executable, "-m", spec.module],
             env=env,

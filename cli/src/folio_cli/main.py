@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from folio_cli import dev_identity
 from folio_cli.launcher import ServiceFailed, Stack
 from folio_cli.services import SERVICES, probe
 
@@ -45,7 +46,12 @@ def up(
     typer.secho(f"\nFolio is up ({took:.1f} s). Open:", fg="green", bold=True)
     for spec in SERVICES:
         typer.echo(f"  {spec.name:<11} {stack.url(spec.name)}")
-    typer.echo(f"  {'api docs':<11} {stack.url('storefront')}docs\nPress Ctrl-C to stop.\n")
+    typer.echo(f"  {'api docs':<11} {stack.url('storefront')}docs")
+    typer.echo("Sign in (development identity provider; passwords made for this data dir):")
+    for user, password in dev_identity.passwords(data_dir).items():
+        roles = ", ".join(dev_identity.DEV_USERS[user]["roles"])
+        typer.echo(f"  {user:<11} {password}   ({roles})")
+    typer.echo("Press Ctrl-C to stop.\n")
     try:
         exited = stack.watch()
         typer.secho(f"{exited} stopped unexpectedly; stopping the rest", fg="red", err=True)
@@ -113,15 +119,25 @@ def seed(
 
 
 @app.command()
-def reconcile(port: Ports = None) -> None:
+def reconcile(port: Ports = None, data_dir: DataDir = Path(".folio/data")) -> None:
     """Check that orders and payments agree: every kept charge has one confirmed order, and back."""
     import grpc
 
     from folio.orders.v1 import orders_pb2, orders_pb2_grpc
     from folio.payment.v1 import payment_pb2, payment_pb2_grpc
     from folio_orders.reconcile import reconcile as compare
+    from folio_platform.auth import bearer
+    from folio_platform.errors import Unauthenticated
 
     ports = _ports(port)
+    try:
+        # Reconciliation is orders' own check: it reads both ledgers as orders' service account.
+        as_orders = bearer(
+            dev_identity.service_token(data_dir, f"http://127.0.0.1:{ports['dev-oidc']}", "folio-orders")
+        )
+    except Unauthenticated as error:
+        typer.secho(f"reconcile: {error.message} (is `folio up` running?)", fg="red", err=True)
+        raise typer.Exit(2) from None
 
     def everything(fetch, field: str) -> list:  # type: ignore[no-untyped-def, type-arg]
         items, token = [], ""
@@ -141,13 +157,17 @@ def reconcile(port: Ports = None) -> None:
             payments = payment_pb2_grpc.PaymentServiceStub(payment_channel)
             all_orders = everything(
                 lambda t: orders.ListAllOrders(
-                    orders_pb2.ListAllOrdersRequest(page_size=100, page_token=t), timeout=10
+                    orders_pb2.ListAllOrdersRequest(page_size=100, page_token=t),
+                    timeout=10,
+                    metadata=as_orders,
                 ),
                 "orders",
             )
             all_payments = everything(
                 lambda t: payments.ListPayments(
-                    payment_pb2.ListPaymentsRequest(page_size=100, page_token=t), timeout=10
+                    payment_pb2.ListPaymentsRequest(page_size=100, page_token=t),
+                    timeout=10,
+                    metadata=as_orders,
                 ),
                 "payments",
             )

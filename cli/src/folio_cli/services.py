@@ -11,6 +11,8 @@ from typing import Literal
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from folio_cli import dev_identity
+
 
 @dataclass(frozen=True)
 class ServiceSpec:
@@ -23,6 +25,8 @@ class ServiceSpec:
 
 
 SERVICES = [
+    # DEVELOPMENT ONLY: stands in for Keycloak; everything below verifies its tokens.
+    ServiceSpec("dev-oidc", "folio_dev_oidc", 8090, "http", show_as="http://{host}:{port}/"),
     ServiceSpec("catalog", "folio_catalog", 50051, "grpc"),
     ServiceSpec("cart", "folio_cart", 50052, "grpc"),
     ServiceSpec("payment", "folio_payment", 50053, "grpc"),
@@ -44,17 +48,37 @@ def session_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def environment(ports: dict[str, int], data_dir: Path) -> dict[str, str]:
-    """FOLIO_* variables wiring the local services to each other and to their embedded stores."""
+def _prefix(name: str) -> str:
+    return f"FOLIO_{name.upper().replace('-', '_')}_"
+
+
+def environment(ports: dict[str, int], data_dir: Path, service: str | None = None) -> dict[str, str]:
+    """FOLIO_* variables wiring the local services to each other, to their embedded stores and to
+    the development identity provider; with `service`, also that service's own client credentials."""
     env = {}
     for name in ports:
-        env[f"FOLIO_{name.upper()}_PORT"] = str(ports[name])
-        env[f"FOLIO_{name.upper()}_DATA_DIR"] = str(data_dir)
+        env[f"{_prefix(name)}PORT"] = str(ports[name])
+        env[f"{_prefix(name)}DATA_DIR"] = str(data_dir)
     address = {name: f"{HOST}:{port}" for name, port in ports.items()}
     for client, backends in CALLS.items():
         wired = {n: address[n] for n in backends if n in address}
         env[f"FOLIO_{client.upper()}_SERVICE_ADDRESSES"] = json.dumps(wired)
     env["FOLIO_STOREFRONT_SESSION_SECRET"] = session_secret(data_dir)
+    if "dev-oidc" in ports:
+        storefront_url = f"http://{HOST}:{ports.get('storefront', 8000)}"
+        users, clients = dev_identity.write_provider_files(data_dir, storefront_url)
+        env |= {
+            "FOLIO_AUTH_ISSUER_URL": f"http://{HOST}:{ports['dev-oidc']}",
+            "FOLIO_DEV_OIDC_USERS_FILE": str(users),
+            "FOLIO_DEV_OIDC_CLIENTS_FILE": str(clients),
+            "FOLIO_STOREFRONT_PUBLIC_URL": storefront_url,
+        }
+        if service in dev_identity.SERVICE_CLIENTS:
+            client = dev_identity.SERVICE_CLIENTS[service]
+            env |= {
+                "FOLIO_AUTH_CLIENT_ID": client,
+                "FOLIO_AUTH_CLIENT_SECRET": dev_identity.client_secret(data_dir, client),
+            }
     return env
 
 

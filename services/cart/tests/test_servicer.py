@@ -8,29 +8,33 @@ import grpc
 import pytest
 
 from folio.cart.v1 import cart_pb2, cart_pb2_grpc
-from folio_cart.servicer import CartServicer
+from folio_cart.servicer import ACCESS, CartServicer
 from folio_cart.store import CartStore, Limits, RedisCartStore, SqliteCartStore
 from folio_platform.errors import field_violations
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
+from folio_testing.issuer import FORGED_KINDS, TestIssuer, forged_tokens
 
 
-async def _serve(store: CartStore) -> tuple[GrpcServer, grpc.aio.Channel]:
+async def _serve(store: CartStore, issuer: TestIssuer) -> GrpcServer:
     servicer = CartServicer(store)
     server = GrpcServer(
         register=lambda s: cart_pb2_grpc.add_CartServiceServicer_to_server(servicer, s),
         service_names=["folio.cart.v1.CartService"],
         address="127.0.0.1:0",
         telemetry=Telemetry(enabled=False),
+        auth=issuer.server_auth(ACCESS),
     )
     await server.start()
-    return server, grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    return server
 
 
 @pytest.fixture
-async def stub(tmp_path: Path) -> AsyncIterator[cart_pb2_grpc.CartServiceStub]:
+async def stub(tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[cart_pb2_grpc.CartServiceStub]:
+    """The cart as the storefront's service account sees it (guest carts, anon-...)."""
     store = SqliteCartStore(f"sqlite:///{tmp_path / 'cart.db'}", Limits())
-    server, channel = await _serve(store)
+    server = await _serve(store, issuer)
+    channel = issuer.channel(server.port, issuer.service_token("folio-storefront"))
     yield cart_pb2_grpc.CartServiceStub(channel)
     await channel.close()
     await server.stop()
@@ -97,7 +101,8 @@ async def test_every_rpc_checks_its_fields(
 
 
 async def test_longest_ids_are_accepted(stub: cart_pb2_grpc.CartServiceStub) -> None:
-    shopper, book = "A.b_c:d-" * 16, "a" * 160
+    shopper, book = "anon-" + "A.b_c:d-" * 15 + "xyz", "a" * 160
+    assert len(shopper) == 128
     cart = await stub.AddItem(cart_pb2.AddItemRequest(shopper_id=shopper, book_id=book, quantity=1))
     assert [(i.book_id, i.quantity) for i in cart.items] == [(book, 1)]
 
@@ -133,14 +138,15 @@ async def test_too_many_copies_is_a_failed_precondition(stub: cart_pb2_grpc.Cart
     assert "at most 99 copies of one book" in (caught.value.details() or "")
 
 
-async def test_redis_down_gives_unavailable_naming_the_store_quickly() -> None:
+async def test_redis_down_gives_unavailable_naming_the_store_quickly(issuer: TestIssuer) -> None:
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed = sock.getsockname()[1]
     store = RedisCartStore(f"redis://127.0.0.1:{closed}/0", Limits(), ttl_seconds=60, timeout=0.5)
-    server, channel = await _serve(store)
+    server = await _serve(store, issuer)
+    channel = issuer.channel(server.port, issuer.service_token("folio-storefront"))
     try:
         started = time.monotonic()
         with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -154,3 +160,50 @@ async def test_redis_down_gives_unavailable_naming_the_store_quickly() -> None:
         await channel.close()
         await server.stop()
         await store.close()
+
+
+@pytest.fixture
+async def cart_server(tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[GrpcServer]:
+    store = SqliteCartStore(f"sqlite:///{tmp_path / 'cart.db'}", Limits())
+    server = await _serve(store, issuer)
+    yield server
+    await server.stop()
+    await store.close()
+
+
+async def _get(issuer: TestIssuer, server: GrpcServer, token: str | None, shopper: str) -> grpc.StatusCode:
+    async with issuer.channel(server.port, token) as channel:
+        try:
+            await cart_pb2_grpc.CartServiceStub(channel).GetCart(cart_pb2.GetCartRequest(shopper_id=shopper))
+        except grpc.aio.AioRpcError as error:
+            return error.code()
+    return grpc.StatusCode.OK
+
+
+async def test_a_person_reaches_only_their_own_cart(cart_server: GrpcServer, issuer: TestIssuer) -> None:
+    alice = issuer.token("alice-id")
+    assert await _get(issuer, cart_server, alice, "alice-id") == grpc.StatusCode.OK
+    assert await _get(issuer, cart_server, alice, "bob-id") == grpc.StatusCode.PERMISSION_DENIED
+    assert await _get(issuer, cart_server, alice, "anon-123") == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_services_reach_only_the_carts_they_serve(cart_server: GrpcServer, issuer: TestIssuer) -> None:
+    storefront = issuer.service_token("folio-storefront")
+    assert await _get(issuer, cart_server, storefront, "anon-123") == grpc.StatusCode.OK
+    # The storefront acts for signed-in people with their own token, never as itself.
+    assert await _get(issuer, cart_server, storefront, "alice-id") == grpc.StatusCode.PERMISSION_DENIED
+    assert (
+        await _get(issuer, cart_server, issuer.service_token("folio-orders"), "alice-id")
+        == grpc.StatusCode.OK
+    )
+    payment = issuer.service_token("folio-payment")
+    assert await _get(issuer, cart_server, payment, "anon-123") == grpc.StatusCode.PERMISSION_DENIED
+
+
+@pytest.mark.parametrize("kind", FORGED_KINDS)
+async def test_forged_tokens_are_unauthenticated(
+    cart_server: GrpcServer, issuer: TestIssuer, kind: str
+) -> None:
+    forged = forged_tokens(issuer)[kind]
+    assert await _get(issuer, cart_server, forged, "alice-id") == grpc.StatusCode.UNAUTHENTICATED
+    assert await _get(issuer, cart_server, None, "anon-1") == grpc.StatusCode.UNAUTHENTICATED

@@ -13,11 +13,12 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio_catalog.repository import SqlCatalogRepository
 from folio_catalog.seed import SeedCatalog
-from folio_catalog.servicer import CatalogServicer
+from folio_catalog.servicer import ACCESS, CatalogServicer
 from folio_platform import pagination
 from folio_platform.errors import field_violations
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
+from folio_testing.issuer import TestIssuer
 
 SERVICE = "folio.catalog.v1.CatalogService"
 TIMEOUT = 10.0
@@ -31,13 +32,15 @@ class Running:
 
 
 @pytest.fixture
-async def running(sqlite_repository: SqlCatalogRepository) -> AsyncIterator[Running]:
+async def running(sqlite_repository: SqlCatalogRepository, issuer: TestIssuer) -> AsyncIterator[Running]:
+    """The catalog as anyone sees it: reads need no token."""
     servicer = CatalogServicer(sqlite_repository)
     server = GrpcServer(
         register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
         service_names=[SERVICE],
         address="127.0.0.1:0",
         telemetry=Telemetry(enabled=False),
+        auth=issuer.server_auth(ACCESS),
         grace_seconds=0.2,
     )
     await server.start()

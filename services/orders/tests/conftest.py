@@ -28,12 +28,14 @@ from folio_orders import db
 from folio_orders.app import connect_backends
 from folio_orders.reconcile import reconcile
 from folio_orders.saga import Checkout
-from folio_orders.servicer import OrdersServicer
+from folio_orders.servicer import ACCESS, OrdersServicer
 from folio_orders.settings import Settings
 from folio_orders.store import SqlOrderStore
+from folio_platform.auth import ServiceTokens, rules_for, services_only
 from folio_platform.errors import InvalidArgument, to_status
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
+from folio_testing.issuer import TestIssuer
 from folio_testing.plugin import PostgresServer
 
 GOOD_CARD = "4242424242424242"
@@ -229,10 +231,16 @@ class FakePayment(_Switchboard, payment_pb2_grpc.PaymentServiceServicer):
 
 
 class FakeServer:
-    """One double on its own port; `stop()` makes it unreachable, `start()` brings it back there."""
+    """One double on its own port; `stop()` makes it unreachable, `start()` brings it back there.
 
-    def __init__(self, register: Callable[[grpc.aio.Server], None]) -> None:
+    Like the real services it refuses any caller but orders' service account.
+    """
+
+    def __init__(self, register: Callable[[grpc.aio.Server], None], service: Any, issuer: TestIssuer) -> None:
         self._register = register
+        self._auth = issuer.server_auth(
+            rules_for(service, {m.name: services_only("folio-orders") for m in service.methods})
+        )
         self.port = 0
         self.server: GrpcServer | None = None
 
@@ -242,6 +250,7 @@ class FakeServer:
             service_names=[],
             address=f"127.0.0.1:{self.port}",
             telemetry=Telemetry(enabled=False),
+            auth=self._auth,
             grace_seconds=0,
         )
         self.port = self.server.port
@@ -284,6 +293,10 @@ class World:
     payment: FakePayment
     servers: dict[str, FakeServer]
     settings: Settings
+    tokens: ServiceTokens
+    operator: orders_pb2_grpc.OrdersServiceStub
+    issuer: TestIssuer
+    orders_port: int
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     request = staticmethod(place_request)
@@ -291,7 +304,7 @@ class World:
     async def restarted(self, store_wrapper: Callable[[SqlOrderStore], Any] = lambda s: s) -> Checkout:
         """A new process's saga over the same database (no memory of the old one)."""
         store = SqlOrderStore(db.create_engine_for(self.url))
-        backends, channels = connect_backends(self.settings, Telemetry(enabled=False))
+        backends, channels = connect_backends(self.settings, Telemetry(enabled=False), self.tokens.token)
 
         async def close() -> None:
             for channel in channels:
@@ -301,8 +314,16 @@ class World:
         self.closers.append(close)
         return Checkout(store_wrapper(store), backends)
 
+    def channel_as(self, token: str | None) -> grpc.aio.Channel:
+        """A channel to the orders service presenting `token` (the caller closes it)."""
+        channel = self.issuer.channel(self.orders_port, token)
+        self.closers.append(lambda: channel.close())
+        return channel
+
     async def all_orders(self) -> list[orders_pb2.Order]:
-        return list((await self.stub.ListAllOrders(orders_pb2.ListAllOrdersRequest(page_size=100))).orders)
+        return list(
+            (await self.operator.ListAllOrders(orders_pb2.ListAllOrdersRequest(page_size=100))).orders
+        )
 
     async def assert_consistent(self) -> None:
         """Every terminal state is CONFIRMED with one charge or FAILED with none kept; no stock held."""
@@ -342,12 +363,28 @@ async def store(database_url: str) -> AsyncIterator[SqlOrderStore]:
     store.close()
 
 
-async def _world(url: str, tmp_path: Path) -> AsyncIterator[World]:
+def _service(module: Any, name: str) -> Any:
+    return module.DESCRIPTOR.services_by_name[name]
+
+
+async def _world(url: str, tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[World]:
     cart, catalog, payment = FakeCart(), FakeCatalog(), FakePayment()
     servers = {
-        "cart": FakeServer(lambda s: cart_pb2_grpc.add_CartServiceServicer_to_server(cart, s)),
-        "catalog": FakeServer(lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(catalog, s)),
-        "payment": FakeServer(lambda s: payment_pb2_grpc.add_PaymentServiceServicer_to_server(payment, s)),
+        "cart": FakeServer(
+            lambda s: cart_pb2_grpc.add_CartServiceServicer_to_server(cart, s),
+            _service(cart_pb2, "CartService"),
+            issuer,
+        ),
+        "catalog": FakeServer(
+            lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(catalog, s),
+            _service(catalog_pb2, "CatalogService"),
+            issuer,
+        ),
+        "payment": FakeServer(
+            lambda s: payment_pb2_grpc.add_PaymentServiceServicer_to_server(payment, s),
+            _service(payment_pb2, "PaymentService"),
+            issuer,
+        ),
     }
     for server in servers.values():
         await server.start()
@@ -360,7 +397,10 @@ async def _world(url: str, tmp_path: Path) -> AsyncIterator[World]:
     )
     db.migrate(url)
     store = SqlOrderStore(db.create_engine_for(url))
-    backends, channels = connect_backends(settings, Telemetry(enabled=False))
+    tokens = ServiceTokens(
+        issuer=issuer.url, client_id="folio-orders", client_secret=issuer.clients["folio-orders"]
+    )
+    backends, channels = connect_backends(settings, Telemetry(enabled=False), tokens.token)
     checkout = Checkout(store, backends)
     servicer = OrdersServicer(store, checkout)
     orders_server = GrpcServer(
@@ -368,10 +408,13 @@ async def _world(url: str, tmp_path: Path) -> AsyncIterator[World]:
         service_names=["folio.orders.v1.OrdersService"],
         address="127.0.0.1:0",
         telemetry=Telemetry(enabled=False),
+        auth=issuer.server_auth(ACCESS),
         grace_seconds=0,
     )
     await orders_server.start()
-    orders_channel = grpc.aio.insecure_channel(f"127.0.0.1:{orders_server.port}")
+    # The storefront's view: guests' orders through its service account; orders' own token for ListAllOrders.
+    orders_channel = issuer.channel(orders_server.port, issuer.service_token("folio-storefront"))
+    operator_channel = issuer.channel(orders_server.port, issuer.service_token("folio-orders"))
     world = World(
         url=url,
         stub=orders_pb2_grpc.OrdersServiceStub(orders_channel),
@@ -382,12 +425,18 @@ async def _world(url: str, tmp_path: Path) -> AsyncIterator[World]:
         payment=payment,
         servers=servers,
         settings=settings,
+        tokens=tokens,
+        operator=orders_pb2_grpc.OrdersServiceStub(operator_channel),
+        issuer=issuer,
+        orders_port=orders_server.port,
     )
     yield world
     for close in world.closers:
         await close()
     await orders_channel.close()
+    await operator_channel.close()
     await orders_server.stop()
+    await tokens.close()
     for channel in channels:
         await channel.close()
     for server in servers.values():
@@ -396,14 +445,14 @@ async def _world(url: str, tmp_path: Path) -> AsyncIterator[World]:
 
 
 @pytest.fixture
-async def world(sqlite_url: str, tmp_path: Path) -> AsyncIterator[World]:
+async def world(sqlite_url: str, tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[World]:
     """The service on SQLite (the saga's logic does not depend on the database)."""
-    async for world in _world(sqlite_url, tmp_path):
+    async for world in _world(sqlite_url, tmp_path, issuer):
         yield world
 
 
 @pytest.fixture
-async def any_db_world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
+async def any_db_world(database_url: str, tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[World]:
     """The service on SQLite and on PostgreSQL, for the behaviour that leans on the database."""
-    async for world in _world(database_url, tmp_path):
+    async for world in _world(database_url, tmp_path, issuer):
         yield world

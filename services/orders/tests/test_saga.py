@@ -399,7 +399,7 @@ async def test_order_lists_page_newest_first_for_a_shopper_and_oldest_first_for_
     assert [o.id for o in first.orders] == adas[:2]
     assert ([o.id for o in rest.orders], rest.next_page_token) == (adas[2:], "")
     assert first.total_size == rest.total_size == 3
-    everyone = await world.stub.ListAllOrders(orders_pb2.ListAllOrdersRequest(page_size=3))
+    everyone = await world.operator.ListAllOrders(orders_pb2.ListAllOrdersRequest(page_size=3))
     assert [o.id for o in everyone.orders] == ids[:3]
     assert everyone.total_size == 4
     # A page token only works for the list it was issued for.

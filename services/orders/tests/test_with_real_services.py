@@ -11,26 +11,32 @@ from folio.cart.v1 import cart_pb2, cart_pb2_grpc
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
+from folio_cart.servicer import ACCESS as CART_ACCESS
 from folio_cart.servicer import CartServicer
 from folio_cart.store import Limits, SqliteCartStore
 from folio_catalog import db as catalog_db
 from folio_catalog.app import load_seed
 from folio_catalog.repository import SqlCatalogRepository
+from folio_catalog.servicer import ACCESS as CATALOG_ACCESS
 from folio_catalog.servicer import CatalogServicer
 from folio_orders import db
 from folio_orders.app import connect_backends
 from folio_orders.reconcile import reconcile
 from folio_orders.saga import PAYMENT_DOWN, Checkout
+from folio_orders.servicer import ACCESS as ORDERS_ACCESS
 from folio_orders.servicer import OrdersServicer
 from folio_orders.settings import Settings
 from folio_orders.store import SqlOrderStore
 from folio_payment import db as payment_db
 from folio_payment.ledger import SqlLedger
 from folio_payment.processor import SimulatedProcessor
+from folio_payment.servicer import ACCESS as PAYMENT_ACCESS
 from folio_payment.servicer import PaymentServicer
+from folio_platform.auth import ServiceTokens
 from folio_platform.errors import field_violations
-from folio_platform.grpc_server import GrpcServer
+from folio_platform.grpc_server import GrpcServer, ServerAuth
 from folio_platform.telemetry import Telemetry
+from folio_testing.issuer import TestIssuer
 
 PROCESSOR_TIMEOUT = 0.3
 
@@ -41,27 +47,34 @@ class Shop:
     cart: cart_pb2_grpc.CartServiceStub
     catalog: catalog_pb2_grpc.CatalogServiceStub
     payment: payment_pb2_grpc.PaymentServiceStub
+    operator: orders_pb2_grpc.OrdersServiceStub
 
     async def book(self, book_id: str) -> catalog_pb2.Book:
         return await self.catalog.GetBook(catalog_pb2.GetBookRequest(id=book_id))
 
     async def reconciled(self) -> None:
-        orders = await self.orders.ListAllOrders(orders_pb2.ListAllOrdersRequest(page_size=100))
+        orders = await self.operator.ListAllOrders(orders_pb2.ListAllOrdersRequest(page_size=100))
         payments = await self.payment.ListPayments(payment_pb2.ListPaymentsRequest(page_size=100))
         report = reconcile(list(orders.orders), list(payments.payments))
         assert report.ok, report.summary()
 
 
-async def _serve(register, name: str) -> GrpcServer:  # type: ignore[no-untyped-def]
+async def _serve(register, name: str, auth: ServerAuth) -> GrpcServer:  # type: ignore[no-untyped-def]
     server = GrpcServer(
-        register=register, service_names=[name], address="127.0.0.1:0", telemetry=Telemetry(enabled=False)
+        register=register,
+        service_names=[name],
+        address="127.0.0.1:0",
+        telemetry=Telemetry(enabled=False),
+        auth=auth,
     )
     await server.start()
     return server
 
 
 @pytest.fixture
-async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
+async def shop(tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[Shop]:
+    """The four services wired as in production; the test calls orders as the storefront does for a
+    guest, and reads the others as orders' own service account."""
     catalog_url = f"sqlite:///{tmp_path / 'catalog.db'}"
     catalog_db.migrate(catalog_url)
     repository = SqlCatalogRepository(catalog_db.create_engine_for(catalog_url))
@@ -78,14 +91,17 @@ async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
         "catalog": await _serve(
             lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(catalog_servicer, s),
             "folio.catalog.v1.CatalogService",
+            issuer.server_auth(CATALOG_ACCESS),
         ),
         "cart": await _serve(
             lambda s: cart_pb2_grpc.add_CartServiceServicer_to_server(cart_servicer, s),
             "folio.cart.v1.CartService",
+            issuer.server_auth(CART_ACCESS),
         ),
         "payment": await _serve(
             lambda s: payment_pb2_grpc.add_PaymentServiceServicer_to_server(payment_servicer, s),
             "folio.payment.v1.PaymentService",
+            issuer.server_auth(PAYMENT_ACCESS),
         ),
     }
     settings = Settings(
@@ -96,23 +112,34 @@ async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
     url = settings.resolved_database_url()
     db.migrate(url)
     store = SqlOrderStore(db.create_engine_for(url))
-    backends, channels = connect_backends(settings, Telemetry(enabled=False))
+    tokens = ServiceTokens(
+        issuer=issuer.url, client_id="folio-orders", client_secret=issuer.clients["folio-orders"]
+    )
+    backends, channels = connect_backends(settings, Telemetry(enabled=False), tokens.token)
     orders_servicer = OrdersServicer(store, Checkout(store, backends))
     servers["orders"] = await _serve(
         lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(orders_servicer, s),
         "folio.orders.v1.OrdersService",
+        issuer.server_auth(ORDERS_ACCESS),
     )
-    channel = {name: grpc.aio.insecure_channel(f"127.0.0.1:{s.port}") for name, s in servers.items()}
+    as_orders, as_storefront = issuer.service_token("folio-orders"), issuer.service_token("folio-storefront")
+    channel = {
+        name: issuer.channel(s.port, as_storefront if name == "orders" else as_orders)
+        for name, s in servers.items()
+    }
+    channel["operator"] = issuer.channel(servers["orders"].port, as_orders)
     yield Shop(
         orders=orders_pb2_grpc.OrdersServiceStub(channel["orders"]),
         cart=cart_pb2_grpc.CartServiceStub(channel["cart"]),
         catalog=catalog_pb2_grpc.CatalogServiceStub(channel["catalog"]),
         payment=payment_pb2_grpc.PaymentServiceStub(channel["payment"]),
+        operator=orders_pb2_grpc.OrdersServiceStub(channel["operator"]),
     )
     for c in [*channel.values(), *channels]:
         await c.close()
     for server in servers.values():
         await server.stop()
+    await tokens.close()
     store.close()
     ledger.close()
     repository.close()

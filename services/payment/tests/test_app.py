@@ -17,6 +17,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from folio.common.v1 import money_pb2
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_payment.settings import Settings
+from folio_platform.auth import bearer
+from folio_testing.issuer import TestIssuer
 from folio_testing.plugin import free_port
 
 NEXT_YEAR = datetime.now(UTC).year + 1
@@ -64,8 +66,12 @@ def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_
     assert Settings().resolved_database_url() == "postgresql://payment@db/payment"
 
 
-def test_the_service_charges_times_out_and_keeps_its_ledger_across_restarts(tmp_path: Path) -> None:
+def test_the_service_charges_times_out_and_keeps_its_ledger_across_restarts(
+    tmp_path: Path, issuer: TestIssuer
+) -> None:
+    orders = bearer(issuer.service_token("folio-orders"))
     env = {
+        "FOLIO_AUTH_ISSUER_URL": issuer.url,
         "FOLIO_PAYMENT_PORT": str(free_port()),
         "FOLIO_PAYMENT_DATA_DIR": str(tmp_path / "data"),
         "FOLIO_PAYMENT_PROCESSOR_TIMEOUT_SECONDS": "0.5",
@@ -78,7 +84,10 @@ def test_the_service_charges_times_out_and_keeps_its_ledger_across_restarts(tmp_
         reference="ord_restart",
     )
     with _running(env) as payments:
-        paid = payments.Charge(charge, timeout=5)
+        with pytest.raises(grpc.RpcError) as anonymous:
+            payments.Charge(charge, timeout=5)
+        assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+        paid = payments.Charge(charge, timeout=5, metadata=orders)
         hangs = payment_pb2.ChargeRequest(
             idempotency_key="order-ord_hangs",
             amount=charge.amount,
@@ -86,14 +95,14 @@ def test_the_service_charges_times_out_and_keeps_its_ledger_across_restarts(tmp_
         )
         started = time.monotonic()
         with pytest.raises(grpc.RpcError) as timed_out:
-            payments.Charge(hangs, timeout=5)
+            payments.Charge(hangs, timeout=5, metadata=orders)
         assert timed_out.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
         assert 0.5 <= time.monotonic() - started < 2.5
 
     assert (tmp_path / "data" / "payment.db").exists()
     with _running(env) as payments:
         lookup = payment_pb2.GetPaymentRequest(idempotency_key=charge.idempotency_key)
-        assert payments.GetPayment(lookup) == paid
-        assert payments.Charge(charge, timeout=5) == paid
-        listed = payments.ListPayments(payment_pb2.ListPaymentsRequest())
+        assert payments.GetPayment(lookup, metadata=orders) == paid
+        assert payments.Charge(charge, timeout=5, metadata=orders) == paid
+        listed = payments.ListPayments(payment_pb2.ListPaymentsRequest(), metadata=orders)
         assert [p.id for p in listed.payments] == [paid.id]

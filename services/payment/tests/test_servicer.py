@@ -15,10 +15,11 @@ from folio.common.v1 import money_pb2
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_payment.ledger import SqlLedger
 from folio_payment.processor import CardDetails, Decision, SimulatedProcessor
-from folio_payment.servicer import PaymentServicer
+from folio_payment.servicer import ACCESS, PaymentServicer
 from folio_platform.errors import field_violations
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
+from folio_testing.issuer import TestIssuer
 
 PROCESSOR_TIMEOUT = 0.3
 GOOD = payment_pb2.Card(
@@ -60,7 +61,8 @@ class Payments:
 
 
 @pytest.fixture
-async def payments(engine: Engine) -> AsyncIterator[Payments]:
+async def payments(engine: Engine, issuer: TestIssuer) -> AsyncIterator[Payments]:
+    """Payment as orders' service account (the only caller that moves money) sees it."""
     ledger = SqlLedger(engine)
     processor = CountingProcessor()
     servicer = PaymentServicer(
@@ -74,9 +76,10 @@ async def payments(engine: Engine) -> AsyncIterator[Payments]:
         service_names=["folio.payment.v1.PaymentService"],
         address="127.0.0.1:0",
         telemetry=Telemetry(enabled=False),
+        auth=issuer.server_auth(ACCESS),
     )
     await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    channel = issuer.channel(server.port, issuer.service_token("folio-orders"))
     yield Payments(payment_pb2_grpc.PaymentServiceStub(channel), processor, engine)
     await channel.close()
     await server.stop()

@@ -12,12 +12,15 @@ from fastapi import FastAPI
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio_catalog import db
 from folio_catalog.repository import AuthorRecord, BookRecord, GenreRecord, SqlCatalogRepository
+from folio_catalog.servicer import ACCESS as CATALOG_ACCESS
 from folio_catalog.servicer import CatalogServicer
+from folio_platform.auth import AuthSettings
 from folio_platform.discovery import StaticDiscovery
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
 from folio_storefront.app import create_app
 from folio_storefront.settings import Settings
+from folio_testing.issuer import TestIssuer
 from folio_testing.plugin import free_port
 
 CATALOG_SERVICE = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
@@ -213,8 +216,9 @@ def catalog_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 class CatalogServer:
     """The real catalog gRPC service in this process; can be stopped and started again on its port."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, issuer: TestIssuer) -> None:
         self.url = url
+        self.issuer = issuer
         self.port = 0
         self._server: GrpcServer | None = None
         self._repository: SqlCatalogRepository | None = None
@@ -231,6 +235,7 @@ class CatalogServer:
             service_names=[CATALOG_SERVICE],
             address=f"127.0.0.1:{self.port}",
             telemetry=Telemetry(enabled=False),
+            auth=self.issuer.server_auth(CATALOG_ACCESS),
             grace_seconds=0.5,
         )
         self.port = self._server.port
@@ -246,8 +251,8 @@ class CatalogServer:
 
 
 @pytest.fixture
-async def catalog_server(catalog_url: str) -> AsyncIterator[CatalogServer]:
-    server = CatalogServer(catalog_url)
+async def catalog_server(catalog_url: str, issuer: TestIssuer) -> AsyncIterator[CatalogServer]:
+    server = CatalogServer(catalog_url, issuer)
     await server.start()
     try:
         yield server
@@ -271,8 +276,8 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 TEST_SESSION_SECRET = "storefront-tests-" + "s" * 32
 
 
-def storefront_app(catalog_address: str, **backends: str) -> FastAPI:
-    """The storefront wired to `catalog_address`; cart and orders default to a closed port."""
+def storefront_app(issuer: TestIssuer, catalog_address: str, **backends: str) -> FastAPI:
+    """The storefront wired to `catalog_address` and `issuer`; cart and orders default to a closed port."""
     addresses = {
         "catalog": catalog_address,
         "cart": f"127.0.0.1:{free_port()}",
@@ -280,18 +285,23 @@ def storefront_app(catalog_address: str, **backends: str) -> FastAPI:
     }
     addresses |= backends
     settings = Settings(service_addresses=addresses, session_secret=TEST_SESSION_SECRET)
-    return create_app(settings, discovery=StaticDiscovery(addresses))
+    auth = AuthSettings(
+        issuer_url=issuer.url,
+        client_id="folio-storefront",
+        client_secret=issuer.clients["folio-storefront"],
+    )
+    return create_app(settings, auth, discovery=StaticDiscovery(addresses))
 
 
 @pytest.fixture
-async def client(catalog_server: CatalogServer) -> AsyncIterator[httpx.AsyncClient]:
+async def client(catalog_server: CatalogServer, issuer: TestIssuer) -> AsyncIterator[httpx.AsyncClient]:
     """The storefront, lifespan running, wired to the live catalog."""
-    async with running(storefront_app(catalog_server.address)) as c:
+    async with running(storefront_app(issuer, catalog_server.address)) as c:
         yield c
 
 
 @pytest.fixture
-async def client_without_catalog() -> AsyncIterator[httpx.AsyncClient]:
+async def client_without_catalog(issuer: TestIssuer) -> AsyncIterator[httpx.AsyncClient]:
     """The storefront with discovery pointing at a port where no catalog listens."""
-    async with running(storefront_app(f"127.0.0.1:{free_port()}")) as c:
+    async with running(storefront_app(issuer, f"127.0.0.1:{free_port()}")) as c:
         yield c

@@ -37,6 +37,12 @@ class NotFound(FolioError):
     code = grpc.StatusCode.NOT_FOUND
 
 
+class AlreadyExists(FolioError):
+    """Something with that id exists already (a retried create is recognisable by this)."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
 class FailedPrecondition(FolioError):
     """The request is well-formed but the system is not in a state to honour it."""
 
@@ -51,6 +57,18 @@ class Unavailable(FolioError):
     def __init__(self, dependency: str, message: str | None = None) -> None:
         super().__init__(message or f"{dependency} is unavailable")
         self.dependency = dependency
+
+
+class Unauthenticated(FolioError):
+    """No token, or a token that does not verify (HTTP 401)."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(FolioError):
+    """A verified caller who may not do this (HTTP 403)."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
 
 
 def to_status(error: FolioError) -> grpc.Status:

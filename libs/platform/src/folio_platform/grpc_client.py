@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 
+from folio_platform.auth import TokenSource
 from folio_platform.deadlines import time_remaining
 from folio_platform.telemetry import Telemetry
 
@@ -33,6 +34,28 @@ class DefaultDeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type:
             )
             client_call_details = client_call_details._replace(timeout=timeout)
         return await continuation(client_call_details, request)
+
+
+class BearerTokenInterceptor(
+    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[type-arg]
+    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[type-arg]
+):
+    """Presents this service's own access token on every call that does not carry one already."""
+
+    def __init__(self, token_source: TokenSource) -> None:
+        self.token_source = token_source
+
+    async def _with_token(self, details: Any) -> Any:
+        metadata = list(details.metadata or ())
+        if not any(key == "authorization" for key, _ in metadata):
+            metadata.append(("authorization", f"Bearer {await self.token_source()}"))
+        return details._replace(metadata=metadata)
+
+    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return await continuation(await self._with_token(client_call_details), request)
+
+    async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
+        return await continuation(await self._with_token(client_call_details), request)
 
 
 def _method_name(name: str) -> dict[str, str]:
@@ -89,9 +112,15 @@ def create_channel(
     idempotent_services: Sequence[str] = (),
     default_timeout: float = 2.0,
     telemetry: Telemetry | None = None,
+    token_source: TokenSource | None = None,
 ) -> grpc.aio.Channel:
-    """An insecure aio channel (the mesh adds mTLS in the cluster) with Folio's call policy."""
+    """An insecure aio channel (the mesh adds mTLS in the cluster) with Folio's call policy.
+
+    With `token_source`, calls carry that token unless the caller set its own authorization.
+    """
     interceptors: list[Any] = [DefaultDeadlineInterceptor(default_timeout)]
+    if token_source is not None:
+        interceptors.append(BearerTokenInterceptor(token_source))
     if telemetry is not None and telemetry.enabled:
         from opentelemetry.instrumentation.grpc import aio_client_interceptors
 

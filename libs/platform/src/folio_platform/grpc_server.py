@@ -1,22 +1,36 @@
 """A grpc.aio server with what every Folio service needs.
 
-Standard health service (grpc.health.v1) and reflection; each handler runs inside the
-caller's deadline and maps `FolioError`s to real status codes; SIGTERM or SIGINT flips
-health to NOT_SERVING, stops taking new calls and lets in-flight ones finish.
+Standard health service (grpc.health.v1) and reflection; every call is authorized against
+the service's declared `Access` rules before its handler runs (fail closed: an RPC without a
+rule is refused); each handler runs inside the caller's deadline and maps `FolioError`s to
+real status codes; SIGTERM or SIGINT flips health to NOT_SERVING, stops taking new calls and
+lets in-flight ones finish.
 """
 
 import asyncio
+import inspect
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from folio_platform.auth import (
+    PUBLIC,
+    Access,
+    AuthSettings,
+    Identity,
+    TokenVerifier,
+    reset_caller,
+    set_caller,
+    token_from_metadata,
+)
 from folio_platform.deadlines import deadline_scope
-from folio_platform.errors import FolioError, to_status
+from folio_platform.errors import FolioError, PermissionDenied, Unauthenticated, to_status
 from folio_platform.logging import configure_logging
 from folio_platform.settings import GrpcServiceSettings, load_settings
 from folio_platform.telemetry import Telemetry
@@ -26,10 +40,46 @@ log = logging.getLogger(__name__)
 Register = Callable[[grpc.aio.Server], None]
 
 
-class FolioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Runs unary handlers inside the caller's deadline and turns FolioErrors into statuses."""
+# The standard protocols every caller (probes, grpcurl) may use without a token.
+_OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
-    def __init__(self) -> None:
+
+@dataclass(frozen=True)
+class ServerAuth:
+    """How a server knows its callers: a token verifier and, per full method name, who may call."""
+
+    verifier: TokenVerifier
+    access: Mapping[str, Access]
+
+    def rule(self, method: str) -> Access | None:
+        if method.startswith(_OPEN_PREFIXES):
+            return PUBLIC
+        return self.access.get(method)
+
+    async def authorize(self, method: str, metadata: Any) -> Identity | None:
+        """The verified caller of `method`, or the FolioError that refuses the call."""
+        rule = self.rule(method)
+        if rule is None:
+            raise PermissionDenied(f"{method} declares no access rule, so nobody may call it")
+        token = token_from_metadata(metadata)
+        identity = None
+        if token == "":
+            raise Unauthenticated("the authorization metadata must be 'Bearer <access token>'")
+        if token is not None:
+            identity = await self.verifier.verify(token)
+        if not rule.allows(identity):
+            if identity is None:
+                raise Unauthenticated(f"{method} needs a bearer token")
+            raise PermissionDenied(f"{identity.username} may not call {method}")
+        return identity
+
+
+class FolioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Authorizes each call, runs its handler inside the caller's deadline, turns FolioErrors
+    into statuses."""
+
+    def __init__(self, auth: ServerAuth) -> None:
+        self.auth = auth
         # Wrapped handlers by method: building one per call showed up in profiles.
         self._wrapped: dict[str, Any] = {}
 
@@ -41,27 +91,54 @@ class FolioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-a
         method = handler_call_details.method
         wrapped = self._wrapped.get(method)
         if wrapped is None:
-            wrapped = self._wrapped[method] = self._wrap(await continuation(handler_call_details))
+            wrapped = self._wrapped[method] = self._wrap(method, await continuation(handler_call_details))
         return wrapped
 
-    @staticmethod
-    def _wrap(handler: Any) -> Any:
-        if handler is None or handler.unary_unary is None:
+    def _wrap(self, method: str, handler: Any) -> Any:
+        if handler is None or method.startswith(_OPEN_PREFIXES):
             return handler
-        behaviour = handler.unary_unary
+        auth = self.auth
+        if handler.unary_unary is not None:
+            unary = handler.unary_unary
 
-        async def unary_unary(request: Any, context: Any) -> Any:
-            with deadline_scope(context.time_remaining()):
-                try:
-                    return await behaviour(request, context)
-                except FolioError as error:
-                    await context.abort_with_status(to_status(error))
+            async def unary_unary(request: Any, context: Any) -> Any:
+                with deadline_scope(context.time_remaining()):
+                    try:
+                        caller = set_caller(await auth.authorize(method, context.invocation_metadata()))
+                        try:
+                            return await unary(request, context)
+                        finally:
+                            reset_caller(caller)
+                    except FolioError as error:
+                        await context.abort_with_status(to_status(error))
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None and inspect.isasyncgenfunction(handler.unary_stream):
+            stream = handler.unary_stream
+
+            async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+                with deadline_scope(context.time_remaining()):
+                    try:
+                        caller = set_caller(await auth.authorize(method, context.invocation_metadata()))
+                        try:
+                            async for reply in stream(request, context):
+                                yield reply
+                        finally:
+                            reset_caller(caller)
+                    except FolioError as error:
+                        await context.abort_with_status(to_status(error))
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        # Other shapes (streaming requests, write-style handlers) are refused rather than served unchecked.
+        raise TypeError(f"{method}: only unary and async-generator server-streaming RPCs are supported")
 
 
 class GrpcServer:
@@ -74,9 +151,10 @@ class GrpcServer:
         service_names: Iterable[str],
         address: str,
         telemetry: Telemetry,
+        auth: ServerAuth,
         grace_seconds: float = 5.0,
     ) -> None:
-        interceptors: list[Any] = [FolioServerInterceptor()]
+        interceptors: list[Any] = [FolioServerInterceptor(auth)]
         if telemetry.enabled:
             from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
@@ -130,23 +208,39 @@ class GrpcServer:
 
 
 async def serve_grpc(
-    settings: GrpcServiceSettings, *, register: Register, service_names: Iterable[str], telemetry: Telemetry
+    settings: GrpcServiceSettings,
+    *,
+    register: Register,
+    service_names: Iterable[str],
+    telemetry: Telemetry,
+    auth_settings: AuthSettings,
+    access: Mapping[str, Access],
 ) -> None:
-    """Serve on the settings' host and port until SIGTERM/SIGINT, then drain within their grace period."""
+    """Serve on the settings' host and port until SIGTERM/SIGINT, then drain within their grace period.
+
+    `access` says, for every RPC ("/pkg.Service/Method"), who may call it.
+    """
+    verifier = TokenVerifier.from_settings(auth_settings)
     server = GrpcServer(
         register=register,
         service_names=service_names,
         address=f"{settings.host}:{settings.port}",
         telemetry=telemetry,
+        auth=ServerAuth(verifier, access),
         grace_seconds=settings.shutdown_grace_seconds,
     )
-    await server.serve_until_signalled()
+    try:
+        await server.serve_until_signalled()
+    finally:
+        await verifier.close()
 
 
 def run_service[S: GrpcServiceSettings](
-    name: str, settings_class: type[S], serve: Callable[[S], Coroutine[Any, Any, None]]
+    name: str, settings_class: type[S], serve: Callable[[S, AuthSettings], Coroutine[Any, Any, None]]
 ) -> None:
-    """A service's `main()`: settings from the environment, logging, then `serve(settings)` to the end."""
+    """A service's `main()`: its settings and the shared auth settings from the environment,
+    logging, then `serve(settings, auth_settings)` to the end."""
     settings = load_settings(settings_class)
+    auth_settings = load_settings(AuthSettings)
     configure_logging(name, level=settings.log_level, fmt=settings.log_format)
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, auth_settings))

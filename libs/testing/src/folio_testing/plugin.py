@@ -19,6 +19,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from folio_testing.issuer import TestIssuer, serve_issuer
+
 POSTGRES_ROOT = Path("/usr/lib/postgresql")
 PG_USER = "postgres"
 
@@ -58,7 +60,7 @@ class PostgresServer:
         name = f"folio_{next(self._names)}_{uuid.uuid4().hex[:8]}"
         copy = f' TEMPLATE "{template}"' if template else ""
         with psycopg.connect(self.admin_conninfo(), autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"{copy}')  # type: ignore[arg-type]
+            connection.execute(f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)
 
     def url(self, dbname: str) -> str:
@@ -175,3 +177,16 @@ def redis_server() -> Iterator[RedisServer]:
         process.terminate()
         process.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[TestIssuer]:
+    """A real OIDC issuer over HTTP on loopback (keys, JWKS, client credentials) for the session.
+
+    Service accounts folio-orders, folio-storefront and folio-assistant are registered with
+    throwaway secrets made here.
+    """
+    test_issuer = TestIssuer(
+        clients={name: uuid.uuid4().hex for name in ("folio-orders", "folio-storefront", "folio-assistant")}
+    )
+    yield from serve_issuer(test_issuer)

@@ -3,9 +3,10 @@
 import asyncio
 
 from folio.cart.v1 import cart_pb2, cart_pb2_grpc
-from folio_cart.servicer import CartServicer
+from folio_cart.servicer import ACCESS, CartServicer
 from folio_cart.settings import Settings
 from folio_cart.store import CartStore, Limits, RedisCartStore, SqliteCartStore
+from folio_platform.auth import AuthSettings
 from folio_platform.grpc_server import run_service, serve_grpc
 from folio_platform.telemetry import configure_telemetry
 
@@ -20,7 +21,7 @@ async def open_store(settings: Settings) -> CartStore:
     return await asyncio.to_thread(SqliteCartStore, settings.sqlite_url("cart.db"), limits)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, auth: AuthSettings) -> None:
     """Run the cart until SIGTERM/SIGINT."""
     telemetry = configure_telemetry("cart")
     store = await open_store(settings)
@@ -31,6 +32,8 @@ async def serve(settings: Settings) -> None:
             register=lambda s: cart_pb2_grpc.add_CartServiceServicer_to_server(servicer, s),
             service_names=[SERVICE_NAME],
             telemetry=telemetry,
+            auth_settings=auth,
+            access=ACCESS,
         )
     finally:
         await store.close()

@@ -7,8 +7,9 @@ from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio_catalog import db
 from folio_catalog.repository import CatalogRepository, SqlCatalogRepository
 from folio_catalog.seed import load_seed_catalog
-from folio_catalog.servicer import CatalogServicer
+from folio_catalog.servicer import ACCESS, CatalogServicer
 from folio_catalog.settings import Settings
+from folio_platform.auth import AuthSettings
 from folio_platform.grpc_server import run_service, serve_grpc
 from folio_platform.telemetry import configure_telemetry
 
@@ -24,7 +25,7 @@ async def load_seed(repository: CatalogRepository) -> int:
     return added
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, auth: AuthSettings) -> None:
     """Run the catalog until SIGTERM/SIGINT."""
     telemetry = configure_telemetry("catalog")
     url = settings.resolved_database_url()
@@ -44,6 +45,8 @@ async def serve(settings: Settings) -> None:
             register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
             service_names=[SERVICE_NAME],
             telemetry=telemetry,
+            auth_settings=auth,
+            access=ACCESS,
         )
     finally:
         repository.close()

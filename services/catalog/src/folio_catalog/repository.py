@@ -26,7 +26,7 @@ from folio_catalog.models import (
     ReservationRow,
 )
 from folio_platform.database import Database, insert_ignoring_conflicts
-from folio_platform.errors import FailedPrecondition, NotFound
+from folio_platform.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,16 @@ class CatalogRepository(Protocol):
         authors: Sequence[AuthorRecord],
         books: Sequence[BookRecord],
     ) -> int: ...
+
+    # Administration (catalog-admin): one transaction each.
+
+    async def create_book(self, book: BookRecord) -> BookRecord:
+        """Add `book` (its author and genres must exist); AlreadyExists when the id is taken."""
+        ...
+
+    async def update_book(self, book_id: str, changes: dict[str, Any]) -> BookRecord:
+        """Set the given columns (title, description, price_minor, stock, featured); NotFound if absent."""
+        ...
 
     # Stock, held for a checkout and then sold or put back; every call is idempotent by
     # reservation id and is one transaction.
@@ -430,6 +440,56 @@ class SqlCatalogRepository:
                 return len(new_books)
 
         return await self._db.call(work)
+
+    async def create_book(self, book: BookRecord) -> BookRecord:
+        def work(connection: Connection) -> None:
+            if connection.scalar(select(BookRow.id).where(BookRow.id == book.id)) is not None:
+                raise AlreadyExists(f"a book with id {book.id!r} exists already")
+            if connection.scalar(select(AuthorRow.id).where(AuthorRow.id == book.author_id)) is None:
+                raise InvalidArgument("author_id", f"no author {book.author_id!r}")
+            genre_ids = [genre_id for genre_id, _ in book.genres]
+            known = set(connection.scalars(select(GenreRow.id).where(GenreRow.id.in_(genre_ids))))
+            if missing := [g for g in genre_ids if g not in known]:
+                raise InvalidArgument("genre_ids", f"no genre {missing[0]!r}")
+            connection.execute(
+                insert(BookRow).values(
+                    id=book.id,
+                    title=book.title,
+                    author_id=book.author_id,
+                    year=book.year,
+                    language=book.language,
+                    description=book.description,
+                    price_minor=book.price_minor,
+                    currency_code=book.currency_code,
+                    stock=book.stock,
+                    featured=book.featured,
+                )
+            )
+            if genre_ids:
+                connection.execute(
+                    insert(BookGenreRow),
+                    [{"book_id": book.id, "genre_id": g, "position": i} for i, g in enumerate(genre_ids)],
+                )
+
+        await self._write(work)
+        created = await self.get_book(book.id)
+        assert created is not None
+        return created
+
+    async def update_book(self, book_id: str, changes: dict[str, Any]) -> BookRecord:
+        def work(connection: Connection) -> None:
+            if changes:
+                updated = connection.execute(update(BookRow).where(BookRow.id == book_id).values(**changes))
+                found = updated.rowcount == 1
+            else:
+                found = connection.scalar(select(BookRow.id).where(BookRow.id == book_id)) is not None
+            if not found:
+                raise NotFound(f"no book with id {book_id!r}")
+
+        await self._write(work)
+        book = await self.get_book(book_id)
+        assert book is not None
+        return book
 
     # Stock. Each operation is one write transaction, and the stock check is the conditional
     # UPDATE itself (`stock >= :q`), so nothing is ever oversold: PostgreSQL re-checks the

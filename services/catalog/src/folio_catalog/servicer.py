@@ -14,6 +14,7 @@ from folio_catalog.repository import (
     ReservationRecord,
 )
 from folio_platform import pagination
+from folio_platform.auth import PUBLIC, role, rules_for, services_only
 from folio_platform.errors import InvalidArgument, NotFound
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,159}$")
@@ -95,6 +96,21 @@ def reservation_message(reservation: ReservationRecord) -> catalog_pb2.Reservati
 def _check_reservation_id(value: str) -> None:
     if not RESERVATION_ID.match(value):
         raise InvalidArgument("reservation_id", "is required: 1-100 letters, digits, '-' or '_'")
+
+
+# Reading the catalog is public; stock holds are taken and settled only by orders' checkout;
+# books are added and changed only by people holding the catalog-admin role.
+_ORDERS = services_only("folio-orders")
+ACCESS = rules_for(
+    catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
+    {
+        **dict.fromkeys(
+            ("ListBooks", "GetBook", "SearchBooks", "ListGenres", "ListAuthors", "GetAuthor"), PUBLIC
+        ),
+        **dict.fromkeys(("ReserveStock", "ReleaseStock", "CommitStock"), _ORDERS),
+        **dict.fromkeys(("CreateBook", "UpdateBook"), role("catalog-admin")),
+    },
+)
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
@@ -221,3 +237,69 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> catalog_pb2.Reservation:
         _check_reservation_id(request.reservation_id)
         return reservation_message(await self.repository.commit(request.reservation_id))
+
+    async def CreateBook(self, request: catalog_pb2.CreateBookRequest, context: Context) -> catalog_pb2.Book:
+        _check_id("id", request.id)
+        _check_id("author_id", request.author_id)
+        for genre_id in request.genre_ids:
+            _check_id("genre_ids", genre_id)
+        title = _text("title", request.title, 300, required=True)
+        description = _text("description", request.description, 5000)
+        if not re.fullmatch(r"[a-z]{2}", request.language):
+            raise InvalidArgument("language", "must be a two-letter ISO 639-1 code such as 'en'")
+        if not -3000 <= request.year <= 2100:
+            raise InvalidArgument("year", "must be between -3000 and 2100 (negative for BCE)")
+        if not re.fullmatch(r"[A-Z]{3}", request.price.currency_code):
+            raise InvalidArgument("price.currency_code", "must be a three-letter code such as USD")
+        price = _price(request.price.minor_units)
+        stock = _stock(request.stock)
+        record = BookRecord(
+            id=request.id,
+            title=title,
+            author_id=request.author_id,
+            author_name="",
+            year=request.year,
+            language=request.language,
+            genres=tuple((g, "") for g in dict.fromkeys(request.genre_ids)),
+            description=description,
+            price_minor=price,
+            currency_code=request.price.currency_code,
+            stock=stock,
+        )
+        return book_message(await self.repository.create_book(record))
+
+    async def UpdateBook(self, request: catalog_pb2.UpdateBookRequest, context: Context) -> catalog_pb2.Book:
+        _check_id("id", request.id)
+        changes: dict[str, object] = {}
+        if request.HasField("title"):
+            changes["title"] = _text("title", request.title, 300, required=True)
+        if request.HasField("description"):
+            changes["description"] = _text("description", request.description, 5000)
+        if request.HasField("price_minor_units"):
+            changes["price_minor"] = _price(request.price_minor_units)
+        if request.HasField("stock"):
+            changes["stock"] = _stock(request.stock)
+        if request.HasField("featured"):
+            changes["featured"] = request.featured
+        return book_message(await self.repository.update_book(request.id, changes))
+
+
+def _text(field: str, value: str, limit: int, *, required: bool = False) -> str:
+    value = value.strip()
+    if required and not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > limit:
+        raise InvalidArgument(field, f"is too long ({limit} characters at most)")
+    return value
+
+
+def _price(minor_units: int) -> int:
+    if not 0 <= minor_units <= 1_000_000:
+        raise InvalidArgument("price", "must be between 0 and 1,000,000 minor units")
+    return minor_units
+
+
+def _stock(stock: int) -> int:
+    if not 0 <= stock <= 100_000:
+        raise InvalidArgument("stock", "must be between 0 and 100,000 copies")
+    return stock

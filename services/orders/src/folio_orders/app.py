@@ -12,9 +12,10 @@ from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_orders import db
 from folio_orders.recovery import recover_forever
 from folio_orders.saga import Backends, Checkout
-from folio_orders.servicer import OrdersServicer
+from folio_orders.servicer import ACCESS, OrdersServicer
 from folio_orders.settings import Settings
 from folio_orders.store import SqlOrderStore
+from folio_platform.auth import AuthSettings, ServiceTokens, TokenSource
 from folio_platform.discovery import StaticDiscovery
 from folio_platform.grpc_client import create_channel
 from folio_platform.grpc_server import run_service, serve_grpc
@@ -31,8 +32,13 @@ IDEMPOTENT = {
 }
 
 
-def connect_backends(settings: Settings, telemetry: Telemetry) -> tuple[Backends, list[grpc.aio.Channel]]:
-    """Stubs for cart, catalog and payment (and their channels, for the caller to close)."""
+def connect_backends(
+    settings: Settings, telemetry: Telemetry, token_source: TokenSource
+) -> tuple[Backends, list[grpc.aio.Channel]]:
+    """Stubs for cart, catalog and payment (and their channels, for the caller to close).
+
+    Orders calls them as itself (its service account's token), whoever the shopper is.
+    """
     discovery = StaticDiscovery(settings.service_addresses)
     channels = {
         name: create_channel(
@@ -42,6 +48,7 @@ def connect_backends(settings: Settings, telemetry: Telemetry) -> tuple[Backends
             if name == "payment"
             else settings.call_timeout_seconds,
             telemetry=telemetry,
+            token_source=token_source,
         )
         for name, methods in IDEMPOTENT.items()
     }
@@ -55,13 +62,14 @@ def connect_backends(settings: Settings, telemetry: Telemetry) -> tuple[Backends
     return backends, list(channels.values())
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, auth: AuthSettings) -> None:
     """Run the orders service (and its recovery loop) until SIGTERM/SIGINT."""
     telemetry = configure_telemetry("orders")
     url = settings.resolved_database_url()
     await asyncio.to_thread(db.migrate, url)
     store = SqlOrderStore(db.create_engine_for(url))
-    backends, channels = connect_backends(settings, telemetry)
+    tokens = ServiceTokens.from_settings(auth)
+    backends, channels = connect_backends(settings, telemetry, tokens.token)
     checkout = Checkout(store, backends)
     recovery = asyncio.create_task(
         recover_forever(
@@ -77,6 +85,8 @@ async def serve(settings: Settings) -> None:
             register=lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, s),
             service_names=[SERVICE_NAME],
             telemetry=telemetry,
+            auth_settings=auth,
+            access=ACCESS,
         )
     finally:
         recovery.cancel()
@@ -85,6 +95,7 @@ async def serve(settings: Settings) -> None:
         for channel in channels:
             await channel.close(grace=None)
         store.close()
+        await tokens.close()
         telemetry.shutdown()
 
 

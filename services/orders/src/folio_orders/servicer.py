@@ -1,8 +1,10 @@
 """folio.orders.v1.OrdersService: checkout and order history.
 
-Called by the storefront only, on behalf of the shopper in its session: every shopper-scoped
-call names `shopper_id`, and another shopper's order is NOT_FOUND. ListAllOrders is the
-operators' view (`folio reconcile`).
+Called by the storefront on behalf of the shopper in its session: with the person's own token,
+or with the storefront's service account for a guest. Every shopper-scoped call names
+`shopper_id`, the caller must be allowed to act for it, and another shopper's order is
+NOT_FOUND. ListAllOrders is the operators' view (`folio reconcile`, admins, the assistant's
+"readers also bought").
 """
 
 import re
@@ -14,9 +16,9 @@ from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio_orders.saga import Checkout, failure_error
 from folio_orders.store import FAILED, PENDING, OrderRecord, OrderStore
 from folio_platform import pagination
+from folio_platform.auth import checked_shopper, role, rules_for, signed_in
 from folio_platform.errors import InvalidArgument, NotFound, Unavailable
 
-SHOPPER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 KEY = re.compile(r"[A-Za-z0-9_-]{8,100}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 STATUSES = {
@@ -27,6 +29,17 @@ STATUSES = {
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "postal_code", "country")
 
 Context = grpc.aio.ServicerContext[object, object]
+
+_SHOPPERS = signed_in(services=("folio-storefront",))
+ACCESS = rules_for(
+    orders_pb2.DESCRIPTOR.services_by_name["OrdersService"],
+    {
+        "PlaceOrder": _SHOPPERS,
+        "GetOrder": _SHOPPERS,
+        "ListOrders": _SHOPPERS,
+        "ListAllOrders": role("catalog-admin", services=("folio-orders", "folio-assistant")),
+    },
+)
 
 
 def order_message(order: OrderRecord) -> orders_pb2.Order:
@@ -54,12 +67,6 @@ def order_message(order: OrderRecord) -> orders_pb2.Order:
     )
 
 
-def _shopper(value: str) -> str:
-    if not SHOPPER_ID.fullmatch(value):
-        raise InvalidArgument("shopper_id", "is required: 1-128 letters, digits or . _ : -")
-    return value
-
-
 def _address(address: orders_pb2.ShippingAddress) -> dict[str, str]:
     values = {f: getattr(address, f).strip() for f in ADDRESS_FIELDS}
     values["country"] = values["country"].upper()
@@ -80,7 +87,7 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         self.checkout = checkout
 
     async def PlaceOrder(self, request: orders_pb2.PlaceOrderRequest, context: Context) -> orders_pb2.Order:
-        shopper = _shopper(request.shopper_id)
+        shopper = checked_shopper(request.shopper_id)
         if not KEY.fullmatch(request.idempotency_key):
             raise InvalidArgument(
                 "idempotency_key", "must be 8-100 letters, digits, '-' or '_' (one per checkout)"
@@ -102,7 +109,7 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         return order_message(order)
 
     async def GetOrder(self, request: orders_pb2.GetOrderRequest, context: Context) -> orders_pb2.Order:
-        shopper = _shopper(request.shopper_id)
+        shopper = checked_shopper(request.shopper_id)
         order = await self.store.get(request.order_id) if request.order_id else None
         # Another shopper's order is as invisible as one that does not exist.
         if order is None or order.shopper_id != shopper:
@@ -112,7 +119,7 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
     async def ListOrders(
         self, request: orders_pb2.ListOrdersRequest, context: Context
     ) -> orders_pb2.ListOrdersResponse:
-        shopper = _shopper(request.shopper_id)
+        shopper = checked_shopper(request.shopper_id)
         size = pagination.page_size(request.page_size)
         offset = pagination.decode(request.page_token, "orders", shopper)
         found, total = await self.store.for_shopper(shopper, offset=offset, limit=size)

@@ -6,15 +6,16 @@ from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_payment import db
 from folio_payment.ledger import SqlLedger
 from folio_payment.processor import SimulatedProcessor
-from folio_payment.servicer import PaymentServicer
+from folio_payment.servicer import ACCESS, PaymentServicer
 from folio_payment.settings import Settings
+from folio_platform.auth import AuthSettings
 from folio_platform.grpc_server import run_service, serve_grpc
 from folio_platform.telemetry import configure_telemetry
 
 SERVICE_NAME = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, auth: AuthSettings) -> None:
     """Run the payment service until SIGTERM/SIGINT."""
     telemetry = configure_telemetry("payment")
     url = settings.resolved_database_url()
@@ -29,6 +30,8 @@ async def serve(settings: Settings) -> None:
             register=lambda s: payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, s),
             service_names=[SERVICE_NAME],
             telemetry=telemetry,
+            auth_settings=auth,
+            access=ACCESS,
         )
     finally:
         ledger.close()

@@ -12,6 +12,7 @@ from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_payment.ledger import KEY_REUSED, ChargeAttempt, Ledger, PaymentRecord
 from folio_payment.processor import CardDetails, CardProcessor, Clock, check_card, utc_now
 from folio_platform import pagination
+from folio_platform.auth import role, rules_for, services_only
 from folio_platform.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,19 @@ def payment_message(payment: PaymentRecord) -> payment_pb2.Payment:
         created_at_unix_ms=payment.created_at_ms,
         refund_reason=payment.refund_reason,
     )
+
+
+# Only orders moves money; admins and orders' reconciliation may read the whole ledger.
+_ORDERS = services_only("folio-orders")
+ACCESS = rules_for(
+    payment_pb2.DESCRIPTOR.services_by_name["PaymentService"],
+    {
+        "Charge": _ORDERS,
+        "Refund": _ORDERS,
+        "GetPayment": _ORDERS,
+        "ListPayments": role("catalog-admin", services=("folio-orders",)),
+    },
+)
 
 
 class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):

@@ -8,24 +8,27 @@ from typing import Any
 
 import grpc
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from folio_platform.auth import AuthSettings, ServiceTokens, TokenVerifier
 from folio_platform.deadlines import deadline_scope
 from folio_platform.discovery import Discovery, StaticDiscovery
 from folio_platform.grpc_client import create_channel
 from folio_platform.logging import configure_logging
 from folio_platform.settings import load_settings
 from folio_platform.telemetry import Telemetry, configure_telemetry
-from folio_storefront import api, commerce_api, commerce_pages, health, pages
+from folio_storefront import admin_pages, api, commerce_api, commerce_pages, health, pages, signin
 from folio_storefront.cart_client import CART, CART_IDEMPOTENT_METHODS, CartClient
 from folio_storefront.catalog_client import CATALOG, CATALOG_SERVICE, CatalogClient
 from folio_storefront.errors import install_error_handlers
 from folio_storefront.orders_client import ORDERS, ORDERS_SERVICE, OrdersClient
 from folio_storefront.settings import Settings
+from folio_storefront.shopper import SignIn
 
 HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
@@ -62,10 +65,35 @@ def _without_422(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema  # type: ignore[return-value]
 
 
+def _sign_in(auth: AuthSettings) -> SignIn:
+    """Identity for the storefront: verify tokens, get its own, and sign people in (OIDC + PKCE)."""
+    from authlib.integrations.starlette_client import OAuth
+
+    if not auth.client_id or auth.client_secret is None:
+        raise SystemExit("invalid settings: FOLIO_AUTH_CLIENT_ID and FOLIO_AUTH_CLIENT_SECRET are required")
+    oauth = OAuth()
+    client = oauth.register(
+        "folio",
+        client_id=auth.client_id,
+        client_secret=auth.client_secret.get_secret_value(),
+        server_metadata_url=f"{auth.issuer_url.rstrip('/')}/.well-known/openid-configuration",
+        client_kwargs={"scope": "openid profile email", "code_challenge_method": "S256"},
+    )
+    return SignIn(
+        verifier=TokenVerifier.from_settings(auth),
+        service_tokens=ServiceTokens.from_settings(auth),
+        oauth_client=client,
+    )
+
+
 def create_app(
-    settings: Settings, *, discovery: Discovery | None = None, telemetry: Telemetry | None = None
+    settings: Settings,
+    auth: AuthSettings,
+    *,
+    discovery: Discovery | None = None,
+    telemetry: Telemetry | None = None,
 ) -> FastAPI:
-    """Build the storefront; backends are connected in the lifespan, not here."""
+    """Build the storefront; backends and identity are connected in the lifespan, not here."""
     discovery = discovery or StaticDiscovery(settings.service_addresses)
     telemetry = telemetry or Telemetry(enabled=False)
     templates = Jinja2Templates(directory=HERE / "templates")
@@ -91,9 +119,13 @@ def create_app(
         app.state.cart = CartClient(channels[CART])
         app.state.orders = OrdersClient(channels[ORDERS], checkout_timeout=settings.checkout_timeout_seconds)
         app.state.templates = templates
+        app.state.sign_in = _sign_in(auth)
+        app.state.public_url = settings.public_url.rstrip("/")
         try:
             yield
         finally:
+            await app.state.sign_in.verifier.close()
+            await app.state.sign_in.service_tokens.close()
             for open_channel in channels.values():
                 await open_channel.close(grace=settings.shutdown_grace_seconds)
 
@@ -101,7 +133,9 @@ def create_app(
         title="Folio storefront API",
         version="1.0.0",
         summary="Browse and search Folio's catalog of public-domain books.",
-        description="Every route is public (anonymous, read-only). Errors share one shape: "
+        description="Catalog routes are public and read-only. Cart and order routes act for the caller: "
+        "a bearer access token from the identity provider (Keycloak), or the browser session (signed-in "
+        "person or guest). Errors share one shape: "
         '`{"error": {"code", "message", "field"?, "dependency"?}}`.',
         lifespan=lifespan,
     )
@@ -120,6 +154,13 @@ def create_app(
     app.include_router(commerce_api.router)
     app.include_router(pages.router)
     app.include_router(commerce_pages.router)
+    app.include_router(signin.router)
+    app.include_router(admin_pages.router)
+
+    @app.exception_handler(admin_pages.SignInFirst)
+    async def sign_in_first(request: Request, _: Exception) -> Response:
+        return RedirectResponse(f"/signin?next={request.url.path}", 303)
+
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.openapi = lambda: _without_422(app)  # type: ignore[method-assign]
     if telemetry.enabled:
@@ -131,11 +172,12 @@ def create_app(
 
 def main() -> None:
     settings = load_settings(Settings)
+    auth = load_settings(AuthSettings)
     configure_logging("storefront", level=settings.log_level, fmt=settings.log_format)
     telemetry = configure_telemetry("storefront")
     try:
         uvicorn.run(
-            create_app(settings, telemetry=telemetry),
+            create_app(settings, auth, telemetry=telemetry),
             host=settings.host,
             port=settings.port,
             log_config=None,

@@ -6,7 +6,14 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from folio_platform.errors import field_violations
-from folio_storefront.errors import BadRequest, Conflict, DependencyUnavailable, NotFoundError
+from folio_storefront.errors import (
+    BadRequest,
+    Conflict,
+    DependencyUnavailable,
+    Forbidden,
+    NotFoundError,
+    NotSignedIn,
+)
 
 _UNAVAILABLE = (
     grpc.StatusCode.UNAVAILABLE,
@@ -36,6 +43,10 @@ async def call_backend[T](
             field, description = violations[0]
             field = (parameters or {}).get(field, field)
             raise BadRequest(f"{field}: {description}", field=field) from None
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            raise NotSignedIn(details or "sign in again") from None
+        if code == grpc.StatusCode.PERMISSION_DENIED:
+            raise Forbidden(details or "not allowed") from None
         if code == grpc.StatusCode.FAILED_PRECONDITION:
             raise Conflict(details or "the request cannot be done now") from None
         if code in _UNAVAILABLE:

@@ -5,6 +5,7 @@ from collections.abc import Awaitable
 import grpc
 
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from folio_platform.auth import bearer
 from folio_storefront.backends import call_backend, is_serving
 
 CATALOG = "catalog"
@@ -64,6 +65,13 @@ class CatalogClient:
 
     async def get_author(self, author_id: str) -> catalog_pb2.Author:
         return await _call(self._stub.GetAuthor(catalog_pb2.GetAuthorRequest(id=author_id)))
+
+    # Administration: the caller's own token, checked by the catalog for the catalog-admin role.
+    async def create_book(self, token: str, request: catalog_pb2.CreateBookRequest) -> catalog_pb2.Book:
+        return await _call(self._stub.CreateBook(request, metadata=bearer(token)))
+
+    async def update_book(self, token: str, request: catalog_pb2.UpdateBookRequest) -> catalog_pb2.Book:
+        return await _call(self._stub.UpdateBook(request, metadata=bearer(token)))
 
     async def is_serving(self, probe_timeout: float = 1.0) -> bool:
         """The catalog's own answer through the standard gRPC health protocol."""

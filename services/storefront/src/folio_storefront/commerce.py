@@ -11,6 +11,7 @@ from folio.orders.v1 import orders_pb2
 from folio_storefront.catalog_client import CatalogClient
 from folio_storefront.errors import NotFoundError
 from folio_storefront.schemas import Book, Price, book_of, price_of
+from folio_storefront.shopper import Shopper
 
 CARD_PATTERN = r"^[0-9 -]{12,23}$"
 ID = r"^[a-z0-9][a-z0-9-]{0,159}$"
@@ -157,13 +158,13 @@ def order_view(order: orders_pb2.Order) -> OrderView:
 
 
 def place_order_request(
-    shopper: str, idempotency_key: str, checkout: CheckoutIn
+    shopper: Shopper, idempotency_key: str, checkout: CheckoutIn
 ) -> orders_pb2.PlaceOrderRequest:
     from folio.payment.v1 import payment_pb2
 
     card, address = checkout.card, checkout.shipping_address
     return orders_pb2.PlaceOrderRequest(
-        shopper_id=shopper,
+        shopper_id=shopper.id,
         idempotency_key=idempotency_key,
         email=checkout.email,
         card=payment_pb2.Card(

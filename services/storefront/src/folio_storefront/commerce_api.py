@@ -72,7 +72,7 @@ async def empty_cart(shopper: ShopperDep, cart: CartDep, catalog: CatalogDep) ->
 async def place_order(
     checkout: CheckoutIn, idempotency_key: IdempotencyKey, shopper: ShopperDep, orders: OrdersDep
 ) -> OrderView:
-    return order_view(await orders.place(place_order_request(shopper, idempotency_key, checkout)))
+    return order_view(await orders.place(shopper, place_order_request(shopper, idempotency_key, checkout)))
 
 
 @router.get("/orders", summary="The shopper's orders, newest first", tags=["orders"])

@@ -114,7 +114,7 @@ async def checkout(
         )
         if not 8 <= len(key) <= 100:
             raise BadRequest("this form has expired; please review your order and submit again", field="form")
-        order = await orders.place(place_order_request(shopper, key, checkout_in))
+        order = await orders.place(shopper, place_order_request(shopper, key, checkout_in))
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(p) for p in first["loc"])

@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from folio_storefront.cart_client import CartClient
 from folio_storefront.catalog_client import CatalogClient
 from folio_storefront.orders_client import OrdersClient
-from folio_storefront.shopper import current_shopper
+from folio_storefront.shopper import Shopper, current_shopper
 
 
 async def _catalog(request: Request) -> CatalogClient:
@@ -39,4 +39,4 @@ CatalogDep = Annotated[CatalogClient, Depends(_catalog)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
 CartDep = Annotated[CartClient, Depends(_cart)]
 OrdersDep = Annotated[OrdersClient, Depends(_orders)]
-ShopperDep = Annotated[str, Depends(current_shopper)]
+ShopperDep = Annotated[Shopper, Depends(current_shopper)]

@@ -55,6 +55,13 @@ class Conflict(EdgeError):
     code = "failed_precondition"
 
 
+class NotSignedIn(EdgeError):
+    """No valid credentials for something that needs them: 401 (pages redirect to sign-in instead)."""
+
+    status_code = 401
+    code = "unauthenticated"
+
+
 class Forbidden(EdgeError):
     status_code = 403
     code = "forbidden"
@@ -78,7 +85,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 COMMERCE_RESPONSES: dict[int | str, dict[str, object]] = {
     **ERROR_RESPONSES,
-    403: {"model": ErrorBody, "description": "A cross-site request (its Origin is not this shop)"},
+    401: {"model": ErrorBody, "description": "The bearer token is missing, expired or does not verify"},
+    403: {"model": ErrorBody, "description": "A cross-site request, or a caller without the needed role"},
     409: {
         "model": ErrorBody,
         "description": "Refused in the current state: empty cart, too few copies, card declined",

@@ -26,6 +26,10 @@ class Settings(ServiceSettings):
         description="signs the shopper's session cookie; 32+ random characters, never committed"
     )
     cookie_secure: bool = Field(default=False, description="send the session cookie over HTTPS only")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="the shop's external URL: the identity provider redirects back to <public_url>/signin/callback",
+    )
 
     @field_validator("session_secret")
     @classmethod

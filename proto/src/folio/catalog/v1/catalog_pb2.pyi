@@ -65,6 +65,106 @@ RESERVATION_STATE_COMMITTED: ReservationState.ValueType  # 3
 Global___ReservationState: _TypeAlias = ReservationState  # noqa: Y015
 
 @_typing.final
+class CreateBookRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    AUTHOR_ID_FIELD_NUMBER: _builtins.int
+    YEAR_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    GENRE_IDS_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    STOCK_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """New slug: lowercase letters, digits and dashes, e.g. "the-time-machine"."""
+    title: _builtins.str
+    author_id: _builtins.str
+    year: _builtins.int
+    language: _builtins.str
+    description: _builtins.str
+    stock: _builtins.int
+    @_builtins.property
+    def genre_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def price(self) -> _money_pb2.Money: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        author_id: _builtins.str = ...,
+        year: _builtins.int = ...,
+        language: _builtins.str = ...,
+        genre_ids: _abc.Iterable[_builtins.str] | None = ...,
+        description: _builtins.str = ...,
+        price: _money_pb2.Money | None = ...,
+        stock: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["price", b"price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["author_id", b"author_id", "description", b"description", "genre_ids", b"genre_ids", "id", b"id", "language", b"language", "price", b"price", "stock", b"stock", "title", b"title", "year", b"year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateBookRequest: _TypeAlias = CreateBookRequest  # noqa: Y015
+
+@_typing.final
+class UpdateBookRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    PRICE_MINOR_UNITS_FIELD_NUMBER: _builtins.int
+    STOCK_FIELD_NUMBER: _builtins.int
+    FEATURED_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    title: _builtins.str
+    description: _builtins.str
+    price_minor_units: _builtins.int
+    """Price in minor units of the book's currency."""
+    stock: _builtins.int
+    featured: _builtins.bool
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        title: _builtins.str | None = ...,
+        description: _builtins.str | None = ...,
+        price_minor_units: _builtins.int | None = ...,
+        stock: _builtins.int | None = ...,
+        featured: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_featured", b"_featured", "_price_minor_units", b"_price_minor_units", "_stock", b"_stock", "_title", b"_title", "description", b"description", "featured", b"featured", "price_minor_units", b"price_minor_units", "stock", b"stock", "title", b"title"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_featured", b"_featured", "_price_minor_units", b"_price_minor_units", "_stock", b"_stock", "_title", b"_title", "description", b"description", "featured", b"featured", "id", b"id", "price_minor_units", b"price_minor_units", "stock", b"stock", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
+    _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
+    _WhichOneofReturnType__featured: _TypeAlias = _typing.Literal["featured"]  # noqa: Y015
+    _WhichOneofArgType__featured: _TypeAlias = _typing.Literal["_featured", b"_featured"]  # noqa: Y015
+    _WhichOneofReturnType__price_minor_units: _TypeAlias = _typing.Literal["price_minor_units"]  # noqa: Y015
+    _WhichOneofArgType__price_minor_units: _TypeAlias = _typing.Literal["_price_minor_units", b"_price_minor_units"]  # noqa: Y015
+    _WhichOneofReturnType__stock: _TypeAlias = _typing.Literal["stock"]  # noqa: Y015
+    _WhichOneofArgType__stock: _TypeAlias = _typing.Literal["_stock", b"_stock"]  # noqa: Y015
+    _WhichOneofReturnType__title: _TypeAlias = _typing.Literal["title"]  # noqa: Y015
+    _WhichOneofArgType__title: _TypeAlias = _typing.Literal["_title", b"_title"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__featured) -> _WhichOneofReturnType__featured | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__price_minor_units) -> _WhichOneofReturnType__price_minor_units | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__stock) -> _WhichOneofReturnType__stock | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__title) -> _WhichOneofReturnType__title | None: ...
+
+Global___UpdateBookRequest: _TypeAlias = UpdateBookRequest  # noqa: Y015
+
+@_typing.final
 class AuthorRef(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

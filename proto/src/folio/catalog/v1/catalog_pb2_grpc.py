@@ -84,6 +84,16 @@ class CatalogServiceStub:
                 request_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.CommitStockRequest.SerializeToString,
                 response_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.FromString,
                 _registered_method=True)
+        self.CreateBook = channel.unary_unary(
+                '/folio.catalog.v1.CatalogService/CreateBook',
+                request_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.CreateBookRequest.SerializeToString,
+                response_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Book.FromString,
+                _registered_method=True)
+        self.UpdateBook = channel.unary_unary(
+                '/folio.catalog.v1.CatalogService/UpdateBook',
+                request_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.UpdateBookRequest.SerializeToString,
+                response_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Book.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -161,6 +171,22 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateBook(self, request, context):
+        """Catalog administration (realm role catalog-admin).
+        Adds a book by an existing author in existing genres. An id already in use gives
+        ALREADY_EXISTS (so a retried create is recognisable); a bad field INVALID_ARGUMENT.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateBook(self, request, context):
+        """Changes the fields that are set and leaves the others alone; idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -208,6 +234,16 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.CommitStock,
                     request_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.CommitStockRequest.FromString,
                     response_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.SerializeToString,
+            ),
+            'CreateBook': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateBook,
+                    request_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.CreateBookRequest.FromString,
+                    response_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Book.SerializeToString,
+            ),
+            'UpdateBook': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateBook,
+                    request_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.UpdateBookRequest.FromString,
+                    response_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Book.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -458,6 +494,60 @@ class CatalogService:
             '/folio.catalog.v1.CatalogService/CommitStock',
             folio_dot_catalog_dot_v1_dot_catalog__pb2.CommitStockRequest.SerializeToString,
             folio_dot_catalog_dot_v1_dot_catalog__pb2.Reservation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateBook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/folio.catalog.v1.CatalogService/CreateBook',
+            folio_dot_catalog_dot_v1_dot_catalog__pb2.CreateBookRequest.SerializeToString,
+            folio_dot_catalog_dot_v1_dot_catalog__pb2.Book.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateBook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/folio.catalog.v1.CatalogService/UpdateBook',
+            folio_dot_catalog_dot_v1_dot_catalog__pb2.UpdateBookRequest.SerializeToString,
+            folio_dot_catalog_dot_v1_dot_catalog__pb2.Book.FromString,
             options,
             channel_credentials,
             insecure,

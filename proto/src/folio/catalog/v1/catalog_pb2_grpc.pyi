@@ -62,6 +62,13 @@ class CatalogServiceStub:
     """Makes a held reservation final (the copies are sold). Committing twice is fine;
     committing a released reservation gives FAILED_PRECONDITION.
     """
+    CreateBook: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.CreateBookRequest, _catalog_pb2.Book]
+    """Catalog administration (realm role catalog-admin).
+    Adds a book by an existing author in existing genres. An id already in use gives
+    ALREADY_EXISTS (so a retried create is recognisable); a bad field INVALID_ARGUMENT.
+    """
+    UpdateBook: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.UpdateBookRequest, _catalog_pb2.Book]
+    """Changes the fields that are set and leaves the others alone; idempotent."""
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
@@ -97,6 +104,13 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     """Makes a held reservation final (the copies are sold). Committing twice is fine;
     committing a released reservation gives FAILED_PRECONDITION.
     """
+    CreateBook: _aio.UnaryUnaryMultiCallable[_catalog_pb2.CreateBookRequest, _catalog_pb2.Book]  # type: ignore[assignment]
+    """Catalog administration (realm role catalog-admin).
+    Adds a book by an existing author in existing genres. An id already in use gives
+    ALREADY_EXISTS (so a retried create is recognisable); a bad field INVALID_ARGUMENT.
+    """
+    UpdateBook: _aio.UnaryUnaryMultiCallable[_catalog_pb2.UpdateBookRequest, _catalog_pb2.Book]  # type: ignore[assignment]
+    """Changes the fields that are set and leaves the others alone; idempotent."""
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
     """The book catalog: books, authors, genres, text search and stock. Every RPC here
@@ -183,5 +197,24 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         """Makes a held reservation final (the copies are sold). Committing twice is fine;
         committing a released reservation gives FAILED_PRECONDITION.
         """
+
+    @_abc_1.abstractmethod
+    def CreateBook(
+        self,
+        request: _catalog_pb2.CreateBookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.Book, _abc.Awaitable[_catalog_pb2.Book]]:
+        """Catalog administration (realm role catalog-admin).
+        Adds a book by an existing author in existing genres. An id already in use gives
+        ALREADY_EXISTS (so a retried create is recognisable); a bad field INVALID_ARGUMENT.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateBook(
+        self,
+        request: _catalog_pb2.UpdateBookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.Book, _abc.Awaitable[_catalog_pb2.Book]]:
+        """Changes the fields that are set and leaves the others alone; idempotent."""
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,189 @@
+"""Token verification and per-RPC access rules, against a real issuer serving its JWKS over HTTP."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import grpc
+import pytest
+
+from folio_platform import errors
+from folio_platform.auth import (
+    Access,
+    Identity,
+    ServiceTokens,
+    TokenVerifier,
+    bearer,
+    current_caller,
+    require_shopper,
+    reset_caller,
+    role,
+    rules_for,
+    services_only,
+    set_caller,
+    signed_in,
+)
+from folio_platform.grpc_client import create_channel
+from folio_platform.grpc_server import GrpcServer
+from folio_testing.issuer import FORGED_KINDS, TestIssuer, forged_tokens
+
+PROBE = "folio.test.v1.Probe"
+StartServer = Callable[..., Awaitable[GrpcServer]]
+
+
+def verifier_for(issuer: TestIssuer, **options: float) -> TokenVerifier:
+    return TokenVerifier(issuer=issuer.url, audience="folio", **options)  # type: ignore[arg-type]
+
+
+async def test_a_good_token_gives_the_callers_identity(issuer: TestIssuer) -> None:
+    verifier = verifier_for(issuer)
+    identity = await verifier.verify(issuer.token("u-1", username="alice", roles=("customer",)))
+    assert (identity.subject, identity.username, identity.roles) == ("u-1", "alice", {"customer"})
+    assert identity.service is None
+    await verifier.close()
+
+
+async def test_a_service_account_token_names_its_client(issuer: TestIssuer) -> None:
+    verifier = verifier_for(issuer)
+    assert (await verifier.verify(issuer.service_token("folio-orders"))).service == "folio-orders"
+    # A person signed in through the storefront has azp=folio-storefront but is not its service account.
+    assert (await verifier.verify(issuer.token("u-1", client_id="folio-storefront"))).service is None
+    await verifier.close()
+
+
+@pytest.mark.parametrize("kind", FORGED_KINDS)
+async def test_forged_tokens_are_refused(issuer: TestIssuer, kind: str) -> None:
+    verifier = verifier_for(issuer)
+    with pytest.raises(errors.Unauthenticated):
+        await verifier.verify(forged_tokens(issuer)[kind])
+    await verifier.close()
+
+
+async def test_a_rotated_key_is_picked_up_without_a_restart(issuer: TestIssuer) -> None:
+    verifier = verifier_for(issuer, refresh_seconds=0.0)
+    await verifier.verify(issuer.token())
+    issuer.rotate()
+    identity = await verifier.verify(issuer.token("after-rotation"))
+    assert identity.subject == "after-rotation"
+    await verifier.close()
+
+
+async def test_unknown_key_ids_cannot_flood_the_issuer_with_jwks_requests(issuer: TestIssuer) -> None:
+    verifier = verifier_for(issuer, refresh_seconds=60.0)
+    await verifier.verify(issuer.token())
+    before = issuer.jwks_requests
+    unknown = forged_tokens(issuer)["unknown key"]
+    for _ in range(20):
+        with pytest.raises(errors.Unauthenticated):
+            await verifier.verify(unknown)
+    assert issuer.jwks_requests - before <= 1
+    await verifier.close()
+
+
+async def test_service_tokens_come_from_client_credentials_and_are_reused(issuer: TestIssuer) -> None:
+    tokens = ServiceTokens(
+        issuer=issuer.url, client_id="folio-orders", client_secret=issuer.clients["folio-orders"]
+    )
+    first = await tokens.token()
+    assert first == await tokens.token()
+    verifier = verifier_for(issuer)
+    assert (await verifier.verify(first)).service == "folio-orders"
+    wrong = ServiceTokens(issuer=issuer.url, client_id="folio-orders", client_secret="not-the-secret")
+    with pytest.raises(errors.Unauthenticated, match="folio-orders"):
+        await wrong.token()
+    for closable in (tokens, wrong, verifier):
+        await closable.close()
+
+
+def test_access_rules() -> None:
+    alice = Identity("a", "alice", frozenset({"customer"}), "folio-storefront")
+    admin = Identity("c", "carol", frozenset({"customer", "catalog-admin"}), "folio-storefront")
+    orders = Identity("sa", "service-account-folio-orders", frozenset(), "folio-orders")
+    assert not signed_in().allows(None)
+    assert signed_in().allows(alice)
+    assert not signed_in().allows(orders)
+    assert signed_in(services=("folio-orders",)).allows(orders)
+    assert role("catalog-admin").allows(admin)
+    assert not role("catalog-admin").allows(alice)
+    assert services_only("folio-orders").allows(orders)
+    assert not services_only("folio-orders").allows(admin)
+
+
+def test_rules_must_cover_every_rpc() -> None:
+    from folio.cart.v1 import cart_pb2
+
+    service = cart_pb2.DESCRIPTOR.services_by_name["CartService"]
+    with pytest.raises(ValueError, match="no access rule for"):
+        rules_for(service, {"GetCart": signed_in()})
+
+
+@pytest.mark.parametrize(
+    ("caller", "shopper", "allowed"),
+    [
+        (Identity("a", "alice"), "a", True),
+        (Identity("a", "alice"), "b", False),
+        (Identity("sa", "service-account-folio-storefront", client_id="folio-storefront"), "anon-1", True),
+        (Identity("sa", "service-account-folio-storefront", client_id="folio-storefront"), "a", False),
+        (Identity("sa", "service-account-folio-orders", client_id="folio-orders"), "a", True),
+        (None, "a", False),
+    ],
+)
+def test_who_may_act_for_a_shopper(caller: Identity | None, shopper: str, allowed: bool) -> None:
+    token = set_caller(caller)
+    try:
+        if allowed:
+            require_shopper(shopper, trusted_services=("folio-orders",))
+        else:
+            with pytest.raises((errors.PermissionDenied, errors.Unauthenticated)):
+                require_shopper(shopper, trusted_services=("folio-orders",))
+    finally:
+        reset_caller(token)
+
+
+async def _whoami(request: bytes, context: object) -> bytes:
+    caller = current_caller()
+    return (caller.username if caller else "anonymous").encode()
+
+
+async def test_the_server_enforces_each_rpcs_rule(start_server: StartServer, issuer: TestIssuer) -> None:
+    server = await start_server(
+        PROBE,
+        {"Open": _whoami, "Customers": _whoami, "Admins": _whoami, "Undeclared": _whoami},
+        access={"Customers": signed_in(), "Admins": role("catalog-admin"), "Undeclared": Access()},
+    )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+
+        async def call(name: str, token: str | None = None) -> bytes:
+            metadata = bearer(token) if token is not None else None
+            result: bytes = await channel.unary_unary(f"/{PROBE}/{name}")(b"", metadata=metadata, timeout=5)
+            return result
+
+        async def refused(name: str, token: str | None = None) -> grpc.StatusCode:
+            with pytest.raises(grpc.aio.AioRpcError) as excinfo:
+                await call(name, token)
+            return excinfo.value.code()
+
+        alice = issuer.token("a", username="alice")
+        carol = issuer.token("c", username="carol", roles=("customer", "catalog-admin"))
+        assert await call("Open") == b"anonymous"
+        assert await call("Customers", alice) == b"alice"
+        assert await refused("Customers") == grpc.StatusCode.UNAUTHENTICATED
+        assert await refused("Admins", alice) == grpc.StatusCode.PERMISSION_DENIED
+        assert await call("Admins", carol) == b"carol"
+        assert await refused("Undeclared", carol) == grpc.StatusCode.PERMISSION_DENIED
+        for kind, forged in forged_tokens(issuer).items():
+            assert await refused("Customers", forged) == grpc.StatusCode.UNAUTHENTICATED, kind
+            # A bad token is refused even where no token is needed: it is never silently dropped.
+            assert await refused("Open", forged) == grpc.StatusCode.UNAUTHENTICATED, kind
+
+
+async def test_channels_present_the_services_own_token(start_server: StartServer, issuer: TestIssuer) -> None:
+    server = await start_server(PROBE, {"Orders": _whoami}, access={"Orders": services_only("folio-orders")})
+    tokens = ServiceTokens(
+        issuer=issuer.url, client_id="folio-orders", client_secret=issuer.clients["folio-orders"]
+    )
+    channel = create_channel([f"127.0.0.1:{server.port}"], token_source=tokens.token)
+    reply = await channel.unary_unary(f"/{PROBE}/Orders")(b"", timeout=5)
+    assert reply == b"service-account-folio-orders"
+    await channel.close()
+    await tokens.close()
+    await asyncio.sleep(0)

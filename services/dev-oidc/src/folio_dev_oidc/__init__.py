@@ -1,0 +1,1 @@
+"""DEVELOPMENT ONLY OpenID provider standing in for Keycloak on a laptop."""

@@ -1,0 +1,3 @@
+from folio_dev_oidc.app import main
+
+main()
