@@ -355,7 +355,7 @@ def test_first_run_creates_the_realm_as_written(
     assert storefront["directAccessGrantsEnabled"] is False
     assert storefront["implicitFlowEnabled"] is False
     assert storefront["attributes"]["pkce.code.challenge.method"] == "S256"
-    assert storefront["redirectUris"] == ["https://shop.folio.example/auth/callback"]
+    assert storefront["redirectUris"] == ["https://shop.folio.example/signin/callback"]
     for client_id, secret_env in (
         ("folio-orders", "FOLIO_IDENTITY_ORDERS_CLIENT_SECRET"),
         ("folio-assistant", "FOLIO_IDENTITY_ASSISTANT_CLIENT_SECRET"),
@@ -412,7 +412,7 @@ def test_a_changed_shop_url_updates_only_the_storefront_client(
     (write,) = keycloak.writes()[before:]
     storefront = keycloak.client("folio-storefront")
     assert (write.method, write.path) == ("PUT", f"/admin/realms/folio/clients/{storefront['id']}")
-    assert storefront["redirectUris"] == ["https://books.example.org/auth/callback"]
+    assert storefront["redirectUris"] == ["https://books.example.org/signin/callback"]
     assert storefront["webOrigins"] == ["https://books.example.org"]
 
 
