@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -508,3 +509,26 @@ def test_every_placeholder_of_the_realm_file_is_a_setting() -> None:
 
     assert placeholders(realm_template()) <= settings
     assert LDAP_PROVIDER_TYPE in realm_template()["components"]
+
+
+def test_a_realm_file_with_an_unknown_placeholder_is_refused(
+    keycloak: KeycloakDouble, settings_env: dict[str, str], tmp_path: Path
+) -> None:
+    realm = realm_template()
+    realm["displayName"] = "${FOLIO_IDENTITY_TYPO}"
+    realm_file = tmp_path / "realm.json"
+    realm_file.write_text(json.dumps(realm))
+
+    result = _apply(settings_env, "--realm-file", str(realm_file))
+
+    assert result.exit_code == 2
+    assert "the realm file uses placeholders no setting provides: FOLIO_IDENTITY_TYPO" in result.output
+    assert keycloak.requests == []
+
+
+def test_a_missing_realm_file_is_refused(settings_env: dict[str, str], tmp_path: Path) -> None:
+    result = _apply(settings_env, "--realm-file", str(tmp_path / "nope.json"))
+
+    assert result.exit_code == 2
+    assert "cannot use the realm file" in result.output
+    assert "nope.json" in result.output

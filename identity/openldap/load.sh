@@ -24,7 +24,8 @@ LDIF=${LDIF:-$(dirname "$0")/bootstrap.ldif}
 [ -r "$LDIF" ] || { echo "load.sh: cannot read LDIF $LDIF" >&2; exit 2; }
 [ -r "$LDAP_ADMIN_PASSWORD_FILE" ] || { echo "load.sh: cannot read LDAP_ADMIN_PASSWORD_FILE $LDAP_ADMIN_PASSWORD_FILE" >&2; exit 2; }
 
-# Every person in the LDIF needs a password file before anything is written.
+# Every person in the LDIF needs a password file before anything is written. (People are the uid=…
+# entries; their DNs have no blanks, so a plain word list holds them.)
 people=$(sed -n 's/^dn: \(uid=[^,]*,.*\)$/\1/p' "$LDIF")
 for dn in $people; do
     uid=${dn#uid=}
