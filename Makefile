@@ -28,14 +28,14 @@ status: ## which local services are healthy
 seed: install ## load the seed catalog (SYNTHETIC=10000 adds generated books)
 	$(RUN) folio seed --synthetic $${SYNTHETIC:-0}
 
-system-deps: ## Debian packages the tests start (PostgreSQL); installs them when missing and root
+system-deps: ## Debian packages the tests start (PostgreSQL, Redis, slapd); installs them when missing and root
 	@scripts/system-deps.sh
 
 test: install system-deps lint ## everything CI runs: lint, types, unit, contract, end-to-end tests
 	$(RUN) pytest
 
 check: install lint ## quick loop: lint and the tests that need no servers
-	$(RUN) pytest -m "not postgres and not e2e" -q
+	$(RUN) pytest -m "not postgres and not ldap and not e2e" -q
 
 lint: install ## ruff and mypy, configured once at the root
 	$(RUN) ruff check .

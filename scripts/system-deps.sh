@@ -1,17 +1,28 @@
 #!/bin/sh
-# Servers the tests start for real from Debian's packages: PostgreSQL 15 and Redis.
-# Installs whatever is missing (as root); the tests start their own on free loopback ports.
+# Servers the tests start for real from Debian's packages: PostgreSQL 15, Redis and OpenLDAP (slapd, with
+# ldap-utils for identity/openldap/load.sh). Installs whatever is missing (as root); the tests start their
+# own on free loopback ports.
 set -eu
 missing=""
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$missing postgresql"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+[ -x /usr/sbin/slapd ] || missing="$missing slapd"
+command -v ldapadd >/dev/null 2>&1 || missing="$missing ldap-utils"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages:$missing -- run: sudo apt-get install$missing" >&2
     exit 1
 fi
 apt-get update -qq
+# slapd's debconf questions get their defaults (a throwaway dc=nodomain directory we never use).
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-# The packages start system-wide servers on their default ports; the tests start their own instead.
+# The packages start system-wide servers on their default ports (slapd on 389, all interfaces); the tests
+# start their own instead, so stop those and keep them from starting at boot.
 service postgresql stop >/dev/null 2>&1 || true
 service redis-server stop >/dev/null 2>&1 || true
+service slapd stop >/dev/null 2>&1 || true
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now slapd >/dev/null 2>&1 || true
+else
+    update-rc.d slapd disable >/dev/null 2>&1 || true
+fi

@@ -9,14 +9,9 @@ import json
 import secrets
 from pathlib import Path
 
+from folio_identity.directory import DirectoryUser, seeded_users
 from folio_platform.auth import ServiceTokens
 
-# The seeded people and their realm roles (the same people as the OpenLDAP bootstrap directory).
-DEV_USERS = {
-    "alice": {"name": "Alice Archer", "roles": ["customer"]},
-    "bob": {"name": "Bob Bennet", "roles": ["customer"]},
-    "carol": {"name": "Carol Carver", "roles": ["customer", "catalog-admin"]},
-}
 # Confidential clients with service accounts; the storefront also signs people in (code + PKCE).
 CLIENTS = ("folio-storefront", "folio-orders", "folio-assistant")
 # Which service runs as which client.
@@ -31,7 +26,7 @@ def _secrets(data_dir: Path) -> dict[str, dict[str, str]]:
         path.write_text(
             json.dumps(
                 {
-                    "passwords": {name: secrets.token_urlsafe(9) for name in DEV_USERS},
+                    "passwords": {user.username: secrets.token_urlsafe(9) for user in seeded_users()},
                     "clients": {client: secrets.token_urlsafe(24) for client in CLIENTS},
                 }
             )
@@ -49,12 +44,23 @@ def passwords(data_dir: Path) -> dict[str, str]:
     return dict(_secrets(data_dir)["passwords"])
 
 
+def people() -> list[DirectoryUser]:
+    """The seeded people (from the bootstrap directory), for `folio up` to list."""
+    return seeded_users()
+
+
 def write_provider_files(data_dir: Path, storefront_url: str) -> tuple[Path, Path]:
     """The users and clients files the development provider reads (rewritten on every start)."""
     stored = _secrets(data_dir)
+    # The same people as the OpenLDAP bootstrap directory (identity/openldap/bootstrap.ldif).
     users = {
-        name: {**user, "email": f"{name}@folio.example", "password": stored["passwords"][name]}
-        for name, user in DEV_USERS.items()
+        user.username: {
+            "name": user.name,
+            "email": user.email,
+            "roles": sorted(user.roles),
+            "password": stored["passwords"][user.username],
+        }
+        for user in seeded_users()
     }
     clients = {
         client: {

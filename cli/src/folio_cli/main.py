@@ -13,6 +13,10 @@ from folio_cli.launcher import ServiceFailed, Stack
 from folio_cli.services import SERVICES, probe
 
 app = typer.Typer(help="Folio, the cloud-native bookstore: run it locally.", no_args_is_help=True)
+identity_app = typer.Typer(
+    help="Identity as code: the Keycloak realm and its LDAP federation.", no_args_is_help=True
+)
+app.add_typer(identity_app, name="identity")
 
 DataDir = Annotated[Path, typer.Option(help="where embedded databases live")]
 Ports = Annotated[list[str] | None, typer.Option("--port", help="override a port: NAME=PORT (repeatable)")]
@@ -48,9 +52,10 @@ def up(
         typer.echo(f"  {spec.name:<11} {stack.url(spec.name)}")
     typer.echo(f"  {'api docs':<11} {stack.url('storefront')}docs")
     typer.echo("Sign in (development identity provider; passwords made for this data dir):")
-    for user, password in dev_identity.passwords(data_dir).items():
-        roles = ", ".join(dev_identity.DEV_USERS[user]["roles"])
-        typer.echo(f"  {user:<11} {password}   ({roles})")
+    passwords = dev_identity.passwords(data_dir)
+    for person in dev_identity.people():
+        roles = ", ".join(sorted(person.roles))
+        typer.echo(f"  {person.username:<11} {passwords[person.username]}   ({roles})")
     typer.echo("Press Ctrl-C to stop.\n")
     try:
         exited = stack.watch()
@@ -178,3 +183,67 @@ def reconcile(port: Ports = None, data_dir: DataDir = Path(".folio/data")) -> No
     typer.secho(report.summary(), fg="green" if report.ok else "red")
     if not report.ok:
         raise typer.Exit(1)
+
+
+@identity_app.command("apply")
+def identity_apply(
+    keycloak_url: Annotated[
+        str | None, typer.Option(help="Keycloak's base URL (else FOLIO_IDENTITY_KEYCLOAK_URL)")
+    ] = None,
+    shop_url: Annotated[
+        str | None, typer.Option(help="the shop's external URL, for redirects (else FOLIO_IDENTITY_SHOP_URL)")
+    ] = None,
+    ldap_url: Annotated[
+        str | None, typer.Option(help="OpenLDAP's URL (else FOLIO_IDENTITY_LDAP_URL)")
+    ] = None,
+    realm_file: Annotated[
+        Path | None, typer.Option(help="the realm JSON (default: identity/keycloak/folio-realm.json)")
+    ] = None,
+    update_secrets: Annotated[
+        bool, typer.Option(help="also write the LDAP bind credential, which Keycloak never shows back")
+    ] = False,
+) -> None:
+    """Create or update the Folio realm in a running Keycloak; a second run changes nothing."""
+    import json
+
+    from keycloak.exceptions import KeycloakAuthenticationError, KeycloakConnectionError, KeycloakError
+    from pydantic import ValidationError
+
+    from folio_cli.identity import IdentitySettings, RealmApplier, connect, resolve_realm, settings_problems
+    from folio_identity.realm import realm_template
+
+    def fail(message: str, code: int) -> typer.Exit:
+        typer.secho(f"folio identity apply: {message}", fg="red", err=True)
+        return typer.Exit(code)
+
+    overrides = {"keycloak_url": keycloak_url, "shop_url": shop_url, "ldap_url": ldap_url}
+    try:
+        settings = IdentitySettings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise fail(settings_problems(error), 2) from None
+    try:
+        template = json.loads(realm_file.read_text()) if realm_file else realm_template()
+        realm = resolve_realm(template, settings)
+    except (OSError, ValueError) as error:
+        raise fail(f"cannot use the realm file: {error}", 2) from None
+    admin = connect(settings, realm["realm"])
+    try:
+        changes = RealmApplier(admin, realm, update_secrets=update_secrets).apply()
+    except KeycloakAuthenticationError as error:
+        raise fail(
+            f"Keycloak at {settings.keycloak_url} refused the admin sign-in of "
+            f"{settings.keycloak_admin_user!r} in realm {settings.keycloak_admin_realm!r} "
+            f"(FOLIO_IDENTITY_KEYCLOAK_ADMIN_USER / _PASSWORD): {error.error_message!r}",
+            1,
+        ) from None
+    except KeycloakConnectionError as error:
+        raise fail(f"cannot reach Keycloak at {settings.keycloak_url}: {error}", 1) from None
+    except KeycloakError as error:
+        raise fail(f"Keycloak answered {error.response_code}: {error.error_message!r}", 1) from None
+    for line in changes.lines:
+        typer.echo(f"{line}")
+    typer.secho(
+        f"realm {realm['realm']}: "
+        + (f"{len(changes.lines)} change(s) applied" if changes.lines else "unchanged"),
+        fg="green",
+    )

@@ -1,11 +1,14 @@
 """pytest fixtures that start real servers from Debian's packages on free loopback ports.
 
+PostgreSQL, Redis and OpenLDAP's slapd.
+
 Registered for the whole repository by the root conftest.py. A missing server binary
 fails the test with the command that installs it (`make system-deps`), never a skip.
 """
 
 import itertools
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -190,3 +193,93 @@ def issuer() -> Iterator[TestIssuer]:
         clients={name: uuid.uuid4().hex for name in ("folio-orders", "folio-storefront", "folio-assistant")}
     )
     yield from serve_issuer(test_issuer)
+
+
+SLAPD = Path("/usr/sbin/slapd")
+LDAP_SCHEMA_DIR = Path("/etc/ldap/schema")
+
+
+@dataclass
+class SlapdServer:
+    """A throwaway OpenLDAP slapd on a loopback port with an empty database for `suffix`."""
+
+    port: int
+    suffix: str
+    admin_dn: str
+    admin_password: str
+    workdir: Path
+
+    @property
+    def url(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}"
+
+
+def _slapd_config(*, workdir: Path, suffix: str, admin_dn: str, admin_password: str) -> str:
+    # slapd.conf rather than cn=config: one small file, nothing to bootstrap before the server starts.
+    schemas = "\n".join(
+        f"include {LDAP_SCHEMA_DIR / name}.schema" for name in ("core", "cosine", "inetorgperson")
+    )
+    return f"""{schemas}
+pidfile {workdir / "slapd.pid"}
+argsfile {workdir / "slapd.args"}
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+maxsize 16777216
+suffix "{suffix}"
+rootdn "{admin_dn}"
+rootpw {admin_password}
+directory {workdir / "db"}
+index objectClass eq
+# As a deployed directory would: people bind with their own password, readers must bind first.
+access to attrs=userPassword by self write by anonymous auth by * none
+access to * by users read by * none
+"""
+
+
+@pytest.fixture
+def slapd_server() -> Iterator[SlapdServer]:
+    """Start slapd (from Debian's package) on a free loopback port with an empty `dc=folio,dc=example`."""
+    if not SLAPD.exists() or shutil.which("ldapadd") is None:
+        pytest.fail(
+            "slapd or ldap-utils not found: run `make system-deps` to install Debian's slapd and ldap-utils"
+        )
+    suffix = "dc=folio,dc=example"
+    admin_dn, admin_password = f"cn=admin,{suffix}", secrets.token_urlsafe(18)
+    workdir = Path(tempfile.mkdtemp(prefix="folio-slapd-"))
+    (workdir / "db").mkdir()
+    config = workdir / "slapd.conf"
+    config.write_text(
+        _slapd_config(workdir=workdir, suffix=suffix, admin_dn=admin_dn, admin_password=admin_password)
+    )
+    config.chmod(0o600)
+    port = free_port()
+    log = (workdir / "slapd.log").open("wb")
+    # -d 0 keeps slapd in the foreground (it never forks away from us) and logs nothing but errors.
+    process = subprocess.Popen(
+        [str(SLAPD), "-f", str(config), "-h", f"ldap://127.0.0.1:{port}/", "-d", "0"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                log.close()
+                output = (workdir / "slapd.log").read_text(errors="replace")
+                shutil.rmtree(workdir, ignore_errors=True)
+                pytest.fail(f"slapd did not start on port {port}:\n{output}")
+            time.sleep(0.05)
+    try:
+        yield SlapdServer(
+            port=port, suffix=suffix, admin_dn=admin_dn, admin_password=admin_password, workdir=workdir
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+        shutil.rmtree(workdir, ignore_errors=True)

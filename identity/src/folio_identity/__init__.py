@@ -1,0 +1,1 @@
+"""Folio identity as code: realm, directory seed."""
