@@ -127,7 +127,8 @@ spec:
     - metadata:
         name: data
         labels:
-          {{- include "folio-lib.labels" . | nindent 10 }}
+          {{- /* Selector labels only: claim templates are immutable, the version label is not. */}}
+          {{- include "folio-lib.selectorLabels" . | nindent 10 }}
       spec:
         accessModes: ["ReadWriteOnce"]
         {{- with (.svc.persistence.storageClass | default $g.storageClass) }}
