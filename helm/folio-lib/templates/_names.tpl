@@ -36,16 +36,14 @@ labels:
   {{- include "folio-lib.labels" . | nindent 2 }}
 {{- end -}}
 
-{{/* registry/name:tag, or registry/name@digest when a digest is pinned. */}}
+{{/* registry/name:tag, or registry/name@digest when a digest is pinned (svc.image overrides). */}}
 {{- define "folio-lib.image" -}}
 {{- $image := .root.Values.global.image -}}
-{{- $repository := printf "%s/%s" $image.registry .name -}}
-{{- with .svc.image -}}{{- with .repository -}}{{- $repository = . -}}{{- end -}}{{- end -}}
-{{- $digest := "" -}}
-{{- with .svc.image -}}{{- $digest = .digest | default "" -}}{{- end -}}
-{{- if $digest -}}
-{{- printf "%s@%s" $repository $digest -}}
+{{- $own := .svc.image | default dict -}}
+{{- $repository := $own.repository | default (printf "%s/%s" $image.registry .name) -}}
+{{- if $own.digest -}}
+{{- printf "%s@%s" $repository $own.digest -}}
 {{- else -}}
-{{- printf "%s:%s" $repository ($image.tag | default .root.Chart.AppVersion) -}}
+{{- printf "%s:%s" $repository ($own.tag | default $image.tag | default .root.Chart.AppVersion) -}}
 {{- end -}}
 {{- end -}}

@@ -19,7 +19,8 @@ runAsUser: 10001
 runAsGroup: 10001
 allowPrivilegeEscalation: false
 privileged: false
-readOnlyRootFilesystem: true
+{{- /* global.dev (skaffold's dev profile only) lets skaffold sync files into the container. */}}
+readOnlyRootFilesystem: {{ not .root.Values.global.dev }}
 capabilities:
   drop: ["ALL"]
 seccompProfile:
