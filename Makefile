@@ -7,7 +7,7 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 UV_VERSION := 0.13.8
 RUN := $(UV) run --frozen
 
-.PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean
+.PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean chart-test checkov dev
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,7 +31,7 @@ seed: install ## load the seed catalog (SYNTHETIC=10000 adds generated books)
 system-deps: ## Debian packages the tests start (PostgreSQL); installs them when missing and root
 	@scripts/system-deps.sh
 
-test: install system-deps lint ## everything CI runs: lint, types, unit, contract, end-to-end tests
+test: install system-deps lint checkov ## everything CI runs: lint, types, checkov, unit, contract, end-to-end tests
 	$(RUN) pytest
 
 check: install lint ## quick loop: lint and the tests that need no servers
@@ -54,6 +54,28 @@ bench-catalog: install ## GET /api/v1/books/{id} through storefront->gRPC->catal
 
 bench-checkout: install ## checkout p50/p99 at a steady arrival rate (RATE=10 per second)
 	$(RUN) python -m loadtest.bench_checkout --rate $${RATE:-10}
+
+# Delivery (issue 8): the chart, the gateway routes and the images' Dockerfiles, checked without a cluster.
+CHECKOV_VERSION := 3.3.30
+RENDERED := .folio/rendered
+
+chart-test: install ## only the delivery tests: render, lint and validate the chart, routes, Dockerfiles
+	$(RUN) pytest helm/tests gateway/tests -q
+
+checkov: install ## checkov (its own tool env) over the chart rendered per profile and every Dockerfile
+	rm -rf $(RENDERED)
+	$(RUN) python -m folio_testing.helm $(RENDERED)/default.yaml helm/folio/values.yaml
+	$(RUN) python -m folio_testing.helm $(RENDERED)/k3s.yaml helm/folio/values.yaml helm/folio/values-k3s.yaml
+	$(RUN) python -m folio_testing.helm $(RENDERED)/k8s.yaml helm/folio/values.yaml helm/folio/values-k8s.yaml
+	$(UV) tool run --from "checkov==$(CHECKOV_VERSION)" checkov --skip-download --compact --quiet \
+		--framework kubernetes dockerfile \
+		$$(for f in $(RENDERED)/*.yaml services/*/Dockerfile helm/pending/*/Dockerfile; do printf -- '-f %s ' $$f; done)
+
+dev: ## skaffold dev: build every image and deploy the chart to the current kube context
+	@command -v skaffold >/dev/null || { echo "skaffold is not installed. It is one binary: see"; \
+		echo "https://skaffold.dev/docs/install/ (or 'gcloud components install skaffold'), then run make dev again."; \
+		echo "It also needs helm, kubectl pointing at your cluster, and docker or podman to build."; exit 1; }
+	skaffold dev $(if $(PROFILE),-p $(PROFILE))
 
 clean: ## remove local state (databases, caches); keeps .venv
 	rm -rf .folio .pytest_cache .mypy_cache .ruff_cache bench-results

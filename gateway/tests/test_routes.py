@@ -88,7 +88,9 @@ def _chart_routes(objects: list[dict[str, Any]]) -> list[Route]:
 
 
 def _route_for(routes: list[Route], path: str, method: str) -> Route | None:
-    candidates = [(length, r.priority, r) for r in routes if (length := r.match_length(path, method)) is not None]
+    candidates = [
+        (length, r.priority, r) for r in routes if (length := r.match_length(path, method)) is not None
+    ]
     return max(candidates, key=lambda c: (c[0], c[1]))[2] if candidates else None
 
 
@@ -113,12 +115,14 @@ def routing_problems(openapi: dict[str, Any], routes: list[Route]) -> list[str]:
             problems.append(f"{method} {path}: only the pages catch-all routes it ({route.name})")
         if HOST not in route.hosts:
             problems.append(f"{method} {path}: route {route.name} is not on {HOST}")
-        if not REQUIRED_PLUGINS <= route.plugins:
+        if not route.plugins >= REQUIRED_PLUGINS:
             problems.append(f"{method} {path}: route {route.name} lacks {REQUIRED_PLUGINS - route.plugins}")
         if not {"limit-req", "limit-count"} & route.plugins:
             problems.append(f"{method} {path}: route {route.name} has no rate limit")
         if operation.get("security", global_security) and route.oidc_unauth_action not in ("deny", "auth"):
-            problems.append(f"{method} {path}: needs a signed-in caller but {route.name} does not enforce openid-connect")
+            problems.append(
+                f"{method} {path}: needs a signed-in caller but {route.name} does not enforce openid-connect"
+            )
         if SHOPPER_TAGS & set(operation.get("tags", [])) and route.oidc_unauth_action is None:
             problems.append(f"{method} {path}: acts for a shopper but {route.name} does not verify tokens")
     return problems
@@ -193,4 +197,5 @@ def test_standalone_config_has_no_secret_and_ends_as_apisix_expects() -> None:
     config = yaml.safe_load(text)
     (oidc,) = [r["plugins"]["openid-connect"] for r in config["routes"] if "openid-connect" in r["plugins"]]
     assert oidc["client_secret"].startswith("$env://")
-    assert oidc["bearer_only"] is True and oidc["use_jwks"] is True
+    assert oidc["bearer_only"] is True
+    assert oidc["use_jwks"] is True

@@ -17,7 +17,12 @@ Schema = dict[str, Any]
 
 
 def obj(properties: Schema, required: tuple[str, ...] = ()) -> Schema:
-    return {"type": "object", "additionalProperties": False, "properties": properties, "required": list(required)}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "required": list(required),
+    }
 
 
 STR: Schema = {"type": "string", "minLength": 1}
@@ -61,7 +66,11 @@ AUTHORIZATION_POLICY = resource(
                         "from": {
                             "type": "array",
                             "items": obj(
-                                {"source": obj({"principals": STRINGS, "namespaces": STRINGS, "ipBlocks": STRINGS})},
+                                {
+                                    "source": obj(
+                                        {"principals": STRINGS, "namespaces": STRINGS, "ipBlocks": STRINGS}
+                                    )
+                                },
                                 ("source",),
                             ),
                         },
@@ -71,7 +80,10 @@ AUTHORIZATION_POLICY = resource(
                                 {
                                     "operation": obj(
                                         {
-                                            "ports": {"type": "array", "items": {"type": "string", "pattern": r"^[0-9]+$"}},
+                                            "ports": {
+                                                "type": "array",
+                                                "items": {"type": "string", "pattern": r"^[0-9]+$"},
+                                            },
                                             "methods": STRINGS,
                                             "paths": STRINGS,
                                             "hosts": STRINGS,
@@ -96,7 +108,9 @@ DESTINATION_RULE = resource(
             "host": STR,
             "trafficPolicy": obj(
                 {
-                    "tls": obj({"mode": {"enum": ["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"]}}, ("mode",)),
+                    "tls": obj(
+                        {"mode": {"enum": ["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"]}}, ("mode",)
+                    ),
                     "connectionPool": obj(
                         {
                             "tcp": obj({"maxConnections": INT, "connectTimeout": DURATION}),
@@ -141,7 +155,11 @@ VIRTUAL_SERVICE = resource(
                         "route": {
                             "type": "array",
                             "items": obj(
-                                {"destination": obj({"host": STR, "port": obj({"number": INT}, ("number",))}, ("host",))},
+                                {
+                                    "destination": obj(
+                                        {"host": STR, "port": obj({"number": INT}, ("number",))}, ("host",)
+                                    )
+                                },
                                 ("destination",),
                             ),
                         },
@@ -149,7 +167,9 @@ VIRTUAL_SERVICE = resource(
                         "retries": obj({"attempts": INT, "perTryTimeout": DURATION, "retryOn": STR}),
                         "fault": obj(
                             {
-                                "delay": obj({"percentage": PERCENT, "fixedDelay": DURATION}, ("fixedDelay",)),
+                                "delay": obj(
+                                    {"percentage": PERCENT, "fixedDelay": DURATION}, ("fixedDelay",)
+                                ),
                                 "abort": {
                                     **obj({"percentage": PERCENT, "httpStatus": INT, "grpcStatus": STR}),
                                     "oneOf": [{"required": ["httpStatus"]}, {"required": ["grpcStatus"]}],
@@ -164,7 +184,9 @@ VIRTUAL_SERVICE = resource(
         ("hosts", "http"),
     ),
 )
-PLUGIN = obj({"name": STR, "enable": {"type": "boolean"}, "config": {"type": "object"}, "secretRef": STR}, ("name",))
+PLUGIN = obj(
+    {"name": STR, "enable": {"type": "boolean"}, "config": {"type": "object"}, "secretRef": STR}, ("name",)
+)
 APISIX_ROUTE = resource(
     "apisix.apache.org/v2",
     "ApisixRoute",
@@ -181,11 +203,27 @@ APISIX_ROUTE = resource(
                         "timeout": obj({"connect": DURATION, "send": DURATION, "read": DURATION}),
                         "match": obj(
                             {
-                                "paths": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^/"}},
+                                "paths": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {"type": "string", "pattern": "^/"},
+                                },
                                 "hosts": STRINGS,
                                 "methods": {
                                     "type": "array",
-                                    "items": {"enum": ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"]},
+                                    "items": {
+                                        "enum": [
+                                            "GET",
+                                            "HEAD",
+                                            "POST",
+                                            "PUT",
+                                            "DELETE",
+                                            "PATCH",
+                                            "OPTIONS",
+                                            "CONNECT",
+                                            "TRACE",
+                                        ]
+                                    },
                                 },
                                 "remoteAddrs": STRINGS,
                                 "exprs": {"type": "array"},
@@ -196,7 +234,12 @@ APISIX_ROUTE = resource(
                             "type": "array",
                             "minItems": 1,
                             "items": obj(
-                                {"serviceName": STR, "servicePort": {"type": ["integer", "string"]}, "weight": INT, "resolveGranularity": {"enum": ["endpoint", "service"]}},
+                                {
+                                    "serviceName": STR,
+                                    "servicePort": {"type": ["integer", "string"]},
+                                    "weight": INT,
+                                    "resolveGranularity": {"enum": ["endpoint", "service"]},
+                                },
                                 ("serviceName", "servicePort"),
                             ),
                         },
@@ -221,11 +264,17 @@ SCHEMAS = {
 
 
 def _custom(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [o for o in objects if "." in o["apiVersion"].split("/")[0] and not o["apiVersion"].endswith(".k8s.io/v1")]
+    return [
+        o
+        for o in objects
+        if "." in o["apiVersion"].split("/")[0] and not o["apiVersion"].endswith(".k8s.io/v1")
+    ]
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_every_custom_resource_has_a_known_shape(rendered: dict[str, list[dict[str, Any]]], profile: str) -> None:
+def test_every_custom_resource_has_a_known_shape(
+    rendered: dict[str, list[dict[str, Any]]], profile: str
+) -> None:
     custom = [o for o in rendered[profile] if (o["apiVersion"], o["kind"]) in SCHEMAS]
     unknown = {(o["apiVersion"], o["kind"]) for o in _custom(rendered[profile])} - SCHEMAS.keys()
     assert not unknown, f"no schema for {unknown}"
@@ -234,7 +283,9 @@ def test_every_custom_resource_has_a_known_shape(rendered: dict[str, list[dict[s
         try:
             jsonschema.validate(resource_, SCHEMAS[(resource_["apiVersion"], resource_["kind"])])
         except jsonschema.ValidationError as error:
-            pytest.fail(f"{resource_['kind']}/{resource_['metadata']['name']}: {error.message} at {list(error.path)}")
+            pytest.fail(
+                f"{resource_['kind']}/{resource_['metadata']['name']}: {error.message} at {list(error.path)}"
+            )
 
 
 def test_the_schemas_refuse_a_misplaced_field(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -244,6 +295,9 @@ def test_the_schemas_refuse_a_misplaced_field(rendered: dict[str, list[dict[str,
         jsonschema.validate(broken, APISIX_ROUTE)
     (virtual_service, *_) = [o for o in rendered["default"] if o["kind"] == "VirtualService"]
     http = virtual_service["spec"]["http"][0]
-    broken = {**virtual_service, "spec": {**virtual_service["spec"], "http": [{**http, "retries": {"attempt": 2}}]}}
+    broken = {
+        **virtual_service,
+        "spec": {**virtual_service["spec"], "http": [{**http, "retries": {"attempt": 2}}]},
+    }
     with pytest.raises(jsonschema.ValidationError, match="attempt"):
         jsonschema.validate(broken, VIRTUAL_SERVICE)

@@ -114,7 +114,8 @@ def test_the_evaluator_sees_a_missing_allow_rule(rendered: dict[str, Objects]) -
 def test_every_pod_is_default_denied_both_ways(rendered: dict[str, Objects], profile: str) -> None:
     objects = rendered[profile]
     (deny,) = [o for o in objects if o["metadata"]["name"] == "folio-default-deny"]
-    assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in deny["spec"]
+    assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in deny["spec"]
     for name, (labels, _) in _pods(objects).items():
         assert _selects(deny["spec"]["podSelector"], labels), name
 
@@ -150,7 +151,9 @@ def test_authorization_policies_admit_exactly_the_callers(rendered: dict[str, Ob
     for name, policy in policies.items():
         assert policy["spec"]["action"] == "ALLOW"
         assert _selects(policy["spec"]["selector"], pods[name][0])
-        principals = {p for rule in policy["spec"]["rules"] for s in rule["from"] for p in s["source"]["principals"]}
+        principals = {
+            p for rule in policy["spec"]["rules"] for s in rule["from"] for p in s["source"]["principals"]
+        }
         expected = {f"cluster.local/ns/folio/sa/{caller}" for caller in callers_of[name]}
         if name == "storefront":
             expected.add(EDGE_PRINCIPAL)
@@ -179,7 +182,9 @@ def test_mtls_is_strict_for_every_workload(rendered: dict[str, Objects], profile
 def test_checkout_calls_are_never_retried_after_a_timeout(rendered: dict[str, Objects]) -> None:
     """A charge or an order placed twice is worse than a failed one: retry only what never arrived."""
     routes = {
-        o["metadata"]["name"]: o["spec"]["http"][0] for o in rendered["default"] if o["kind"] == "VirtualService"
+        o["metadata"]["name"]: o["spec"]["http"][0]
+        for o in rendered["default"]
+        if o["kind"] == "VirtualService"
     }
     assert sorted(routes) == sorted(CALLS)
     for name in ("payment", "orders"):
@@ -192,11 +197,16 @@ def test_checkout_calls_are_never_retried_after_a_timeout(rendered: dict[str, Ob
 @pytest.mark.parametrize("drill", sorted((REPO / "helm/folio/drills").glob("*.yaml")), ids=lambda p: p.stem)
 def test_drill_overlays_inject_faults_into_one_service(chart: ChartCopy, drill: Path) -> None:
     objects = chart.render(load_values([*PROFILES["k8s"], drill]))
-    faulty = {o["metadata"]["name"]: o["spec"]["http"][0]["fault"] for o in objects if o["kind"] == "VirtualService" and "fault" in o["spec"]["http"][0]}
+    faulty = {
+        o["metadata"]["name"]: o["spec"]["http"][0]["fault"]
+        for o in objects
+        if o["kind"] == "VirtualService" and "fault" in o["spec"]["http"][0]
+    }
     assert len(faulty) == 1
     ((name, fault),) = faulty.items()
     assert name in CALLS
-    assert fault.keys() <= {"delay", "abort"} and fault
+    assert fault.keys() <= {"delay", "abort"}
+    assert fault
 
 
 def _grpc_calls_in_code(service: str) -> set[str]:
@@ -204,9 +214,13 @@ def _grpc_calls_in_code(service: str) -> set[str]:
     called = set()
     for source in (REPO / "services" / service / "src").rglob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("folio."):
-                if any(alias.name.endswith("_pb2_grpc") for alias in node.names):
-                    called.add(node.module.split(".")[1])
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("folio.")
+                and any(alias.name.endswith("_pb2_grpc") for alias in node.names)
+            ):
+                called.add(node.module.split(".")[1])
     return called - {service}
 
 
@@ -220,7 +234,11 @@ def test_the_code_makes_exactly_the_calls_the_policies_allow(service: str) -> No
     policies allow but the code never makes is an open door. Calls to a service whose contract is
     not in proto/ yet (the assistant, until issue 4 lands) are not checked on the code side."""
     if not (REPO / "services" / service / "src").is_dir():
-        pytest.skip(f"services/{service} has no source on this branch yet (issue 4); its chart entry is checked")
+        pytest.skip(
+            f"services/{service} has no source on this branch yet (issue 4); its chart entry is checked"
+        )
     code = _grpc_calls_in_code(service)
     assert code <= CALLS[service], f"{service} calls {code - CALLS[service]} without an allow rule"
-    assert CALLS[service] & _contracts() <= code, f"{service} is allowed to call {CALLS[service] - code} but never does"
+    assert CALLS[service] & _contracts() <= code, (
+        f"{service} is allowed to call {CALLS[service] - code} but never does"
+    )

@@ -36,7 +36,9 @@ def test_helm_lint_strict_finds_nothing(chart: ChartCopy, profile: str) -> None:
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_every_object_is_valid_for_kubernetes(rendered: dict[str, list[dict[str, Any]]], profile: str) -> None:
+def test_every_object_is_valid_for_kubernetes(
+    rendered: dict[str, list[dict[str, Any]]], profile: str
+) -> None:
     """Strict schemas of Kubernetes 1.37 (unknown fields are errors, not silently dropped)."""
     checked = 0
     for obj in rendered[profile]:
@@ -134,7 +136,9 @@ def test_service_addresses_name_each_callee_by_its_service(rendered: dict[str, l
             assert int(port) == services[callee]["spec"]["ports"][0]["port"]
 
 
-def test_k3s_profile_is_one_replica_with_local_path_storage(rendered: dict[str, list[dict[str, Any]]]) -> None:
+def test_k3s_profile_is_one_replica_with_local_path_storage(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
     assert _objects(rendered, "k3s", "HorizontalPodAutoscaler") == {}
     assert _objects(rendered, "k3s", "PodDisruptionBudget") == {}
     for name, workload in _workloads(rendered, "k3s").items():
@@ -143,7 +147,8 @@ def test_k3s_profile_is_one_replica_with_local_path_storage(rendered: dict[str, 
     (claim,) = assistant["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["storageClassName"] == "local-path"
     env = _env(assistant)
-    assert "FOLIO_ASSISTANT_GRAPH_URL" not in env and "FOLIO_ASSISTANT_QDRANT_URL" not in env
+    assert "FOLIO_ASSISTANT_GRAPH_URL" not in env
+    assert "FOLIO_ASSISTANT_QDRANT_URL" not in env
 
 
 def test_k8s_profile_is_highly_available(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -195,6 +200,8 @@ def test_a_call_to_an_unknown_service_is_refused(chart: ChartCopy) -> None:
 
 
 def test_the_helpers_come_from_the_library_chart(chart: ChartCopy) -> None:
-    assert [(d["name"], d["status"]) for d in helm_python.dependency_list(chart.path)] == [("folio-lib", "ok")]
+    assert [(d["name"], d["status"]) for d in helm_python.dependency_list(chart.path)] == [
+        ("folio-lib", "ok")
+    ]
     with helm_python.Chart.load(CHART.parent / "folio-lib") as library:
         assert library.metadata["type"] == "library"

@@ -88,3 +88,30 @@ class ChartCopy:
 
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def render_to(chart_dir: Path, values_files: list[Path], out: Path) -> Path:
+    """Write the rendered objects of one profile to `out` as one YAML file (for scanners like checkov)."""
+    chart = ChartCopy(chart_dir)
+    try:
+        objects = chart.render(load_values(values_files))
+    finally:
+        chart.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump_all(objects, sort_keys=False))
+    return out
+
+
+def main() -> None:
+    """`python -m folio_testing.helm OUT.yaml values.yaml [overlay.yaml ...]`: render helm/folio offline."""
+    import sys
+
+    if len(sys.argv) < 3:
+        raise SystemExit("usage: python -m folio_testing.helm OUT.yaml VALUES.yaml [OVERLAY.yaml ...]")
+    files = [Path(arg) for arg in sys.argv[2:]]
+    out = render_to(Path(__file__).resolve().parents[4] / "helm" / "folio", files, Path(sys.argv[1]))
+    print(f"rendered {out}")
+
+
+if __name__ == "__main__":
+    main()
