@@ -52,6 +52,14 @@ def test_every_object_is_valid_for_kubernetes(
     assert checked > 30
 
 
+def test_the_kubernetes_schemas_refuse_an_unknown_field(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """Guard for the check above: strict mode catches a misplaced key the API server would drop."""
+    (deployment, *_) = [o for o in rendered["default"] if o["kind"] == "Deployment"]
+    broken = {**deployment, "spec": {**deployment["spec"], "replica": 3}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES, strict=True)
+
+
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_service_runs_locked_down(rendered: dict[str, list[dict[str, Any]]], profile: str) -> None:
     workloads = _workloads(rendered, profile)
