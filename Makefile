@@ -6,17 +6,22 @@ SHELL := /bin/bash
 UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 UV_VERSION := 0.13.8
 RUN := $(UV) run --frozen
+# Istio's published CRD schemas as validators (npm, pinned by package-lock.json), for the chart tests.
+CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
 .PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean chart-test checkov dev
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
+$(CRD_VALIDATORS): helm/tests/crd-validators/package-lock.json
+	npm ci --prefix helm/tests/crd-validators --no-audit --no-fund --silent
+
 .tools/bin/uv:
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
-install: $(UV) ## install Python 3.12 deps from uv.lock into .venv
+install: $(UV) $(CRD_VALIDATORS) ## install Python 3.12 deps from uv.lock (and the CRD validators from npm)
 	$(UV) sync --all-packages --locked
 
 up: install ## run every service locally on embedded defaults (Ctrl-C stops)

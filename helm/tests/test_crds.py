@@ -1,11 +1,20 @@
-"""Custom resources (Istio, APISIX) checked against structural schemas written from their upstream
-CRD references (istio.io/latest/docs/reference/config, apisix-ingress-controller ApisixRoute v2).
+"""Custom resources (Istio, APISIX) checked twice.
 
-These are not the published OpenAPI schemas of the CRDs (no PyPI package ships them for current
-releases): field names, nesting, types and enums of the parts Folio uses are checked, with unknown
-fields refused, so a typo or a misplaced key fails here instead of being dropped by the API server.
+1. Istio's resources against the schemas Istio publishes in its CRDs, compiled into validators by the
+   npm package @kubernetes-models/istio (pinned in crd-validators/package-lock.json, installed by
+   `make install`). Those schemas check types and enums but, like the API server, let unknown fields
+   through (it prunes them silently).
+2. Every custom resource against structural schemas written here from the upstream references
+   (istio.io/latest/docs/reference/config, apisix-ingress-controller's ApisixRoute v2): field names,
+   nesting, types and enums of the parts Folio uses, unknown fields refused, so a typo or a misplaced
+   key fails here instead of vanishing. APISIX publishes no schema package: for ApisixRoute this
+   structural check is the only one.
 """
 
+import json
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -261,6 +270,46 @@ SCHEMAS = {
     ("networking.istio.io/v1", "VirtualService"): VIRTUAL_SERVICE,
     ("apisix.apache.org/v2", "ApisixRoute"): APISIX_ROUTE,
 }
+
+
+VALIDATORS = Path(__file__).parent / "crd-validators"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_istio_resources_match_istios_published_schemas(
+    rendered: dict[str, list[dict[str, Any]]], profile: str
+) -> None:
+    node = shutil.which("node")
+    assert node, "node is needed for the CRD validators (Debian: apt-get install nodejs)"
+    assert (VALIDATORS / "node_modules").is_dir(), (
+        "run `make install` (npm ci --prefix helm/tests/crd-validators)"
+    )
+    istio = [o for o in rendered[profile] if ".istio.io/" in o["apiVersion"]]
+    assert len(istio) > 10
+    result = subprocess.run(
+        [node, str(VALIDATORS / "validate.mjs")],
+        input=json.dumps(istio),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(result.stdout) == []
+
+
+def test_istios_schemas_refuse_a_wrong_enum(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    (peer,) = [o for o in rendered["default"] if o["kind"] == "PeerAuthentication"]
+    broken = {**peer, "spec": {**peer["spec"], "mtls": {"mode": "STRICTER"}}}
+    result = subprocess.run(
+        ["node", str(VALIDATORS / "validate.mjs")],
+        input=json.dumps([broken]),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    (problem,) = json.loads(result.stdout)
+    assert "allowed values" in problem["error"]
 
 
 def _custom(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
