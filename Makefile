@@ -6,17 +6,22 @@ SHELL := /bin/bash
 UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 UV_VERSION := 0.13.8
 RUN := $(UV) run --frozen
+# Istio's published CRD schemas as validators (npm, pinned by package-lock.json), for the chart tests.
+CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
-.PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean
+.PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean chart-test checkov dev
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(CRD_VALIDATORS): helm/tests/crd-validators/package-lock.json
+	npm ci --prefix helm/tests/crd-validators --no-audit --no-fund --silent
 
 .tools/bin/uv:
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
-install: $(UV) ## install Python 3.12 deps from uv.lock into .venv
+install: $(UV) $(CRD_VALIDATORS) ## install Python 3.12 deps from uv.lock (and the CRD validators from npm)
 	$(UV) sync --all-packages --locked
 
 up: install ## run every service locally on embedded defaults (Ctrl-C stops)
@@ -31,7 +36,7 @@ seed: install ## load the seed catalog (SYNTHETIC=10000 adds generated books)
 system-deps: ## Debian packages the tests start (PostgreSQL, Redis, slapd); installs them when missing and root
 	@scripts/system-deps.sh
 
-test: install system-deps lint ## everything CI runs: lint, types, unit, contract, end-to-end tests
+test: install system-deps lint checkov ## everything CI runs: lint, types, checkov, unit, contract, end-to-end tests
 	$(RUN) pytest
 
 check: install lint ## quick loop: lint and the tests that need no servers
@@ -54,6 +59,28 @@ bench-catalog: install ## GET /api/v1/books/{id} through storefront->gRPC->catal
 
 bench-checkout: install ## checkout p50/p99 at a steady arrival rate (RATE=10 per second)
 	$(RUN) python -m loadtest.bench_checkout --rate $${RATE:-10}
+
+# Delivery (issue 8): the chart, the gateway routes and the images' Dockerfiles, checked without a cluster.
+CHECKOV_VERSION := 3.3.30
+RENDERED := .folio/rendered
+
+chart-test: install ## only the delivery tests: render, lint and validate the chart, routes, Dockerfiles
+	$(RUN) pytest helm/tests gateway/tests -q
+
+checkov: install ## checkov (its own tool env) over the chart rendered per profile and every Dockerfile
+	rm -rf $(RENDERED)
+	$(RUN) python -m folio_testing.helm $(RENDERED)/default.yaml helm/folio/values.yaml
+	$(RUN) python -m folio_testing.helm $(RENDERED)/k3s.yaml helm/folio/values.yaml helm/folio/values-k3s.yaml
+	$(RUN) python -m folio_testing.helm $(RENDERED)/k8s.yaml helm/folio/values.yaml helm/folio/values-k8s.yaml
+	$(UV) tool run --from "checkov==$(CHECKOV_VERSION)" checkov --skip-download --compact --quiet \
+		--framework kubernetes dockerfile \
+		$$(for f in $(RENDERED)/*.yaml services/*/Dockerfile helm/pending/*/Dockerfile; do printf -- '-f %s ' $$f; done)
+
+dev: ## skaffold dev: build every image and deploy the chart to the current kube context
+	@command -v skaffold >/dev/null || { echo "skaffold is not installed. It is one binary: see"; \
+		echo "https://skaffold.dev/docs/install/ (or 'gcloud components install skaffold'), then run make dev again."; \
+		echo "It also needs helm, kubectl pointing at your cluster, and docker or podman to build."; exit 1; }
+	skaffold dev $(if $(PROFILE),-p $(PROFILE))
 
 clean: ## remove local state (databases, caches); keeps .venv
 	rm -rf .folio .pytest_cache .mypy_cache .ruff_cache bench-results
