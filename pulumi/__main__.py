@@ -12,7 +12,13 @@ from folio_deploy.platform import Platform
 config = load_stack_config()
 cluster = Cluster("cluster", config.cluster)
 platform = Platform("platform", config, provider=cluster.provider)
-app = App("app", config, platform, provider=cluster.provider, chart_path=Path(__file__).parent.parent / "helm" / "folio")
+app = App(
+    "app",
+    config,
+    platform,
+    provider=cluster.provider,
+    chart_path=Path(__file__).parent.parent / "helm" / "folio",
+)
 
 pulumi.export("shopUrl", app.shop_url)
 pulumi.export("grafanaUrl", platform.grafana_url)

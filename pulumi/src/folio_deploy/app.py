@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pulumi
 import pulumi_kubernetes as k8s
 
-from folio_deploy.config import StackConfig, secret_config
+from folio_deploy.config import StackConfig, require_secret_config
 from folio_deploy.platform import Platform
 from folio_deploy.resources import generated_password, helm_release, kube_secret, namespace, requests
 
@@ -80,34 +80,50 @@ class App(pulumi.ComponentResource):
             secrets.append(created)
             return secret_name
 
-        for service in DATABASE_OWNERS:
-            url = pulumi.Output.all(endpoints.postgres_host, endpoints.postgres_password).apply(
-                lambda args, db=service: _database_url(
-                    endpoints.postgres_user, args[1], args[0], endpoints.postgres_port, db
+        def database_url(database: str) -> pulumi.Output[str]:
+            def build(args: list[str]) -> str:
+                host, password = args
+                return _database_url(
+                    endpoints.postgres_user, password, host, endpoints.postgres_port, database
                 )
-            )
-            secret(f"folio-{service}-database", {"url": url})
+
+            return pulumi.Output.all(endpoints.postgres_host, endpoints.postgres_password).apply(build)
+
+        for service in DATABASE_OWNERS:
+            secret(f"folio-{service}-database", {"url": database_url(service)})
         secret("folio-cart-redis", {"url": endpoints.redis_url})
-        secret("folio-storefront-session", {"secret": generated_password("storefront-session-secret", self, 48)})
+        secret(
+            "folio-storefront-session", {"secret": generated_password("storefront-session-secret", self, 48)}
+        )
         for client in CONFIDENTIAL_CLIENTS:
             secret(
                 f"folio-{client}-oidc",
-                {"client-id": f"folio-{client}", "client-secret": generated_password(f"{client}-oidc-secret", self)},
+                {
+                    "client-id": f"folio-{client}",
+                    "client-secret": generated_password(f"{client}-oidc-secret", self),
+                },
             )
         secret("folio-assistant-graph", {"username": "neo4j", "password": endpoints.neo4j_password})
 
         pull_secrets: list[dict[str, str]] = []
-        registry_password = secret_config("registryPassword")
-        if config.app.registry_username and registry_password is not None:
+        if config.app.registry_username:
             username = config.app.registry_username
-            docker_config = registry_password.apply(
-                lambda password: _dockerconfigjson(config.app.image_registry, username, password)
+            registry_password = require_secret_config(
+                "registryPassword", "app.registryUsername is set: the image pull secret needs its password"
+            )
+            registry = config.app.image_registry
+
+            def docker_config_json(password: str) -> str:
+                return _dockerconfigjson(registry, username, password)
+
+            docker_config: pulumi.Output[str] = pulumi.Output.secret(
+                registry_password.apply(docker_config_json)
             )
             k8s.core.v1.Secret(
                 "folio-registry",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name="folio-registry", namespace=NAMESPACE),
                 type="kubernetes.io/dockerconfigjson",
-                string_data={".dockerconfigjson": pulumi.Output.secret(docker_config)},
+                string_data={".dockerconfigjson": docker_config},
                 opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[ns]),
             )
             pull_secrets.append({"name": "folio-registry"})
@@ -160,7 +176,9 @@ class App(pulumi.ComponentResource):
             "services": service_values,
         }
         # Pods need the sidecar injector and the ServiceMonitor CRD before they are created.
-        waits_for = [platform.releases[key] for key in ("istiod", "kube-prometheus-stack") if key in platform.releases]
+        waits_for = [
+            platform.releases[key] for key in ("istiod", "kube-prometheus-stack") if key in platform.releases
+        ]
         self.release = helm_release(
             "folio",
             NAMESPACE,

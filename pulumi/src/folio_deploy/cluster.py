@@ -13,7 +13,7 @@ from folio_deploy.config import ClusterConfig, require_secret_config
 from folio_deploy.resources import generated_password
 
 K3S_INSTALL_URL = "https://get.k3s.io"
-TOKEN_FILE = "/etc/folio/k3s-token"
+TOKEN_FILE = "/etc/folio/k3s-token"  # noqa: S105 (where the token is written, not the token)
 
 
 def k3s_install_command(role: str, version: str, host: str, server: str | None = None) -> str:
@@ -24,7 +24,9 @@ def k3s_install_command(role: str, version: str, host: str, server: str | None =
     save_token = f"install -d -m 700 /etc/folio && umask 077 && cat > {TOKEN_FILE}"
     env = f"INSTALL_K3S_VERSION={version}"
     if role == "server":
-        args = f"server --disable traefik --tls-san {host} --write-kubeconfig-mode 600 --token-file {TOKEN_FILE}"
+        args = (
+            f"server --disable traefik --tls-san {host} --write-kubeconfig-mode 600 --token-file {TOKEN_FILE}"
+        )
     else:
         args = f"agent --server https://{server}:6443 --token-file {TOKEN_FILE}"
     return f"{save_token} && curl -sfL {K3S_INSTALL_URL} | {env} sh -s - {args}"
@@ -79,9 +81,11 @@ class Cluster(pulumi.ComponentResource):
                 parent=self, depends_on=[install, *joined], additional_secret_outputs=["stdout"]
             ),
         )
-        # k3s writes its kubeconfig for 127.0.0.1; the program reaches the server at its SSH address.
-        reachable = pulumi.Output.secret(
-            kubeconfig.stdout.apply(lambda text: text.replace("https://127.0.0.1:6443", f"https://{server}:6443"))
-        )
-        self.provider = k8s.Provider(f"{name}-kubernetes", kubeconfig=reachable, opts=child)
+
+        def reachable(text: str) -> str:
+            # k3s writes its kubeconfig for 127.0.0.1; the program reaches the server at its SSH address.
+            return text.replace("https://127.0.0.1:6443", f"https://{server}:6443")
+
+        kubeconfig_text: pulumi.Output[str] = pulumi.Output.secret(kubeconfig.stdout.apply(reachable))
+        self.provider = k8s.Provider(f"{name}-kubernetes", kubeconfig=kubeconfig_text, opts=child)
         self.register_outputs({})

@@ -152,7 +152,9 @@ class StackConfig(Model):
     @model_validator(mode="after")
     def _dependencies(self) -> "StackConfig":
         if self.platform.external_dns.enabled and not self.platform.ingress_nginx.enabled:
-            raise ValueError("platform.externalDns publishes the ingress hosts: it needs platform.ingressNginx")
+            raise ValueError(
+                "platform.externalDns publishes the ingress hosts: it needs platform.ingressNginx"
+            )
         return self
 
 
@@ -164,15 +166,27 @@ def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
     """Read the `folio:*` keys of the current stack into a StackConfig, or raise ConfigError naming the key."""
     config = config or pulumi.Config()
     raw: dict[str, object] = {}
-    for key in ("domain", "profile", "storageClass", "cluster", "capacity", "certificates", "platform", "app"):
-        value = config.get_object(key) if key not in ("domain", "profile", "storageClass") else config.get(key)
+    for key in (
+        "domain",
+        "profile",
+        "storageClass",
+        "cluster",
+        "capacity",
+        "certificates",
+        "platform",
+        "app",
+    ):
+        value = (
+            config.get_object(key) if key not in ("domain", "profile", "storageClass") else config.get(key)
+        )
         if value is not None:
             raw[key] = value
     try:
         return StackConfig.model_validate(raw)
     except ValidationError as error:
         problems = "; ".join(
-            f"folio:{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}" for issue in error.errors()
+            f"folio:{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+            for issue in error.errors()
         )
         raise ConfigError(f"invalid stack configuration: {problems}") from None
 

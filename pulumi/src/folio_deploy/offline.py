@@ -23,15 +23,15 @@ from pulumi.runtime import settings
 
 # Pulumi's wire format for a secret value (fixed by the resource-monitor protocol, see pulumi/sdk rpc.py).
 _SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d"
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (a type marker, not a password)
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PROJECT = "folio"
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
-SECRET = "kubernetes:core/v1:Secret"
-RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+SECRET = "kubernetes:core/v1:Secret"  # noqa: S105 (type tokens)
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"  # noqa: S105
 REMOTE_COMMAND = "command:remote:Command"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from folio_deploy.config import ConfigError, StackConfig, require_secret_config, secret_config
+from folio_deploy.config import StackConfig, require_secret_config, secret_config
 from folio_deploy.resources import generated_password, helm_release, kube_secret, namespace, requests
 
 # Which namespace each release goes to.
@@ -116,9 +116,14 @@ class Endpoints:
     gateway_address: pulumi.Output[str] | None
 
 
+def _dns(release: k8s.helm.v3.Release, service: str) -> pulumi.Output[str]:
+    """The cluster DNS name of a release's service, taken from the release's outputs (so users wait for it)."""
+    return release.namespace.apply(lambda namespace: f"{service}.{namespace or ''}.svc.cluster.local")
+
+
 def _svc(release: k8s.helm.v3.Release, service: str, port: int, scheme: str = "") -> pulumi.Output[str]:
-    """The cluster DNS address of a release's service, taken from the release's outputs."""
-    return pulumi.Output.concat(scheme, service, ".", release.namespace, ".svc.cluster.local:", str(port))
+    """scheme://service.namespace.svc.cluster.local:port of a release's service."""
+    return pulumi.Output.concat(scheme, _dns(release, service), f":{port}")
 
 
 class Platform(pulumi.ComponentResource):
@@ -137,7 +142,7 @@ class Platform(pulumi.ComponentResource):
     ) -> None:
         super().__init__("folio:index:Platform", name, None, opts)
         self._config = config
-        self._provider = provider
+        self._k8s = provider
         self._size = SIZES[config.profile]
         self.releases = {}
         self.namespaces = {}
@@ -207,7 +212,7 @@ class Platform(pulumi.ComponentResource):
 
     def _namespace(self, name: str) -> k8s.core.v1.Namespace:
         if name not in self.namespaces:
-            self.namespaces[name] = namespace(name, self, self._provider)
+            self.namespaces[name] = namespace(name, self, self._k8s)
         return self.namespaces[name]
 
     def _release(
@@ -219,16 +224,17 @@ class Platform(pulumi.ComponentResource):
             NAMESPACES[key],
             values,
             parent=self,
-            provider=self._provider,
+            provider=self._k8s,
             depends_on=[ns, *(depends_on or [])],
         )
         self.releases[key] = release
         return release
 
-    def _secret(self, name: str, namespace_name: str, data: dict[str, pulumi.Input[str]]) -> k8s.core.v1.Secret:
+    def _secret(
+        self, name: str, namespace_name: str, data: dict[str, pulumi.Input[str]]
+    ) -> k8s.core.v1.Secret:
         ns = self._namespace(namespace_name)
-        secret = kube_secret(name, namespace_name, data, parent=ns, provider=self._provider)
-        return secret
+        return kube_secret(name, namespace_name, data, parent=ns, provider=self._k8s)
 
     def _res(self, workload: str, memory_limit: str | None = None) -> dict[str, dict[str, str]]:
         cpu, memory = self._size[workload]
@@ -236,7 +242,11 @@ class Platform(pulumi.ComponentResource):
 
     def _ingress(self, host: str) -> dict[str, Any]:
         """The TLS annotations every public host shares (cert-manager issues the certificate)."""
-        return {"cert-manager.io/cluster-issuer": self._issuer_name()} if self._config.platform.cert_manager.enabled else {}
+        return (
+            {"cert-manager.io/cluster-issuer": self._issuer_name()}
+            if self._config.platform.cert_manager.enabled
+            else {}
+        )
 
     def _issuer_name(self) -> str:
         return f"folio-{self._config.certificates.issuer}"
@@ -281,7 +291,7 @@ class Platform(pulumi.ComponentResource):
             kind="ClusterIssuer",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=self._issuer_name()),
             spec=spec,
-            opts=pulumi.ResourceOptions(parent=self, provider=self._provider, depends_on=[cert_manager]),
+            opts=pulumi.ResourceOptions(parent=self, provider=self._k8s, depends_on=[cert_manager]),
         )
 
     def _external_dns(self) -> dict[str, Any]:
@@ -320,7 +330,12 @@ class Platform(pulumi.ComponentResource):
             external = settings.external
             assert external is not None  # the config model guarantees it
             password = require_secret_config("postgresqlPassword", "platform.postgresql is your own")
-            return pulumi.Output.from_input(external.host), external.port, external.username or "folio", password
+            return (
+                pulumi.Output.from_input(external.host),
+                external.port,
+                external.username or "folio",
+                password,
+            )
         password = generated_password("postgresql-folio-password", self)
         admin = generated_password("postgresql-admin-password", self)
         self._secret("postgresql-auth", "data", {"postgres-password": admin, "password": password})
@@ -348,7 +363,7 @@ class Platform(pulumi.ComponentResource):
                 },
             },
         )
-        host = pulumi.Output.concat("postgresql.", release.namespace, ".svc.cluster.local")
+        host = _dns(release, "postgresql")
         return host, 5432, "folio", password
 
     def _redis(self) -> pulumi.Output[str]:
@@ -358,7 +373,9 @@ class Platform(pulumi.ComponentResource):
             assert external is not None
             password = secret_config("redisPassword")
             auth: pulumi.Input[str] = pulumi.Output.concat(":", password, "@") if password else ""
-            return pulumi.Output.secret(pulumi.Output.concat("redis://", auth, external.host, ":", str(external.port)))
+            return pulumi.Output.secret(
+                pulumi.Output.concat("redis://", auth, external.host, ":", str(external.port))
+            )
         password = generated_password("redis-password", self)
         self._secret("redis-auth", "data", {"redis-password": password})
         release = self._release(
@@ -371,7 +388,7 @@ class Platform(pulumi.ComponentResource):
             },
         )
         return pulumi.Output.secret(
-            pulumi.Output.concat("redis://:", password, "@redis-master.", release.namespace, ".svc.cluster.local:6379")
+            pulumi.Output.concat("redis://:", password, "@", _dns(release, "redis-master"), ":6379")
         )
 
     def _neo4j(self) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
@@ -396,7 +413,10 @@ class Platform(pulumi.ComponentResource):
                 "podSpec": {"loadbalancer": "exclude"},
                 "services": {"neo4j": {"enabled": False}},
                 "volumes": {
-                    "data": {"mode": "defaultStorageClass", "defaultStorageClass": {"requests": {"storage": "4Gi"}}}
+                    "data": {
+                        "mode": "defaultStorageClass",
+                        "defaultStorageClass": {"requests": {"storage": "4Gi"}},
+                    }
                 },
             },
         )
@@ -468,7 +488,12 @@ class Platform(pulumi.ComponentResource):
             {
                 "fullnameOverride": "keycloak",
                 "replicas": 1,
-                "command": ["/opt/keycloak/bin/kc.sh", "start", "--http-enabled=true", "--hostname-strict=false"],
+                "command": [
+                    "/opt/keycloak/bin/kc.sh",
+                    "start",
+                    "--http-enabled=true",
+                    "--hostname-strict=false",
+                ],
                 "proxy": {"enabled": True, "mode": "xforwarded"},
                 "http": {"relativePath": "/"},
                 "resources": self._res("keycloak", "1Gi"),
@@ -550,7 +575,11 @@ class Platform(pulumi.ComponentResource):
                 "grafana": {
                     "replicas": 1,
                     "resources": self._res("grafana"),
-                    "admin": {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"},
+                    "admin": {
+                        "existingSecret": "grafana-admin",
+                        "userKey": "admin-user",
+                        "passwordKey": "admin-password",
+                    },
                     "ingress": {
                         "enabled": True,
                         "ingressClassName": "nginx",
@@ -559,7 +588,11 @@ class Platform(pulumi.ComponentResource):
                         "tls": [{"hosts": [grafana_host], "secretName": "grafana-tls"}],
                     },
                     "additionalDataSources": [
-                        {"name": "Loki", "type": "loki", "url": "http://loki.observability.svc.cluster.local:3100"}
+                        {
+                            "name": "Loki",
+                            "type": "loki",
+                            "url": "http://loki.observability.svc.cluster.local:3100",
+                        }
                     ],
                     # Dashboards as code: ConfigMaps labelled grafana_dashboard=1 in any namespace.
                     "sidecar": {"dashboards": {"enabled": True, "searchNamespace": "ALL"}},
@@ -607,7 +640,9 @@ class Platform(pulumi.ComponentResource):
                 "resources": self._res("otel-collector"),
                 "config": {
                     "exporters": {
-                        "otlphttp/loki": {"endpoint": "http://loki.observability.svc.cluster.local:3100/otlp"},
+                        "otlphttp/loki": {
+                            "endpoint": "http://loki.observability.svc.cluster.local:3100/otlp"
+                        },
                         "prometheusremotewrite": {
                             "endpoint": "http://kps-prometheus.observability.svc.cluster.local:9090/api/v1/write"
                         },

@@ -67,7 +67,9 @@ def helm_release(
     chart = chart_path or (ref.chart if ref else None)
     if chart is None:
         raise KeyError(f"no pinned chart for {key}: add it to folio_deploy.charts.CHARTS")
-    local = chart_path is not None or (ref is not None and ref.repo is None and not ref.chart.startswith("oci://"))
+    local = chart_path is not None or (
+        ref is not None and ref.repo is None and not ref.chart.startswith("oci://")
+    )
     return k8s.helm.v3.Release(
         key,
         name=key,
@@ -75,7 +77,9 @@ def helm_release(
         chart=chart,
         version=None if local or ref is None else ref.version,
         repository_opts=(
-            k8s.helm.v3.RepositoryOptsArgs(repo=ref.repo) if ref is not None and ref.repo and not local else None
+            k8s.helm.v3.RepositoryOptsArgs(repo=ref.repo)
+            if ref is not None and ref.repo and not local
+            else None
         ),
         dependency_update=local,
         values=dict(values),
