@@ -90,7 +90,8 @@ def compare(
     now = metrics(current, "result")
     before = metrics(baseline, "baseline")
     checks = [
-        Check(name, before[name], now[name], HIGHER_IS_BETTER[name], max_regression) for name in HIGHER_IS_BETTER
+        Check(name, before[name], now[name], HIGHER_IS_BETTER[name], max_regression)
+        for name in HIGHER_IS_BETTER
     ]
     problems = []
     errors = current.get("folio", {}).get("errors", 0)
@@ -114,9 +115,13 @@ def _load(path: Path, what: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print every check; exit 1 on a regression beyond the ratio, 2 on unusable input."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("result", type=Path, help="bench-results/catalog.json from `make bench-catalog`")
-    parser.add_argument("baseline", type=Path, help="the accepted result, e.g. loadtest/baselines/catalog.json")
+    parser.add_argument(
+        "baseline", type=Path, help="the accepted result, e.g. loadtest/baselines/catalog.json"
+    )
     parser.add_argument(
         "--max-regression",
         type=float,

@@ -18,7 +18,7 @@ BASE: dict[str, Any] = {
 def test_a_minimal_config_is_valid_and_defaults_to_self_signed_certificates() -> None:
     config = StackConfig.model_validate(BASE)
     assert config.certificates.issuer == "selfsigned"
-    assert config.platform.postgresql.enabled
+    assert config.platform.postgresql.mode == "chart"
 
 
 @pytest.mark.parametrize(
@@ -26,9 +26,11 @@ def test_a_minimal_config_is_valid_and_defaults_to_self_signed_certificates() ->
     [
         ({"cluster": {"mode": "k3s"}}, "cluster.hosts"),
         ({"certificates": {"issuer": "letsencrypt"}}, "acmeEmail"),
-        ({"platform": {"redis": {"enabled": False}}}, "bring your own"),
+        ({"platform": {"redis": {"mode": "external"}}}, "bring your own"),
+        ({"platform": {"postgresql": {"mode": "embedded"}}}, "must outlive a pod"),
+        ({"platform": {"qdrant": {"mode": "somewhere"}}}, "'chart', 'external' or 'embedded'"),
         ({"platform": {"llm": {"enabled": False}}}, "externalBaseUrl"),
-        ({"platform": {"postgress": {"enabled": False}}}, "Extra inputs"),
+        ({"platform": {"postgress": {"mode": "chart"}}}, "Extra inputs"),
         ({"app": {"imageRegistry": "r", "replicas": 0}}, "greater than or equal to 1"),
     ],
 )
@@ -39,7 +41,7 @@ def test_invalid_configs_are_refused(change: dict[str, Any], message: str) -> No
 
 def test_the_program_reports_a_bad_key_with_its_full_name() -> None:
     with pytest.raises(ConfigError, match=r"folio:platform\.postgress"):
-        evaluate("k8s", overrides={"platform": {"postgress": {"enabled": False}}})
+        evaluate("k8s", overrides={"platform": {"postgress": {"mode": "chart"}}})
 
 
 def test_k3s_over_ssh_without_a_private_key_says_how_to_set_it() -> None:

@@ -52,13 +52,14 @@ def test_every_kubernetes_secret_holds_only_secret_values(k8s: Evaluation) -> No
 
 
 def test_values_that_must_carry_a_password_are_secret_as_a_whole(k8s: Evaluation) -> None:
-    """Deepflow and Nacos take theirs as chart values: the values input is then one Pulumi secret."""
+    """Deepflow, Nacos and APISIX take theirs as chart values: the values input is then one Pulumi secret."""
     releases = k8s.releases()
-    for name in ("deepflow", "nacos"):
+    in_values = {"deepflow", "nacos", "apisix"}
+    for name in in_values:
         assert is_secret(releases[name].inputs["values"]), name
     # ... and only those: the others keep readable values (passwords reach them through Secrets).
     readable = {name for name, release in releases.items() if not is_secret(release.inputs["values"])}
-    assert readable == set(releases) - {"deepflow", "nacos"}
+    assert readable == set(releases) - in_values
 
 
 @pytest.mark.parametrize("path", sorted(PROJECT_DIR.glob("Pulumi*.yaml")), ids=lambda p: p.name)

@@ -19,25 +19,24 @@ K3S_RELEASES = {
     "nacos",
     "postgresql",
     "redis",
-    "neo4j",
-    "qdrant",
     "ollama",
     "kube-prometheus-stack",
     "loki",
     "opentelemetry-collector",
     "folio",
 }
-# The k8s stack adds what a lab node leaves out: public DNS, the registry, Deepflow with ClickHouse.
-K8S_RELEASES = K3S_RELEASES | {"external-dns", "harbor", "deepflow"}
+# The k8s stack adds what a lab node leaves out: public DNS, the registry, Deepflow with ClickHouse,
+# and Neo4j and Qdrant servers (on k3s the assistant keeps its graph and vectors embedded).
+K8S_RELEASES = K3S_RELEASES | {"external-dns", "harbor", "deepflow", "neo4j", "qdrant"}
 
 K3S_NAMESPACES = {
     "ingress-nginx",
     "cert-manager",
     "istio-system",
     "apisix",
-    "identity",
+    "keycloak",
     "nacos",
-    "data",
+    "folio-data",
     "ai",
     "observability",
     "folio",
@@ -115,4 +114,4 @@ def test_certificates_come_from_the_stack_issuer(k3s: Evaluation, k8s: Evaluatio
     (k8s_issuer,) = k8s.of_type("kubernetes:cert-manager.io/v1:ClusterIssuer")
     assert k8s_issuer.plain("spec")["acme"]["email"] == "platform@example.com"
     app = k8s.releases()["folio"].plain("values")
-    assert app["ingress"]["annotations"]["cert-manager.io/cluster-issuer"] == "folio-letsencrypt"
+    assert app["ingress"]["clusterIssuer"] == "folio-letsencrypt"

@@ -19,19 +19,51 @@ def secret_data(evaluation: Evaluation, name: str) -> dict[str, str]:
     return data
 
 
-def test_app_values_carry_the_platform_endpoints(k3s: Evaluation) -> None:
-    values = app_values(k3s)
-    assert values["global"]["auth"]["issuerUrl"] == f"{k3s.outputs['keycloakUrl']}/realms/folio"
+def test_app_values_carry_the_platform_endpoints(k8s: Evaluation) -> None:
+    values = app_values(k8s)
+    issuer = f"{k8s.outputs['keycloakUrl']}/realms/folio"
+    assert values["auth"] == {"issuerUrl": issuer, "audience": "folio"}
+    assert values["gateway"]["oidc"]["discovery"] == f"{issuer}/.well-known/openid-configuration"
     assert (
         values["global"]["otel"]["endpoint"] == "http://otel-collector.observability.svc.cluster.local:4317"
     )
-    assert values["global"]["nacos"]["address"] == "nacos-cs.nacos.svc.cluster.local:8848"
-    assert values["global"]["publicUrl"] == k3s.outputs["shopUrl"]
+    assert values["gateway"]["host"] == "shop.folio.example.com"
     assistant = values["services"]["assistant"]
-    assert assistant["graphUrl"] == "bolt://neo4j.data.svc.cluster.local:7687"
-    assert assistant["qdrantUrl"] == "http://qdrant.data.svc.cluster.local:6333"
-    assert assistant["llmBaseUrl"] == "http://ollama.ai.svc.cluster.local:11434/v1"
-    assert assistant["llmModel"] == "qwen2.5:0.5b"
+    assert assistant["graph"] == {"secretName": "folio-assistant-graph", "secretKey": "url"}
+    assert secret_data(k8s, "folio-assistant-graph")["url"] == (
+        "neo4j://neo4j:generated-neo4j-password@neo4j.folio-data.svc.cluster.local:7687"
+    )
+    assert assistant["qdrantUrl"] == "http://qdrant.folio-data.svc.cluster.local:6333"
+    assert assistant["llm"] == {
+        "baseUrl": "http://ollama.ai.svc.cluster.local:11434/v1",
+        "model": "qwen2.5:0.5b",
+    }
+
+
+def test_k3s_keeps_the_assistants_graph_and_vectors_embedded(k3s: Evaluation) -> None:
+    assistant = app_values(k3s)["services"]["assistant"]
+    assert assistant["graph"] == {"secretName": ""}
+    assert assistant["qdrantUrl"] == ""
+    assert assistant["persistence"] == {"enabled": True}
+    assert ("folio", "folio-assistant-graph") not in k3s.secrets()
+
+
+def test_network_policies_let_the_app_reach_exactly_the_stores_the_platform_installed(
+    k3s: Evaluation, k8s: Evaluation
+) -> None:
+    def egress(evaluation: Evaluation) -> set[tuple[str, tuple[int, ...]]]:
+        entries = app_values(evaluation)["networkPolicy"]["platformEgress"]
+        return {(entry["namespace"], tuple(entry["ports"])) for entry in entries}
+
+    common = {
+        ("folio-data", (5432,)),
+        ("folio-data", (6379,)),
+        ("keycloak", (8080, 8443)),
+        ("observability", (4317, 4318)),
+        ("ai", (11434,)),
+    }
+    assert egress(k3s) == common
+    assert egress(k8s) == common | {("folio-data", (7687,)), ("folio-data", (6333, 6334))}
 
 
 def test_every_service_gets_an_image_from_the_configured_registry_and_tag(k8s: Evaluation) -> None:
@@ -41,36 +73,51 @@ def test_every_service_gets_an_image_from_the_configured_registry_and_tag(k8s: E
     assert values["global"]["imagePullSecrets"] == [{"name": "folio-registry"}]
 
 
+def test_the_chart_profile_file_matches_the_stack_profile(k3s: Evaluation, k8s: Evaluation) -> None:
+    def files(evaluation: Evaluation) -> list[str]:
+        assets = evaluation.releases()["folio"].plain("valueYamlFiles")
+        return [str(asset.path).rsplit("/", 1)[-1] for asset in assets]
+
+    assert files(k3s) == ["values-k3s.yaml"]
+    assert files(k8s) == ["values-k8s.yaml"]
+    assert app_values(k3s)["services"]["catalog"]["autoscaling"]["enabled"] is False
+    assert app_values(k8s)["services"]["catalog"]["replicas"] == 2
+
+
 def test_data_stores_reach_the_services_through_secrets_the_values_name(k3s: Evaluation) -> None:
     services = app_values(k3s)["services"]
     for owner in ("catalog", "payment", "orders"):
-        assert services[owner]["databaseSecret"] == f"folio-{owner}-database"
+        assert services[owner]["database"] == {"secretName": f"folio-{owner}-database", "secretKey": "url"}
         url = secret_data(k3s, f"folio-{owner}-database")["url"]
         assert url == (
-            f"postgresql://folio:generated-postgresql-folio-password@postgresql.data.svc.cluster.local:5432/{owner}"
+            "postgresql://folio:generated-postgresql-folio-password"
+            f"@postgresql.folio-data.svc.cluster.local:5432/{owner}"
         )
-    assert secret_data(k3s, services["cart"]["redisSecret"])["url"] == (
-        "redis://:generated-redis-password@redis-master.data.svc.cluster.local:6379"
+    assert services["cart"]["redis"]["secretName"] == "folio-cart-redis"
+    assert secret_data(k3s, "folio-cart-redis")["url"] == (
+        "redis://:generated-redis-password@redis-master.folio-data.svc.cluster.local:6379"
     )
-    assert secret_data(k3s, "folio-assistant-graph")["password"] == "generated-neo4j-password"
-    assert secret_data(k3s, "folio-orders-oidc")["client-id"] == "folio-orders"
-    assert secret_data(k3s, "folio-storefront-session")["secret"] == "generated-storefront-session-secret"
+    session = services["storefront"]["sessionSecret"]
+    assert (
+        secret_data(k3s, session["secretName"])[session["secretKey"]] == "generated-storefront-session-secret"
+    )
+    for client in ("orders", "assistant"):
+        oidc = services[client]["oidcClient"]
+        assert secret_data(k3s, oidc["secretName"])[oidc["secretKey"]] == f"generated-{client}-oidc-secret"
+    gateway = secret_data(k3s, app_values(k3s)["gateway"]["oidc"]["secretName"])
+    assert gateway == {"client_id": "folio-gateway", "client_secret": "generated-gateway-oidc-secret"}
 
 
 def test_platform_charts_read_their_passwords_from_the_secrets_pulumi_creates(k3s: Evaluation) -> None:
     secrets = k3s.secrets()
     postgres = k3s.releases()["postgresql"].plain("values")["auth"]
     assert postgres["existingSecret"] == "postgresql-auth"
-    assert (
-        secrets[("data", "postgresql-auth")].plain("stringData")["password"]
-        == "generated-postgresql-folio-password"
-    )
+    stored = secrets[("folio-data", "postgresql-auth")].plain("stringData")
+    assert stored["password"] == "generated-postgresql-folio-password"
     keycloak = k3s.releases()["keycloak"].plain("values")
     assert keycloak["database"]["existingSecret"] == "keycloak-db"
-    assert (
-        secrets[("identity", "keycloak-db")].plain("stringData")["password"]
-        == "generated-postgresql-folio-password"
-    )
+    stored = secrets[("keycloak", "keycloak-db")].plain("stringData")
+    assert stored["password"] == "generated-postgresql-folio-password"
     grafana = k3s.releases()["kube-prometheus-stack"].plain("values")["grafana"]["admin"]
     assert ("observability", grafana["existingSecret"]) in secrets
 
@@ -81,15 +128,19 @@ def test_own_postgresql_replaces_the_chart_and_its_address_reaches_the_app() -> 
         secrets={"sshPrivateKey": "key", "postgresqlPassword": "config-secret-pg/pw"},
         overrides={
             "platform": {
-                "postgresql": {"enabled": False, "external": {"host": "db.example.org", "port": 6432}}
+                "postgresql": {"mode": "external", "external": {"host": "db.example.org", "port": 6432}},
+                "neo4j": {"mode": "embedded"},
+                "qdrant": {"mode": "embedded"},
             }
         },
     )
     assert "postgresql" not in evaluation.releases()
     url = secret_data(evaluation, "folio-catalog-database")["url"]
     assert url == "postgresql://folio:config-secret-pg%2Fpw@db.example.org:6432/catalog"
-    keycloak = evaluation.releases()["keycloak"].plain("values")["database"]
-    assert keycloak["hostname"] == "db.example.org"
+    assert evaluation.releases()["keycloak"].plain("values")["database"]["hostname"] == "db.example.org"
+    policy = app_values(evaluation)["networkPolicy"]
+    assert 6432 in policy["externalEgress"]["ports"]
+    assert all(5432 not in entry["ports"] for entry in policy["platformEgress"])
 
 
 def test_own_llm_endpoint_replaces_ollama() -> None:
@@ -99,7 +150,7 @@ def test_own_llm_endpoint_replaces_ollama() -> None:
         overrides={"platform": {"llm": {"enabled": False, "externalBaseUrl": "https://llm.example.org/v1"}}},
     )
     assert "ollama" not in evaluation.releases()
-    assert app_values(evaluation)["services"]["assistant"]["llmBaseUrl"] == "https://llm.example.org/v1"
+    assert app_values(evaluation)["services"]["assistant"]["llm"]["baseUrl"] == "https://llm.example.org/v1"
 
 
 def test_own_postgresql_without_its_password_stops_with_the_command_to_set_it() -> None:
@@ -108,7 +159,7 @@ def test_own_postgresql_without_its_password_stops_with_the_command_to_set_it() 
             "k3s",
             secrets={"sshPrivateKey": "key"},
             overrides={
-                "platform": {"postgresql": {"enabled": False, "external": {"host": "db", "port": 5432}}}
+                "platform": {"postgresql": {"mode": "external", "external": {"host": "db", "port": 5432}}}
             },
         )
 

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from folio_deploy.config import StackConfig, require_secret_config
-from folio_deploy.platform import Platform
+from folio_deploy.platform import Endpoints, Platform
 from folio_deploy.resources import generated_password, helm_release, kube_secret, namespace, requests
 
 NAMESPACE = "folio"
@@ -23,23 +23,26 @@ SERVICES = ("catalog", "cart", "payment", "orders", "storefront", "assistant")
 DATABASE_OWNERS = ("catalog", "payment", "orders")
 # Services that call others as themselves (OIDC client credentials).
 CONFIDENTIAL_CLIENTS = ("orders", "assistant")
+# The chart's own profile files (helm/folio/values-<profile>.yaml) per stack profile.
+PROFILE_FILES = {"small": "values-k3s.yaml", "standard": "values-k8s.yaml"}
 
-SIZES: dict[str, dict[str, tuple[str, str]]] = {
+# (cpu request, memory request, memory limit) per service, as helm/folio's profiles size them.
+SIZES: dict[str, dict[str, tuple[str, str, str]]] = {
     "small": {
-        "catalog": ("50m", "128Mi"),
-        "cart": ("25m", "96Mi"),
-        "payment": ("25m", "96Mi"),
-        "orders": ("50m", "128Mi"),
-        "storefront": ("50m", "160Mi"),
-        "assistant": ("100m", "384Mi"),
+        "catalog": ("50m", "128Mi", "320Mi"),
+        "cart": ("50m", "96Mi", "256Mi"),
+        "payment": ("50m", "128Mi", "320Mi"),
+        "orders": ("50m", "128Mi", "320Mi"),
+        "storefront": ("100m", "128Mi", "320Mi"),
+        "assistant": ("250m", "768Mi", "1536Mi"),  # the embedding model lives in memory
     },
     "standard": {
-        "catalog": ("250m", "256Mi"),
-        "cart": ("100m", "192Mi"),
-        "payment": ("100m", "192Mi"),
-        "orders": ("250m", "256Mi"),
-        "storefront": ("250m", "320Mi"),
-        "assistant": ("500m", "1Gi"),
+        "catalog": ("100m", "192Mi", "384Mi"),
+        "cart": ("100m", "128Mi", "256Mi"),
+        "payment": ("100m", "160Mi", "320Mi"),
+        "orders": ("100m", "192Mi", "384Mi"),
+        "storefront": ("200m", "192Mi", "384Mi"),
+        "assistant": ("500m", "768Mi", "1536Mi"),
     },
 }
 
@@ -93,7 +96,8 @@ class App(pulumi.ComponentResource):
             secret(f"folio-{service}-database", {"url": database_url(service)})
         secret("folio-cart-redis", {"url": endpoints.redis_url})
         secret(
-            "folio-storefront-session", {"secret": generated_password("storefront-session-secret", self, 48)}
+            "folio-storefront-session",
+            {"session-secret": generated_password("storefront-session-secret", self, 48)},
         )
         for client in CONFIDENTIAL_CLIENTS:
             secret(
@@ -103,7 +107,13 @@ class App(pulumi.ComponentResource):
                     "client-secret": generated_password(f"{client}-oidc-secret", self),
                 },
             )
-        secret("folio-assistant-graph", {"username": "neo4j", "password": endpoints.neo4j_password})
+        # The gateway's own confidential client (APISIX openid-connect), keys as the ingress controller reads them.
+        secret(
+            "folio-gateway-oidc",
+            {"client_id": "folio-gateway", "client_secret": generated_password("gateway-oidc-secret", self)},
+        )
+        if endpoints.graph_url is not None:
+            secret("folio-assistant-graph", {"url": endpoints.graph_url})
 
         pull_secrets: list[dict[str, str]] = []
         if config.app.registry_username:
@@ -130,51 +140,7 @@ class App(pulumi.ComponentResource):
 
         shop_host = f"shop.{config.domain}"
         self.shop_url = f"https://{shop_host}"
-        sizes = SIZES[config.profile]
-        service_values: dict[str, dict[str, Any]] = {
-            service: {"replicaCount": config.app.replicas, "resources": requests(*sizes[service])}
-            for service in SERVICES
-        }
-        for service in DATABASE_OWNERS:
-            service_values[service]["databaseSecret"] = f"folio-{service}-database"
-        service_values["cart"]["redisSecret"] = "folio-cart-redis"
-        service_values["storefront"]["sessionSecret"] = "folio-storefront-session"
-        for client in CONFIDENTIAL_CLIENTS:
-            service_values[client]["oidcSecret"] = f"folio-{client}-oidc"
-        service_values["assistant"].update(
-            {
-                "graphUrl": endpoints.neo4j_url,
-                "graphSecret": "folio-assistant-graph",
-                "qdrantUrl": endpoints.qdrant_url,
-                "llmBaseUrl": endpoints.llm_base_url,
-                "llmModel": endpoints.llm_model,
-            }
-        )
-
-        values: dict[str, Any] = {
-            "global": {
-                "image": {"registry": config.app.image_registry, "tag": config.app.image_tag},
-                "imagePullSecrets": pull_secrets,
-                "publicUrl": self.shop_url,
-                "auth": {"issuerUrl": endpoints.issuer_url or "", "audience": "folio"},
-                "otel": {"endpoint": endpoints.otel_endpoint or ""},
-                "nacos": {"address": endpoints.nacos_address or ""},
-                "mesh": {"istio": mesh},
-            },
-            "ingress": {
-                "enabled": config.platform.ingress_nginx.enabled,
-                "className": "nginx",
-                "host": shop_host,
-                "tlsSecretName": "shop-tls",
-                "annotations": (
-                    {"cert-manager.io/cluster-issuer": f"folio-{config.certificates.issuer}"}
-                    if config.platform.cert_manager.enabled
-                    else {}
-                ),
-            },
-            "gateway": {"apisix": {"enabled": endpoints.gateway_address is not None}},
-            "services": service_values,
-        }
+        values = self._values(config, endpoints, shop_host, pull_secrets)
         # Pods need the sidecar injector and the ServiceMonitor CRD before they are created.
         waits_for = [
             platform.releases[key] for key in ("istiod", "kube-prometheus-stack") if key in platform.releases
@@ -187,5 +153,86 @@ class App(pulumi.ComponentResource):
             provider=provider,
             depends_on=[ns, *secrets, *waits_for],
             chart_path=str(chart_path),
+            # The chart's own profile (k3s: one replica, no HPA...); the values above win over it.
+            value_files=[str(chart_path / PROFILE_FILES[config.profile])],
         )
         self.register_outputs({"shopUrl": self.shop_url})
+
+    @staticmethod
+    def _values(
+        config: StackConfig, endpoints: Endpoints, shop_host: str, pull_secrets: list[dict[str, str]]
+    ) -> dict[str, Any]:
+        """The folio chart's values (helm/folio/values.yaml names every key) for this stack."""
+        sizes = SIZES[config.profile]
+        small = config.profile == "small"
+        replicas = config.app.replicas
+        services: dict[str, dict[str, Any]] = {
+            service: {
+                "replicas": replicas,
+                "resources": requests(*sizes[service]),
+                "autoscaling": {"enabled": not small, "minReplicas": replicas},
+                "pdb": {"enabled": replicas > 1},
+            }
+            for service in SERVICES
+        }
+        for service in DATABASE_OWNERS:
+            services[service]["database"] = {"secretName": f"folio-{service}-database", "secretKey": "url"}
+        services["cart"]["redis"] = {"secretName": "folio-cart-redis", "secretKey": "url"}
+        services["storefront"]["sessionSecret"] = {
+            "create": False,
+            "secretName": "folio-storefront-session",
+            "secretKey": "session-secret",
+        }
+        for client in CONFIDENTIAL_CLIENTS:
+            services[client]["oidcClient"] = {
+                "clientId": f"folio-{client}",
+                "secretName": f"folio-{client}-oidc",
+                "secretKey": "client-secret",
+            }
+        embedded = endpoints.graph_url is None or endpoints.qdrant_url is None
+        services["assistant"].update(
+            {
+                "graph": (
+                    {"secretName": "folio-assistant-graph", "secretKey": "url"}
+                    if endpoints.graph_url is not None
+                    else {"secretName": ""}
+                ),
+                "qdrantUrl": endpoints.qdrant_url if endpoints.qdrant_url is not None else "",
+                "llm": {"baseUrl": endpoints.llm_base_url, "model": endpoints.llm_model},
+                # The embedded graph / vector index live on the assistant's volume.
+                "persistence": {"enabled": embedded},
+            }
+        )
+        issuer = endpoints.issuer_url or ""
+        return {
+            "global": {
+                "image": {"registry": config.app.image_registry, "tag": config.app.image_tag},
+                "imagePullSecrets": pull_secrets,
+                "storageClass": config.storage_class or "",
+                "environment": pulumi.get_stack(),
+                "otel": {"endpoint": endpoints.otel_endpoint or ""},
+            },
+            "auth": {"issuerUrl": issuer, "audience": "folio"},
+            "services": services,
+            "networkPolicy": {
+                "platformEgress": endpoints.egress,
+                "externalEgress": {"ports": sorted({443, *endpoints.external_ports}), "services": []},
+            },
+            "mesh": {"enabled": config.platform.istio.enabled},
+            "gateway": {
+                "enabled": endpoints.gateway_address is not None,
+                "host": shop_host,
+                "oidc": {
+                    "discovery": f"{issuer}/.well-known/openid-configuration",
+                    "clientId": "folio-gateway",
+                    "secretName": "folio-gateway-oidc",
+                },
+            },
+            "ingress": {
+                "enabled": config.platform.ingress_nginx.enabled,
+                "className": "nginx",
+                "clusterIssuer": f"folio-{config.certificates.issuer}",
+                "tlsSecretName": "folio-shop-tls",
+                "gatewayService": {"namespace": "apisix", "name": "apisix-gateway", "port": 80},
+            },
+        }

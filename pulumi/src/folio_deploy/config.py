@@ -66,16 +66,20 @@ class External(Model):
     username: str | None = None
 
 
-class Switchable(Model):
-    """A platform component installed by its chart, or (enabled: false) your own at `external`."""
+class Store(Model):
+    """A data store: installed by its chart, yours (`external`), or embedded in the assistant.
 
-    enabled: bool = True
+    `embedded` (graph and vectors only) is the assistant's in-process FalkorDB / Qdrant local mode on a
+    volume: what a small node can afford (the Neo4j chart alone requests 2 GiB).
+    """
+
+    mode: Literal["chart", "external", "embedded"] = "chart"
     external: External | None = None
 
     @model_validator(mode="after")
-    def _external_when_disabled(self) -> "Switchable":
-        if not self.enabled and self.external is None:
-            raise ValueError("enabled: false needs external: {host, port} (bring your own)")
+    def _external_when_external(self) -> "Store":
+        if self.mode == "external" and self.external is None:
+            raise ValueError("mode external needs external: {host, port} (bring your own)")
         return self
 
 
@@ -117,10 +121,10 @@ class PlatformConfig(Model):
     keycloak: Toggle = Toggle()
     openldap: Toggle = Toggle()
     nacos: Toggle = Toggle()
-    postgresql: Switchable = Switchable()
-    redis: Switchable = Switchable()
-    neo4j: Switchable = Switchable()
-    qdrant: Switchable = Switchable()
+    postgresql: Store = Store()
+    redis: Store = Store()
+    neo4j: Store = Store()
+    qdrant: Store = Store()
     llm: Llm = Llm()
     harbor: Toggle = Toggle(enabled=False)
     observability: Toggle = Toggle()
@@ -151,6 +155,11 @@ class StackConfig(Model):
 
     @model_validator(mode="after")
     def _dependencies(self) -> "StackConfig":
+        for name in ("postgresql", "redis"):
+            if getattr(self.platform, name).mode == "embedded":
+                raise ValueError(
+                    f"platform.{name}: the shop's data must outlive a pod: mode chart or external"
+                )
         if self.platform.external_dns.enabled and not self.platform.ingress_nginx.enabled:
             raise ValueError(
                 "platform.externalDns publishes the ingress hosts: it needs platform.ingressNginx"

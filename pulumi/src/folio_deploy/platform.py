@@ -1,7 +1,7 @@
 """The Platform component: every shared system the shop runs on, each a Helm release of its pinned chart.
 
 Each component can be switched off in the stack config; the data stores can instead point at your own
-(`enabled: false` + `external`). What the app needs from the platform leaves this component as
+(`mode: external`), and the assistant's graph and vectors can stay embedded in it (`mode: embedded`). What the app needs from the platform leaves this component as
 `Endpoints`, so the App release is wired to the real release outputs (and waits for them).
 """
 
@@ -22,13 +22,13 @@ NAMESPACES = {
     "istio-base": "istio-system",
     "istiod": "istio-system",
     "apisix": "apisix",
-    "keycloak": "identity",
-    "openldap": "identity",
+    "keycloak": "keycloak",
+    "openldap": "keycloak",
     "nacos": "nacos",
-    "postgresql": "data",
-    "redis": "data",
-    "neo4j": "data",
-    "qdrant": "data",
+    "postgresql": "folio-data",
+    "redis": "folio-data",
+    "neo4j": "folio-data",
+    "qdrant": "folio-data",
     "ollama": "ai",
     "harbor": "harbor",
     "kube-prometheus-stack": "observability",
@@ -45,6 +45,8 @@ SIZES: dict[str, dict[str, tuple[str, str]]] = {
         "istiod": ("100m", "192Mi"),
         "istio-proxy": ("10m", "40Mi"),
         "apisix": ("100m", "128Mi"),
+        "apisix-etcd": ("25m", "64Mi"),
+        "apisix-ingress-controller": ("25m", "64Mi"),
         "keycloak": ("250m", "512Mi"),
         "openldap": ("25m", "64Mi"),
         "nacos": ("100m", "512Mi"),
@@ -71,6 +73,8 @@ SIZES: dict[str, dict[str, tuple[str, str]]] = {
         "istiod": ("500m", "1Gi"),
         "istio-proxy": ("100m", "128Mi"),
         "apisix": ("500m", "512Mi"),
+        "apisix-etcd": ("100m", "256Mi"),
+        "apisix-ingress-controller": ("100m", "128Mi"),
         "keycloak": ("500m", "1Gi"),
         "openldap": ("100m", "128Mi"),
         "nacos": ("500m", "1Gi"),
@@ -105,15 +109,17 @@ class Endpoints:
     postgres_user: str
     postgres_password: pulumi.Output[str]
     redis_url: pulumi.Output[str]  # secret: carries the password
-    neo4j_url: pulumi.Output[str]
-    neo4j_password: pulumi.Output[str]
-    qdrant_url: pulumi.Output[str]
+    graph_url: pulumi.Output[str] | None  # secret: neo4j://user:password@host:port; None = embedded
+    qdrant_url: pulumi.Output[str] | None  # None = embedded (Qdrant local mode in the assistant)
     llm_base_url: pulumi.Output[str]
     llm_model: str
     otel_endpoint: pulumi.Output[str] | None
     nacos_address: pulumi.Output[str] | None
     issuer_url: str | None
     gateway_address: pulumi.Output[str] | None
+    # NetworkPolicy egress the app needs to reach them: {namespace, ports, services} per store.
+    egress: list[dict[str, object]]
+    external_ports: list[int]
 
 
 def _dns(release: k8s.helm.v3.Release, service: str) -> pulumi.Output[str]:
@@ -166,7 +172,7 @@ class Platform(pulumi.ComponentResource):
 
         postgres = self._postgresql()
         redis_url = self._redis()
-        neo4j_url, neo4j_password = self._neo4j()
+        graph_url = self._neo4j()
         qdrant_url = self._qdrant()
         llm_base_url = self._llm()
 
@@ -196,8 +202,7 @@ class Platform(pulumi.ComponentResource):
             postgres_user=postgres[2],
             postgres_password=postgres[3],
             redis_url=redis_url,
-            neo4j_url=neo4j_url,
-            neo4j_password=neo4j_password,
+            graph_url=graph_url,
             qdrant_url=qdrant_url,
             llm_base_url=llm_base_url,
             llm_model=on.llm.model,
@@ -205,6 +210,14 @@ class Platform(pulumi.ComponentResource):
             nacos_address=nacos_address,
             issuer_url=f"{self.keycloak_url}/realms/{KEYCLOAK_REALM}" if self.keycloak_url else None,
             gateway_address=gateway,
+            egress=self._egress(),
+            external_ports=sorted(
+                {
+                    store.external.port
+                    for store in (on.postgresql, on.redis, on.neo4j, on.qdrant)
+                    if store.mode == "external" and store.external
+                }
+            ),
         )
         self.register_outputs({"releases": sorted(self.releases)})
 
@@ -314,19 +327,26 @@ class Platform(pulumi.ComponentResource):
         }
 
     def _apisix(self) -> dict[str, Any]:
-        # Standalone data plane: routes come from a file (gateway/), no etcd and no Admin API to secure.
+        # The app chart routes with ApisixRoute resources: APISIX with its ingress controller, which
+        # writes them through the Admin API into etcd. The admin key is generated (values are secret).
+        admin_key = generated_password("apisix-admin-key", self)
         return {
             "fullnameOverride": "apisix",
             "replicaCount": 1 if self._config.profile == "small" else 2,
             "resources": self._res("apisix"),
-            "apisix": {"deployment": {"mode": "standalone", "role": "data_plane"}},
-            "etcd": {"enabled": False},
+            "apisix": {"admin": {"credentials": {"admin": admin_key}}},
             "service": {"type": "ClusterIP"},
+            "etcd": {"enabled": True, "replicaCount": 1, "resources": self._res("apisix-etcd")},
+            "ingress-controller": {
+                "enabled": True,
+                "resources": self._res("apisix-ingress-controller"),
+                "config": {"apisix": {"serviceNamespace": NAMESPACES["apisix"], "adminKey": admin_key}},
+            },
         }
 
     def _postgresql(self) -> tuple[pulumi.Output[str], int, str, pulumi.Output[str]]:
         settings = self._config.platform.postgresql
-        if not settings.enabled:
+        if settings.mode == "external":
             external = settings.external
             assert external is not None  # the config model guarantees it
             password = require_secret_config("postgresqlPassword", "platform.postgresql is your own")
@@ -338,7 +358,7 @@ class Platform(pulumi.ComponentResource):
             )
         password = generated_password("postgresql-folio-password", self)
         admin = generated_password("postgresql-admin-password", self)
-        self._secret("postgresql-auth", "data", {"postgres-password": admin, "password": password})
+        self._secret("postgresql-auth", "folio-data", {"postgres-password": admin, "password": password})
         release = self._release(
             "postgresql",
             {
@@ -368,7 +388,7 @@ class Platform(pulumi.ComponentResource):
 
     def _redis(self) -> pulumi.Output[str]:
         settings = self._config.platform.redis
-        if not settings.enabled:
+        if settings.mode == "external":
             external = settings.external
             assert external is not None
             password = secret_config("redisPassword")
@@ -377,7 +397,7 @@ class Platform(pulumi.ComponentResource):
                 pulumi.Output.concat("redis://", auth, external.host, ":", str(external.port))
             )
         password = generated_password("redis-password", self)
-        self._secret("redis-auth", "data", {"redis-password": password})
+        self._secret("redis-auth", "folio-data", {"redis-password": password})
         release = self._release(
             "redis",
             {
@@ -391,15 +411,20 @@ class Platform(pulumi.ComponentResource):
             pulumi.Output.concat("redis://:", password, "@", _dns(release, "redis-master"), ":6379")
         )
 
-    def _neo4j(self) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    def _neo4j(self) -> pulumi.Output[str] | None:
         settings = self._config.platform.neo4j
-        if not settings.enabled:
+        if settings.mode == "embedded":
+            return None
+        if settings.mode == "external":
             external = settings.external
             assert external is not None
             password = require_secret_config("neo4jPassword", "platform.neo4j is your own")
-            return pulumi.Output.from_input(f"bolt://{external.host}:{external.port}"), password
+            user = external.username or "neo4j"
+            return pulumi.Output.secret(
+                pulumi.Output.concat(f"neo4j://{user}:", password, f"@{external.host}:{external.port}")
+            )
         password = generated_password("neo4j-password", self)
-        self._secret("neo4j-auth", "data", {"NEO4J_AUTH": pulumi.Output.concat("neo4j/", password)})
+        self._secret("neo4j-auth", "folio-data", {"NEO4J_AUTH": pulumi.Output.concat("neo4j/", password)})
         cpu, memory = self._size["neo4j"]
         release = self._release(
             "neo4j",
@@ -420,11 +445,15 @@ class Platform(pulumi.ComponentResource):
                 },
             },
         )
-        return _svc(release, "neo4j", 7687, "bolt://"), password
+        return pulumi.Output.secret(
+            pulumi.Output.concat("neo4j://neo4j:", password, "@", _dns(release, "neo4j"), ":7687")
+        )
 
-    def _qdrant(self) -> pulumi.Output[str]:
+    def _qdrant(self) -> pulumi.Output[str] | None:
         settings = self._config.platform.qdrant
-        if not settings.enabled:
+        if settings.mode == "embedded":
+            return None
+        if settings.mode == "external":
             external = settings.external
             assert external is not None
             return pulumi.Output.from_input(f"http://{external.host}:{external.port}")
@@ -438,6 +467,27 @@ class Platform(pulumi.ComponentResource):
             },
         )
         return _svc(release, "qdrant", 6333, "http://")
+
+    def _egress(self) -> list[dict[str, object]]:
+        """What the app's NetworkPolicies must let out: one entry per in-cluster store it uses."""
+        on = self._config.platform
+        egress: list[dict[str, object]] = []
+        stores = (
+            (on.postgresql.mode, [5432], ["catalog", "payment", "orders"]),
+            (on.redis.mode, [6379], ["cart"]),
+            (on.neo4j.mode, [7687], ["assistant"]),
+            (on.qdrant.mode, [6333, 6334], ["assistant"]),
+        )
+        for mode, ports, services in stores:
+            if mode == "chart":
+                egress.append({"namespace": "folio-data", "ports": ports, "services": services})
+        if on.keycloak.enabled:
+            egress.append({"namespace": NAMESPACES["keycloak"], "ports": [8080, 8443], "services": []})
+        if on.observability.enabled:
+            egress.append({"namespace": "observability", "ports": [4317, 4318], "services": []})
+        if on.llm.enabled:
+            egress.append({"namespace": NAMESPACES["ollama"], "ports": [11434], "services": ["assistant"]})
+        return egress
 
     def _llm(self) -> pulumi.Output[str]:
         llm = self._config.platform.llm
@@ -461,7 +511,7 @@ class Platform(pulumi.ComponentResource):
         config_admin = generated_password("openldap-config-password", self)
         self._secret(
             "openldap-admin",
-            "identity",
+            "keycloak",
             {"LDAP_ADMIN_PASSWORD": admin, "LDAP_CONFIG_ADMIN_PASSWORD": config_admin},
         )
         self._release(
@@ -480,8 +530,8 @@ class Platform(pulumi.ComponentResource):
     def _keycloak(self, postgres: tuple[pulumi.Output[str], int, str, pulumi.Output[str]]) -> None:
         host, port, user, db_password = postgres
         admin = generated_password("keycloak-admin-password", self)
-        self._secret("keycloak-admin", "identity", {"username": "admin", "password": admin})
-        self._secret("keycloak-db", "identity", {"password": db_password})
+        self._secret("keycloak-admin", "keycloak", {"username": "admin", "password": admin})
+        self._secret("keycloak-db", "keycloak", {"password": db_password})
         public_host = f"keycloak.{self._config.domain}"
         self._release(
             "keycloak",

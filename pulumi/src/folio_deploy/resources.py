@@ -57,6 +57,7 @@ def helm_release(
     provider: k8s.Provider,
     depends_on: Sequence[pulumi.Resource] = (),
     chart_path: str | None = None,
+    value_files: Sequence[str] = (),
 ) -> k8s.helm.v3.Release:
     """A Helm release of the pinned upstream chart CHARTS[key] (or of a local chart at chart_path).
 
@@ -83,6 +84,7 @@ def helm_release(
         ),
         dependency_update=local,
         values=dict(values),
+        value_yaml_files=[pulumi.FileAsset(path) for path in value_files] or None,
         atomic=True,
         cleanup_on_fail=True,
         timeout=900,
