@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.test_stacks import K3S_RELEASES
 
 from folio_deploy.render import main
-from tests.test_stacks import K3S_RELEASES
 
 
 def test_render_writes_each_releases_values_and_a_line_to_template_it(

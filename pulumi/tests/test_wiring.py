@@ -172,3 +172,22 @@ def test_switching_observability_off_removes_its_releases_and_the_grafana_url() 
     assert "observability" not in evaluation.namespaces()
     assert evaluation.outputs["grafanaUrl"] is None
     assert app_values(evaluation)["global"]["otel"]["endpoint"] == ""
+
+
+def test_keycloak_and_the_app_share_each_confidential_clients_secret(k3s: Evaluation) -> None:
+    realm = k3s.secrets()[("keycloak", "keycloak-realm-env")].plain("stringData")
+    for client in ("orders", "assistant"):
+        assert (
+            secret_data(k3s, f"folio-{client}-oidc")["client-secret"]
+            == (realm[f"FOLIO_IDENTITY_{client.upper()}_CLIENT_SECRET"])
+        )
+    assert (
+        secret_data(k3s, "folio-gateway-oidc")["client_secret"]
+        == realm["FOLIO_IDENTITY_GATEWAY_CLIENT_SECRET"]
+    )
+    assert realm["FOLIO_IDENTITY_SHOP_URL"] == k3s.outputs["shopUrl"]
+    assert realm["FOLIO_IDENTITY_LDAP_URL"] == "ldap://openldap.keycloak.svc.cluster.local:389"
+    ldap = k3s.secrets()[("keycloak", "openldap-admin")].plain("stringData")
+    assert realm["FOLIO_IDENTITY_LDAP_BIND_CREDENTIAL"] == ldap["LDAP_ADMIN_PASSWORD"]
+    keycloak = k3s.releases()["keycloak"].plain("values")
+    assert "keycloak-realm-env" in keycloak["extraEnvFrom"]

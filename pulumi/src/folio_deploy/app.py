@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from folio_deploy.config import StackConfig, require_secret_config
-from folio_deploy.platform import Endpoints, Platform
+from folio_deploy.platform import OIDC_CLIENTS, Endpoints, Platform
 from folio_deploy.resources import generated_password, helm_release, kube_secret, namespace, requests
 
 NAMESPACE = "folio"
@@ -99,18 +99,16 @@ class App(pulumi.ComponentResource):
             "folio-storefront-session",
             {"session-secret": generated_password("storefront-session-secret", self, 48)},
         )
+        client_secrets = endpoints.oidc_client_secrets
         for client in CONFIDENTIAL_CLIENTS:
             secret(
                 f"folio-{client}-oidc",
-                {
-                    "client-id": f"folio-{client}",
-                    "client-secret": generated_password(f"{client}-oidc-secret", self),
-                },
+                {"client-id": OIDC_CLIENTS[client], "client-secret": client_secrets[client]},
             )
         # The gateway's own confidential client (APISIX openid-connect), keys as the ingress controller reads them.
         secret(
             "folio-gateway-oidc",
-            {"client_id": "folio-gateway", "client_secret": generated_password("gateway-oidc-secret", self)},
+            {"client_id": OIDC_CLIENTS["gateway"], "client_secret": client_secrets["gateway"]},
         )
         if endpoints.graph_url is not None:
             secret("folio-assistant-graph", {"url": endpoints.graph_url})

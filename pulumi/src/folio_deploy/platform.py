@@ -98,6 +98,11 @@ SIZES: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 KEYCLOAK_REALM = "folio"
+# The directory's base (identity/openldap/bootstrap.ldif, issue 5) and the admin Keycloak binds as.
+LDAP_DOMAIN = "folio.example"
+LDAP_BIND_DN = "cn=admin,dc=folio,dc=example"
+# Confidential OIDC clients whose secrets Keycloak and the app must share (client -> Keycloak client id).
+OIDC_CLIENTS = {"orders": "folio-orders", "assistant": "folio-assistant", "gateway": "folio-gateway"}
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,8 @@ class Endpoints:
     nacos_address: pulumi.Output[str] | None
     issuer_url: str | None
     gateway_address: pulumi.Output[str] | None
+    # Client secrets of the confidential OIDC clients (OIDC_CLIENTS), the same values Keycloak is given.
+    oidc_client_secrets: dict[str, pulumi.Output[str]]
     # NetworkPolicy egress the app needs to reach them: {namespace, ports, services} per store.
     egress: list[dict[str, object]]
     external_ports: list[int]
@@ -176,10 +183,13 @@ class Platform(pulumi.ComponentResource):
         qdrant_url = self._qdrant()
         llm_base_url = self._llm()
 
-        if on.openldap.enabled:
-            self._openldap()
+        # Generated once here, handed to Keycloak (realm env) and to the app (its Secrets) alike.
+        oidc_client_secrets = {
+            client: generated_password(f"{client}-oidc-secret", self) for client in OIDC_CLIENTS
+        }
+        ldap_admin = self._openldap() if on.openldap.enabled else None
         if on.keycloak.enabled:
-            self._keycloak(postgres)
+            self._keycloak(postgres, oidc_client_secrets, ldap_admin)
         nacos_address = None
         if on.nacos.enabled:
             nacos = self._release("nacos", self._nacos())
@@ -210,6 +220,7 @@ class Platform(pulumi.ComponentResource):
             nacos_address=nacos_address,
             issuer_url=f"{self.keycloak_url}/realms/{KEYCLOAK_REALM}" if self.keycloak_url else None,
             gateway_address=gateway,
+            oidc_client_secrets=oidc_client_secrets,
             egress=self._egress(),
             external_ports=sorted(
                 {
@@ -506,7 +517,7 @@ class Platform(pulumi.ComponentResource):
         )
         return pulumi.Output.concat(_svc(release, "ollama", 11434, "http://"), "/v1")
 
-    def _openldap(self) -> None:
+    def _openldap(self) -> pulumi.Output[str]:
         admin = generated_password("openldap-admin-password", self)
         config_admin = generated_password("openldap-config-password", self)
         self._secret(
@@ -517,7 +528,7 @@ class Platform(pulumi.ComponentResource):
         self._release(
             "openldap",
             {
-                "global": {"ldapDomain": self._config.domain, "existingSecret": "openldap-admin"},
+                "global": {"ldapDomain": LDAP_DOMAIN, "existingSecret": "openldap-admin"},
                 "replicaCount": 1,
                 "replication": {"enabled": False},
                 "ltb-passwd": {"enabled": False},
@@ -526,13 +537,34 @@ class Platform(pulumi.ComponentResource):
                 "persistence": {"enabled": True, "size": "1Gi"},
             },
         )
+        return admin
 
-    def _keycloak(self, postgres: tuple[pulumi.Output[str], int, str, pulumi.Output[str]]) -> None:
+    def _keycloak(
+        self,
+        postgres: tuple[pulumi.Output[str], int, str, pulumi.Output[str]],
+        client_secrets: dict[str, pulumi.Output[str]],
+        ldap_admin: pulumi.Output[str] | None,
+    ) -> None:
         host, port, user, db_password = postgres
         admin = generated_password("keycloak-admin-password", self)
         self._secret("keycloak-admin", "keycloak", {"username": "admin", "password": admin})
         self._secret("keycloak-db", "keycloak", {"password": db_password})
         public_host = f"keycloak.{self._config.domain}"
+        # The realm file's placeholders (identity/keycloak/folio-realm.json, issue 5): `kc.sh --import-realm`
+        # and `folio identity apply` both read them from Keycloak's environment.
+        realm_env: dict[str, pulumi.Input[str]] = {
+            "FOLIO_IDENTITY_SHOP_URL": f"https://shop.{self._config.domain}",
+            "FOLIO_IDENTITY_ORDERS_CLIENT_SECRET": client_secrets["orders"],
+            "FOLIO_IDENTITY_ASSISTANT_CLIENT_SECRET": client_secrets["assistant"],
+            "FOLIO_IDENTITY_GATEWAY_CLIENT_SECRET": client_secrets["gateway"],
+        }
+        if ldap_admin is not None:
+            realm_env |= {
+                "FOLIO_IDENTITY_LDAP_URL": f"ldap://openldap.{NAMESPACES['openldap']}.svc.cluster.local:389",
+                "FOLIO_IDENTITY_LDAP_BIND_DN": LDAP_BIND_DN,
+                "FOLIO_IDENTITY_LDAP_BIND_CREDENTIAL": ldap_admin,
+            }
+        self._secret("keycloak-realm-env", "keycloak", realm_env)
         self._release(
             "keycloak",
             {
@@ -563,6 +595,7 @@ class Platform(pulumi.ComponentResource):
                     "  valueFrom: {secretKeyRef: {name: keycloak-admin, key: password}}\n"
                     f"- name: KC_HOSTNAME\n  value: https://{public_host}\n"
                 ),
+                "extraEnvFrom": "- secretRef: {name: keycloak-realm-env}\n",
                 "ingress": {
                     "enabled": True,
                     "ingressClassName": "nginx",
