@@ -115,3 +115,12 @@ def test_certificates_come_from_the_stack_issuer(k3s: Evaluation, k8s: Evaluatio
     assert k8s_issuer.plain("spec")["acme"]["email"] == "platform@example.com"
     app = k8s.releases()["folio"].plain("values")
     assert app["ingress"]["clusterIssuer"] == "folio-letsencrypt"
+
+
+def test_external_dns_writes_the_stack_domain_with_your_providers_credentials(k8s: Evaluation) -> None:
+    values = k8s.releases()["external-dns"].plain("values")
+    assert values["provider"] == {"name": "cloudflare"}
+    assert values["domainFilters"] == ["folio.example.com"]
+    assert values["policy"] == "upsert-only"
+    (env,) = values["env"]
+    assert env["valueFrom"]["secretKeyRef"] == {"name": "external-dns-credentials", "key": "CF_API_TOKEN"}

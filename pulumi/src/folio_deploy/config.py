@@ -97,6 +97,16 @@ class Llm(Model):
         return self
 
 
+class ExternalDns(Model):
+    """Public DNS records for the ingress hosts, in your provider's zone."""
+
+    enabled: bool = False
+    provider: str = "cloudflare"
+    # Environment variables the provider reads its credentials from (e.g. CF_API_TOKEN), each a key of
+    # the Secret `external-dns-credentials` you create in namespace external-dns.
+    credentials_env: list[str] = Field(default_factory=list)
+
+
 class Certificates(Model):
     """TLS for the public hosts: Let's Encrypt (needs public DNS) or a self-signed CA (labs, k3s)."""
 
@@ -115,7 +125,7 @@ class PlatformConfig(Model):
 
     ingress_nginx: Toggle = Toggle()
     cert_manager: Toggle = Toggle()
-    external_dns: Toggle = Toggle(enabled=False)
+    external_dns: ExternalDns = ExternalDns()
     istio: Toggle = Toggle()
     apisix: Toggle = Toggle()
     keycloak: Toggle = Toggle()

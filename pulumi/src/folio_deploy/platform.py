@@ -264,7 +264,7 @@ class Platform(pulumi.ComponentResource):
         cpu, memory = self._size[workload]
         return requests(cpu, memory, memory_limit)
 
-    def _ingress(self, host: str) -> dict[str, Any]:
+    def _tls_annotations(self) -> dict[str, Any]:
         """The TLS annotations every public host shares (cert-manager issues the certificate)."""
         return (
             {"cert-manager.io/cluster-issuer": self._issuer_name()}
@@ -319,13 +319,21 @@ class Platform(pulumi.ComponentResource):
         )
 
     def _external_dns(self) -> dict[str, Any]:
-        # The DNS provider's credentials are yours: put them in the Secret `external-dns-credentials`.
+        # The DNS provider's credentials are yours: keys of the Secret `external-dns-credentials`.
+        settings = self._config.platform.external_dns
         return {
+            "provider": {"name": settings.provider},
             "sources": ["ingress"],
             "policy": "upsert-only",
             "domainFilters": [self._config.domain],
             "txtOwnerId": f"folio-{pulumi.get_stack()}",
-            "envFrom": [{"secretRef": {"name": "external-dns-credentials"}}],
+            "env": [
+                {
+                    "name": name,
+                    "valueFrom": {"secretKeyRef": {"name": "external-dns-credentials", "key": name}},
+                }
+                for name in settings.credentials_env
+            ],
             "resources": self._res("external-dns"),
         }
 
@@ -599,7 +607,7 @@ class Platform(pulumi.ComponentResource):
                 "ingress": {
                     "enabled": True,
                     "ingressClassName": "nginx",
-                    "annotations": self._ingress(public_host),
+                    "annotations": self._tls_annotations(),
                     "rules": [{"host": public_host, "paths": [{"path": "/", "pathType": "Prefix"}]}],
                     "tls": [{"hosts": [public_host], "secretName": "keycloak-tls"}],
                 },
@@ -666,7 +674,7 @@ class Platform(pulumi.ComponentResource):
                     "ingress": {
                         "enabled": True,
                         "ingressClassName": "nginx",
-                        "annotations": self._ingress(grafana_host),
+                        "annotations": self._tls_annotations(),
                         "hosts": [grafana_host],
                         "tls": [{"hosts": [grafana_host], "secretName": "grafana-tls"}],
                     },
@@ -758,7 +766,7 @@ class Platform(pulumi.ComponentResource):
                     "ingress": {
                         "className": "nginx",
                         "hosts": {"core": host},
-                        "annotations": self._ingress(host),
+                        "annotations": self._tls_annotations(),
                     },
                 },
                 "core": component,
