@@ -34,7 +34,7 @@ seed: install ## load the seed catalog (SYNTHETIC=10000 adds generated books)
 system-deps: ## Debian packages the tests start (PostgreSQL); installs them when missing and root
 	@scripts/system-deps.sh
 
-test: install system-deps lint pulumi-test ## everything CI runs: lint, types, unit, contract, end-to-end tests
+test: install system-deps lint pulumi-test checkov-actions ## everything CI runs: lint, types, unit, contract, end-to-end tests
 	$(RUN) pytest
 
 check: install lint pulumi-test ## quick loop: lint and the tests that need no servers
