@@ -124,3 +124,43 @@ def test_external_dns_writes_the_stack_domain_with_your_providers_credentials(k8
     assert values["policy"] == "upsert-only"
     (env,) = values["env"]
     assert env["valueFrom"]["secretKeyRef"] == {"name": "external-dns-credentials", "key": "CF_API_TOKEN"}
+
+
+def test_nothing_is_created_before_what_it_needs(k3s: Evaluation) -> None:
+    """Namespaces before what lives in them, Secrets before the releases reading them, CRDs first."""
+    for secret in k3s.of_type("kubernetes:core/v1:Secret"):
+        assert f"ns-{secret.plain('metadata')['namespace']}" in secret.depends_on, secret.name
+    for name, release in k3s.releases().items():
+        assert f"ns-{release.plain('namespace')}" in release.depends_on, name
+    folio_secrets = {
+        secret.name
+        for secret in k3s.of_type("kubernetes:core/v1:Secret")
+        if secret.name.startswith("secret-folio-folio-")
+    }
+    reads = {
+        "postgresql": {"secret-folio-data-postgresql-auth"},
+        "redis": {"secret-folio-data-redis-auth"},
+        "openldap": {"secret-keycloak-openldap-admin"},
+        "keycloak": {
+            "secret-keycloak-keycloak-admin",
+            "secret-keycloak-keycloak-db",
+            "secret-keycloak-keycloak-realm-env",
+        },
+        "kube-prometheus-stack": {"secret-observability-grafana-admin"},
+        "folio": folio_secrets,
+    }
+    releases = k3s.releases()
+    for name, secrets in reads.items():
+        missing = secrets - releases[name].depends_on
+        assert not missing, f"{name} may start before {missing}"
+    assert "istio-base" in releases["istiod"].depends_on
+    assert "postgresql" in releases["keycloak"].depends_on
+    assert {"istiod", "kube-prometheus-stack"} <= releases["folio"].depends_on
+    (issuer,) = k3s.of_type("kubernetes:cert-manager.io/v1:ClusterIssuer")
+    assert "cert-manager" in issuer.depends_on
+
+
+def test_the_app_waits_for_the_platform_services_its_secrets_point_at(k3s: Evaluation) -> None:
+    secrets = {resource.name: resource for resource in k3s.of_type("kubernetes:core/v1:Secret")}
+    assert "postgresql" in secrets["secret-folio-folio-catalog-database"].depends_on
+    assert "redis" in secrets["secret-folio-folio-cart-redis"].depends_on

@@ -79,7 +79,9 @@ class App(pulumi.ComponentResource):
         secrets: list[k8s.core.v1.Secret] = []
 
         def secret(secret_name: str, data: dict[str, pulumi.Input[str]]) -> str:
-            created = kube_secret(secret_name, NAMESPACE, data, parent=self, provider=provider)
+            created = kube_secret(
+                secret_name, NAMESPACE, data, parent=self, provider=provider, depends_on=[ns]
+            )
             secrets.append(created)
             return secret_name
 

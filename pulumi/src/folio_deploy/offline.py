@@ -20,6 +20,7 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime import settings
+from pulumi.runtime.mocks import MockMonitor
 
 # Pulumi's wire format for a secret value (fixed by the resource-monitor protocol, see pulumi/sdk rpc.py).
 _SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -45,6 +46,8 @@ class Registered:
     type: str
     name: str
     inputs: dict[str, Any]
+    # Logical names of the resources it waits for (depends_on and the outputs its inputs use).
+    depends_on: frozenset[str] = frozenset()
 
     def plain(self, key: str) -> Any:
         """An input with every secret wrapper removed (for reading values, not for secrecy checks)."""
@@ -107,6 +110,21 @@ def plain_strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
         yield path, value
 
 
+class RecordingMonitor(MockMonitor):
+    """The mock monitor, also keeping what each registration depends on (the stock one drops it)."""
+
+    def __init__(self, mocks: "RecordingMocks") -> None:
+        super().__init__(mocks)
+        self.dependencies: dict[str, frozenset[str]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method keeps its name
+        urns = set(request.dependencies)
+        for property_dependencies in request.propertyDependencies.values():
+            urns.update(property_dependencies.urns)
+        self.dependencies[request.name] = frozenset(urn.rsplit("::", 1)[-1] for urn in urns)
+        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Records each registration; answers with its inputs plus the outputs the program reads."""
 
@@ -158,8 +176,9 @@ def evaluate(
         secret_keys.append(f"{PROJECT}:{key}")
     pulumi.runtime.set_all_config(config, secret_keys)
     mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
     settings.set_root_resource(None)  # type: ignore[arg-type]  # a fresh Stack for this run
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     evaluation = Evaluation(stack)
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
@@ -173,5 +192,8 @@ def evaluate(
         )
 
     run()
-    evaluation.resources = list(mocks.resources)
+    evaluation.resources = [
+        Registered(found.type, found.name, found.inputs, monitor.dependencies.get(found.name, frozenset()))
+        for found in mocks.resources
+    ]
     return evaluation

@@ -159,6 +159,8 @@ class Platform(pulumi.ComponentResource):
         self._size = SIZES[config.profile]
         self.releases = {}
         self.namespaces = {}
+        # Secrets created so far per namespace: a release there waits for them (charts read them at start).
+        self._secrets: dict[str, list[k8s.core.v1.Secret]] = {}
         on = config.platform
         domain = config.domain
 
@@ -249,7 +251,7 @@ class Platform(pulumi.ComponentResource):
             values,
             parent=self,
             provider=self._k8s,
-            depends_on=[ns, *(depends_on or [])],
+            depends_on=[ns, *self._secrets.get(NAMESPACES[key], []), *(depends_on or [])],
         )
         self.releases[key] = release
         return release
@@ -258,7 +260,9 @@ class Platform(pulumi.ComponentResource):
         self, name: str, namespace_name: str, data: dict[str, pulumi.Input[str]]
     ) -> k8s.core.v1.Secret:
         ns = self._namespace(namespace_name)
-        return kube_secret(name, namespace_name, data, parent=ns, provider=self._k8s)
+        secret = kube_secret(name, namespace_name, data, parent=self, provider=self._k8s, depends_on=[ns])
+        self._secrets.setdefault(namespace_name, []).append(secret)
+        return secret
 
     def _res(self, workload: str, memory_limit: str | None = None) -> dict[str, dict[str, str]]:
         cpu, memory = self._size[workload]

@@ -25,14 +25,19 @@ def kube_secret(
     data: Mapping[str, pulumi.Input[str]],
     parent: pulumi.Resource,
     provider: k8s.Provider,
+    depends_on: Sequence[pulumi.Resource] = (),
 ) -> k8s.core.v1.Secret:
-    """A Kubernetes Secret named `name` whose every value is a Pulumi secret in the state."""
+    """A Kubernetes Secret named `name` whose every value is a Pulumi secret in the state.
+
+    `depends_on` takes its Namespace: a parent orders nothing, and the API refuses a Secret in a
+    namespace that does not exist yet.
+    """
     return k8s.core.v1.Secret(
         f"secret-{namespace}-{name}",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace),
         string_data={key: pulumi.Output.secret(value) for key, value in data.items()},
         type="Opaque",
-        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=list(depends_on)),
     )
 
 
