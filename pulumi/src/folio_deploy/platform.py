@@ -119,7 +119,6 @@ class Endpoints:
     llm_base_url: pulumi.Output[str]
     llm_model: str
     otel_endpoint: pulumi.Output[str] | None
-    nacos_address: pulumi.Output[str] | None
     issuer_url: str | None
     gateway_address: pulumi.Output[str] | None
     # Client secrets of the confidential OIDC clients (OIDC_CLIENTS), the same values Keycloak is given.
@@ -192,10 +191,9 @@ class Platform(pulumi.ComponentResource):
         ldap_admin = self._openldap() if on.openldap.enabled else None
         if on.keycloak.enabled:
             self._keycloak(postgres, oidc_client_secrets, ldap_admin)
-        nacos_address = None
         if on.nacos.enabled:
-            nacos = self._release("nacos", self._nacos())
-            nacos_address = _svc(nacos, "nacos-cs", 8848)
+            # No service reads Nacos yet (its config-center adapter is a later issue): nothing to wire.
+            self._release("nacos", self._nacos())
         gateway = None
         if on.apisix.enabled:
             apisix = self._release("apisix", self._apisix())
@@ -219,7 +217,6 @@ class Platform(pulumi.ComponentResource):
             llm_base_url=llm_base_url,
             llm_model=on.llm.model,
             otel_endpoint=otel,
-            nacos_address=nacos_address,
             issuer_url=f"{self.keycloak_url}/realms/{KEYCLOAK_REALM}" if self.keycloak_url else None,
             gateway_address=gateway,
             oidc_client_secrets=oidc_client_secrets,
