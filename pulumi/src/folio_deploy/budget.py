@@ -11,6 +11,7 @@ missed too, which is why the per-release lines are printed for a person to read.
 """
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from folio_deploy.config import SECRET_KEYS
-from folio_deploy.offline import Evaluation, evaluate
+from folio_deploy.offline import Evaluation, evaluate, stack_config
 
 # Values subtrees that are DaemonSets: one pod per node.
 PER_NODE = ("prometheus-node-exporter",)
@@ -166,19 +167,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def evaluation_capacity(stack: str) -> dict[str, Any] | None:
     """The stack file's folio:capacity, as written."""
-    import json
-
-    from folio_deploy.offline import stack_config
-
     raw = stack_config(stack).get("folio:capacity")
     return json.loads(raw) if raw else None
 
 
 def is_k3s(stack: str) -> bool:
-    import json
-
-    from folio_deploy.offline import stack_config
-
+    """Whether the stack installs k3s (then k3s's own system pods count too)."""
     cluster = json.loads(stack_config(stack).get("folio:cluster", "{}"))
     return bool(cluster.get("mode") == "k3s")
 
