@@ -98,6 +98,8 @@ SIZES: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 KEYCLOAK_REALM = "folio"
+# Private ranges that hold every usual pod network (k3s: 10.42.0.0/16; most CNIs: 10.x or 172.16/12).
+POD_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 # The directory's base (identity/openldap/bootstrap.ldif, issue 5) and the admin Keycloak binds as.
 LDAP_DOMAIN = "folio.example"
 LDAP_BIND_DN = "cn=admin,dc=folio,dc=example"
@@ -354,7 +356,12 @@ class Platform(pulumi.ComponentResource):
             "fullnameOverride": "apisix",
             "replicaCount": 1 if self._config.profile == "small" else 2,
             "resources": self._res("apisix"),
-            "apisix": {"admin": {"credentials": {"admin": admin_key}}},
+            "apisix": {
+                # The ingress controller calls the Admin API from its own pod (the chart allows only
+                # 127.0.0.1/24); ingress-nginx forwards the client's address, trusted for per-client limits.
+                "admin": {"credentials": {"admin": admin_key}, "allow": {"ipList": POD_NETWORKS}},
+                "trustedAddresses": POD_NETWORKS,
+            },
             "service": {"type": "ClusterIP"},
             "etcd": {"enabled": True, "replicaCount": 1, "resources": self._res("apisix-etcd")},
             "ingress-controller": {
