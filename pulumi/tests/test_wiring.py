@@ -71,6 +71,7 @@ def test_every_service_gets_an_image_from_the_configured_registry_and_tag(k8s: E
     assert values["global"]["image"] == {"registry": "harbor.folio.example.com/folio", "tag": "latest"}
     assert set(values["services"]) == set(SERVICES)
     assert values["global"]["imagePullSecrets"] == [{"name": "folio-registry"}]
+    assert "folio-registry" in k8s.releases()["folio"].depends_on
 
 
 def test_the_chart_profile_file_matches_the_stack_profile(k3s: Evaluation, k8s: Evaluation) -> None:

@@ -129,13 +129,14 @@ class App(pulumi.ComponentResource):
             docker_config: pulumi.Output[str] = pulumi.Output.secret(
                 registry_password.apply(docker_config_json)
             )
-            k8s.core.v1.Secret(
+            pull_secret = k8s.core.v1.Secret(
                 "folio-registry",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name="folio-registry", namespace=NAMESPACE),
                 type="kubernetes.io/dockerconfigjson",
                 string_data={".dockerconfigjson": docker_config},
                 opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[ns]),
             )
+            secrets.append(pull_secret)
             pull_secrets.append({"name": "folio-registry"})
 
         shop_host = f"shop.{config.domain}"
