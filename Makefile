@@ -9,7 +9,8 @@ RUN := $(UV) run --frozen
 # Istio's published CRD schemas as validators (npm, pinned by package-lock.json), for the chart tests.
 CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
-.PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean chart-test checkov dev
+.PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean \
+	chart-test checkov dev pulumi-test pulumi-budget pulumi-vendor perf-gate checkov-actions
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -21,8 +22,10 @@ $(CRD_VALIDATORS): helm/tests/crd-validators/package-lock.json
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
-install: $(UV) $(CRD_VALIDATORS) ## install Python 3.12 deps from uv.lock (and the CRD validators from npm)
+# pulumi/ is its own uv project (its own lock and .venv): Pulumi's SDK needs protobuf < 7, the services need 7.
+install: $(UV) $(CRD_VALIDATORS) ## install Python 3.12 deps from uv.lock, pulumi/.venv from pulumi/uv.lock, the CRD validators from npm
 	$(UV) sync --all-packages --locked
+	$(UV) sync --directory pulumi --locked
 
 up: install ## run every service locally on embedded defaults (Ctrl-C stops)
 	$(RUN) folio up
@@ -36,16 +39,17 @@ seed: install ## load the seed catalog (SYNTHETIC=10000 adds generated books)
 system-deps: ## Debian packages the tests start (PostgreSQL, Redis, slapd); installs them when missing and root
 	@scripts/system-deps.sh
 
-test: install system-deps lint checkov ## everything CI runs: lint, types, checkov, unit, contract, end-to-end tests
+test: install system-deps lint checkov pulumi-test checkov-actions ## everything CI runs: lint, types, checkov, unit, contract, end-to-end tests
 	$(RUN) pytest
 
-check: install lint ## quick loop: lint and the tests that need no servers
+check: install lint pulumi-test ## quick loop: lint and the tests that need no servers
 	$(RUN) pytest -m "not postgres and not ldap and not e2e" -q
 
 lint: install ## ruff and mypy, configured once at the root
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+	$(UV) run --directory pulumi --frozen mypy
 
 format: install ## apply ruff's fixes and formatting
 	$(RUN) ruff check --fix .
@@ -81,6 +85,27 @@ dev: ## skaffold dev: build every image and deploy the chart to the current kube
 		echo "https://skaffold.dev/docs/install/ (or 'gcloud components install skaffold'), then run make dev again."; \
 		echo "It also needs helm, kubectl pointing at your cluster, and docker or podman to build."; exit 1; }
 	skaffold dev $(if $(PROFILE),-p $(PROFILE))
+
+pulumi-test: install ## the Pulumi program's tests: every stack evaluated under Pulumi's mocks (no CLI, no cluster)
+	$(UV) run --directory pulumi --frozen pytest -q
+
+pulumi-budget: install ## CPU/memory requests of a stack vs its capacity (STACK=k3s)
+	$(UV) run --directory pulumi --frozen python -m folio_deploy.budget $${STACK:-k3s}
+
+NACOS_K8S_COMMIT := $(shell sed -n 's/.*ChartRef("vendor\/nacos", "\([0-9a-f]*\)").*/\1/p' pulumi/src/folio_deploy/charts.py)
+pulumi-vendor: ## check out the Nacos chart (published in no Helm repo) at its pinned commit into pulumi/vendor/nacos
+	rm -rf pulumi/vendor/nacos-k8s && mkdir -p pulumi/vendor
+	git init -q pulumi/vendor/nacos-k8s
+	git -C pulumi/vendor/nacos-k8s fetch -q --depth 1 https://github.com/nacos-group/nacos-k8s $(NACOS_K8S_COMMIT)
+	git -C pulumi/vendor/nacos-k8s checkout -q FETCH_HEAD
+	rm -rf pulumi/vendor/nacos && cp -r pulumi/vendor/nacos-k8s/helm pulumi/vendor/nacos
+
+perf-gate: install ## compare bench-results/catalog.json (make bench-catalog) with loadtest/baselines/catalog.json
+	$(RUN) python -m loadtest.perf_gate bench-results/catalog.json loadtest/baselines/catalog.json
+
+checkov-actions: $(UV) ## checkov's GitHub Actions policies on .github/workflows (its own tool env: it is heavy)
+	$(UV) tool run --from "checkov==$(CHECKOV_VERSION)" checkov --quiet --compact --skip-download \
+		--framework github_actions -d .github/workflows
 
 clean: ## remove local state (databases, caches); keeps .venv
 	rm -rf .folio .pytest_cache .mypy_cache .ruff_cache bench-results

@@ -333,6 +333,7 @@ def settings_env(keycloak: KeycloakDouble) -> dict[str, str]:
         "FOLIO_IDENTITY_STOREFRONT_CLIENT_SECRET": secrets.token_urlsafe(16),
         "FOLIO_IDENTITY_ORDERS_CLIENT_SECRET": secrets.token_urlsafe(16),
         "FOLIO_IDENTITY_ASSISTANT_CLIENT_SECRET": secrets.token_urlsafe(16),
+        "FOLIO_IDENTITY_GATEWAY_CLIENT_SECRET": secrets.token_urlsafe(16),
     }
 
 
@@ -465,7 +466,7 @@ def test_missing_settings_are_named_and_nothing_is_called(
     assert (
         "missing settings (set these environment variables): FOLIO_IDENTITY_LDAP_BIND_CREDENTIAL, "
         "FOLIO_IDENTITY_STOREFRONT_CLIENT_SECRET, FOLIO_IDENTITY_ORDERS_CLIENT_SECRET, "
-        "FOLIO_IDENTITY_ASSISTANT_CLIENT_SECRET" in result.output
+        "FOLIO_IDENTITY_ASSISTANT_CLIENT_SECRET, FOLIO_IDENTITY_GATEWAY_CLIENT_SECRET" in result.output
     )
     assert keycloak.requests == []
 

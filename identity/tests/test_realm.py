@@ -33,6 +33,7 @@ def test_every_secret_in_the_realm_is_a_placeholder() -> None:
         ".clients[0].secret",
         ".clients[1].secret",
         ".clients[2].secret",
+        ".clients[3].secret",
         ".components.org.keycloak.storage.UserStorageProvider[0].config.bindCredential",
     }
     for path, value in found:
@@ -81,6 +82,7 @@ def test_clients_roles_and_tokens_are_as_the_platform_expects() -> None:
         "FOLIO_IDENTITY_STOREFRONT_CLIENT_SECRET",
         "FOLIO_IDENTITY_ORDERS_CLIENT_SECRET",
         "FOLIO_IDENTITY_ASSISTANT_CLIENT_SECRET",
+        "FOLIO_IDENTITY_GATEWAY_CLIENT_SECRET",
     }
 
 

@@ -43,6 +43,7 @@ class IdentitySettings(BaseSettings):
     storefront_client_secret: SecretStr
     orders_client_secret: SecretStr
     assistant_client_secret: SecretStr
+    gateway_client_secret: SecretStr
 
     @field_validator("keycloak_url", "shop_url")
     @classmethod
