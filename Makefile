@@ -9,7 +9,7 @@ RUN := $(UV) run --frozen
 # Istio's published CRD schemas as validators (npm, pinned by package-lock.json), for the chart tests.
 CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
-.PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean chart-test checkov dev
+.PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean load bench drill chart-test checkov dev
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -81,6 +81,15 @@ dev: ## skaffold dev: build every image and deploy the chart to the current kube
 		echo "https://skaffold.dev/docs/install/ (or 'gcloud components install skaffold'), then run make dev again."; \
 		echo "It also needs helm, kubectl pointing at your cluster, and docker or podman to build."; exit 1; }
 	skaffold dev $(if $(PROFILE),-p $(PROFILE))
+
+load: install ## Locust's web UI with the shopper mix against a running shop (HOST=http://127.0.0.1:8000; start it with make up)
+	$(RUN) locust -f loadtest/locustfile.py --host $${HOST:-http://127.0.0.1:8000}
+
+bench: install ## the shopper mix headless on a stack of its own: report in bench-results/shop.{html,json} (KNEE=1 also finds the knee)
+	$(RUN) python -m loadtest.bench --users $${USERS:-20} --seconds $${SECONDS:-30} $(if $(KNEE),--knee) $(if $(HOST),--host $(HOST))
+
+drill: install ## failure drills: SIGKILL each service under steady traffic, restart it, report what shoppers saw
+	$(RUN) folio drill
 
 clean: ## remove local state (databases, caches); keeps .venv
 	rm -rf .folio .pytest_cache .mypy_cache .ruff_cache bench-results
