@@ -10,7 +10,7 @@ RUN := $(UV) run --frozen
 CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
 .PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean \
-	chart-test checkov dev pulumi-test pulumi-budget pulumi-vendor perf-gate checkov-actions
+	chart-test checkov dev pulumi-test pulumi-budget pulumi-vendor perf-gate checkov-actions load bench drill
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -106,6 +106,15 @@ perf-gate: install ## compare bench-results/catalog.json (make bench-catalog) wi
 checkov-actions: $(UV) ## checkov's GitHub Actions policies on .github/workflows (its own tool env: it is heavy)
 	$(UV) tool run --from "checkov==$(CHECKOV_VERSION)" checkov --quiet --compact --skip-download \
 		--framework github_actions -d .github/workflows
+
+load: install ## Locust's web UI with the shopper mix against a running shop (HOST=http://127.0.0.1:8000; start it with make up)
+	$(RUN) locust -f loadtest/locustfile.py --host $${HOST:-http://127.0.0.1:8000}
+
+bench: install ## the shopper mix headless on a stack of its own: report in bench-results/shop.{html,json} (KNEE=1 also finds the knee)
+	$(RUN) python -m loadtest.bench --users $${USERS:-20} --seconds $${SECONDS:-30} $(if $(KNEE),--knee) $(if $(HOST),--host $(HOST))
+
+drill: install ## failure drills: SIGKILL each service under steady traffic, restart it, report what shoppers saw
+	$(RUN) folio drill
 
 clean: ## remove local state (databases, caches); keeps .venv
 	rm -rf .folio .pytest_cache .mypy_cache .ruff_cache bench-results

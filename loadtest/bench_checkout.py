@@ -87,7 +87,9 @@ def main() -> None:
             books = [b["id"] for b in page["items"] if b["stock"] >= 20]
             latencies, statuses, took = asyncio.run(drive(base_url, books, args.rate, args.seconds))
             ports = [f"--port={name}={port}" for name, port in stack.ports.items()]
-            reconciled = CliRunner().invoke(folio, ["reconcile", *ports])
+            reconciled = CliRunner().invoke(
+                folio, ["reconcile", *ports, "--data-dir", str(Path(tmp) / "data")]
+            )
         finally:
             stack.down()
 

@@ -15,6 +15,9 @@ class Settings(ServiceSettings):
         default={"catalog": "127.0.0.1:50051", "cart": "127.0.0.1:50052", "orders": "127.0.0.1:50054"},
         description='JSON map of service -> "host:port[,host:port...]" for static discovery',
     )
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=10 * 1024 * 1024, description="larger request bodies get 413"
+    )
     request_timeout_seconds: float = Field(
         default=3.0, gt=0, le=60, description="budget for one request, shared by every backend call it makes"
     )

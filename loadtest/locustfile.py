@@ -1,0 +1,99 @@
+"""Locust shopper journeys against the storefront: `make load` (web UI) and `make bench` (headless).
+
+Weights follow how people use a bookshop: most requests browse (home, genres, book pages,
+search), fewer add to a cart, fewer still check out. Host, users and spawn rate come from the
+Locust command line or LOCUST_* environment variables, so the same file drives `make up` on a
+laptop or a cluster URL.
+
+FOLIO_LOAD_RATE (requests per second per simulated shopper) switches to constant-throughput
+pacing, which `loadtest.bench --knee` uses to hold a fixed arrival rate per step.
+"""
+
+import os
+import random
+import uuid
+
+from locust import FastHttpUser, between, constant_throughput, task
+
+CHECKOUT = {
+    "email": "load@example.org",
+    "shipping_address": {
+        "name": "Load",
+        "line1": "1 Road",
+        "city": "Paris",
+        "postal_code": "75001",
+        "country": "FR",
+    },
+    "card": {
+        "number": "4242424242424242",
+        "exp_month": 12,
+        "exp_year": 2035,
+        "cvv": "123",
+        "holder_name": "Load",
+    },
+}
+WORDS = ["whale", "sea", "love", "war", "detective", "ghost", "island", "king", "voyage", "murder", "garden"]
+_RATE = float(os.environ.get("FOLIO_LOAD_RATE", "0"))
+
+
+class Shopper(FastHttpUser):
+    """A guest shopper (the session cookie is theirs alone) browsing, buying now and then."""
+
+    wait_time = constant_throughput(_RATE) if _RATE > 0 else between(0.5, 2.0)
+
+    def on_start(self) -> None:
+        # Test data fetched from the shop itself, so the journeys fit whatever catalog it serves.
+        books = self.client.get("/api/v1/books?page_size=100", name="/api/v1/books").json()["items"]
+        self.books = [b["id"] for b in books] or ["moby-dick"]
+        self.in_stock = [b["id"] for b in books if b["in_stock"]] or self.books
+        self.genres = [g["id"] for g in self.client.get("/api/v1/genres").json()]
+        self.has_assistant = (
+            self.client.get("/openapi.json").json()["paths"].get("/api/v1/assistant/search") is not None
+        )
+
+    @task(8)
+    def home(self) -> None:
+        self.client.get("/", name="/ (home page)")
+
+    @task(6)
+    def genre(self) -> None:
+        self.client.get(f"/api/v1/books?genre={random.choice(self.genres)}", name="/api/v1/books?genre")
+
+    @task(12)
+    def book(self) -> None:
+        self.client.get(f"/api/v1/books/{random.choice(self.books)}", name="/api/v1/books/[id]")
+
+    @task(5)
+    def search(self) -> None:
+        self.client.get(f"/api/v1/search?q={random.choice(WORDS)}", name="/api/v1/search")
+
+    @task(2)
+    def ask(self) -> None:
+        if self.has_assistant:
+            self.client.get(
+                f"/api/v1/assistant/search?q={random.choice(WORDS)}", name="/api/v1/assistant/search"
+            )
+
+    @task(3)
+    def add_to_cart(self) -> None:
+        self.client.post(
+            "/api/v1/cart/items", json={"book_id": random.choice(self.in_stock)}, name="/api/v1/cart/items"
+        )
+
+    @task(2)
+    def view_cart(self) -> None:
+        self.client.get("/api/v1/cart")
+
+    @task(1)
+    def checkout(self) -> None:
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        with self.client.post(
+            "/api/v1/orders", json=CHECKOUT, headers=headers, catch_response=True
+        ) as answer:
+            # An empty cart or a sold-out book is the shop working as designed, not a failure.
+            if answer.status_code in (201, 409):
+                answer.success()
+
+    @task(1)
+    def orders(self) -> None:
+        self.client.get("/api/v1/orders")
