@@ -111,7 +111,7 @@ load: install ## Locust's web UI with the shopper mix against a running shop (HO
 	$(RUN) locust -f loadtest/locustfile.py --host $${HOST:-http://127.0.0.1:8000}
 
 bench: install ## the shopper mix headless on a stack of its own: report in bench-results/shop.{html,json} (KNEE=1 also finds the knee)
-	$(RUN) python -m loadtest.bench --users $${USERS:-20} --seconds $${SECONDS:-30} $(if $(KNEE),--knee) $(if $(HOST),--host $(HOST))
+	$(RUN) python -m loadtest.bench --users $${USERS:-20} --seconds $${DURATION:-30} $(if $(KNEE),--knee) $(if $(HOST),--host $(HOST))
 
 drill: install ## failure drills: SIGKILL each service under steady traffic, restart it, report what shoppers saw
 	$(RUN) folio drill

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+from authlib.integrations.base_client.errors import OAuthError
 from fastapi import Request
 
 from folio_platform.auth import GUEST_PREFIX, Identity, ServiceTokens, TokenVerifier
@@ -81,7 +83,8 @@ async def _signed_in_user(request: Request, sign_in: SignIn) -> Shopper | None:
                 grant_type="refresh_token", refresh_token=user.get("refresh_token", "")
             )
             identity = await sign_in.verifier.verify(tokens["access_token"])
-        except Exception as error:
+        except (OAuthError, httpx.HTTPError, Unauthenticated, KeyError) as error:
+            # Refused or unreachable: the person signs in again rather than the request failing.
             log.info("session expired, signing out", extra={"error": str(error)})
             request.session.pop("user", None)
             return None
