@@ -143,6 +143,9 @@ class Gazetteer:
                 self.genres[word].add(genre_id)
         for genre_id, name in (genres or {}).items():
             self.genres[normalise(name)].add(genre_id)
+        # A title that is also a genre word ("Poems") says the genre, not the book.
+        for word in self.genres:
+            self.titles.pop(word, None)
         for era, words in _ERA_WORDS.items():
             for word in words:
                 self.eras[word] = era

@@ -54,8 +54,9 @@ class Query:
 class VectorIndex:
     """Book passages by meaning."""
 
-    def __init__(self, client: AsyncQdrantClient) -> None:
+    def __init__(self, client: AsyncQdrantClient, *, local: bool = False) -> None:
         self._client = client
+        self._local = local
 
     @classmethod
     def open(cls, *, url: str | None, path: Path, api_key: str | None = None) -> "VectorIndex":
@@ -63,7 +64,7 @@ class VectorIndex:
         if url:
             return cls(AsyncQdrantClient(url=url, api_key=api_key))
         path.mkdir(parents=True, exist_ok=True)
-        return cls(AsyncQdrantClient(path=str(path)))
+        return cls(AsyncQdrantClient(path=str(path)), local=True)
 
     async def ensure_collection(self) -> None:
         """Create the collection (cosine distance, 384 dimensions) if it does not exist."""
@@ -72,7 +73,10 @@ class VectorIndex:
                 COLLECTION,
                 vectors_config=models.VectorParams(size=DIMENSIONS, distance=models.Distance.COSINE),
             )
-            await self._client.create_payload_index(COLLECTION, "genres", models.PayloadSchemaType.KEYWORD)
+            if not self._local:  # local mode filters by scanning and warns about indexes
+                await self._client.create_payload_index(
+                    COLLECTION, "genres", models.PayloadSchemaType.KEYWORD
+                )
 
     async def count(self) -> int:
         return (await self._client.count(COLLECTION, exact=True)).count
