@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from folio_assistant.graph import Names
 
 _MAX_NGRAM = 10
+# Surnames that name a place or a character more often than the author in a question.
+_AMBIGUOUS_SURNAMES = frozenset({"london", "holmes", "paris", "england"})
 _STOPWORDS = frozenset(
     [
         "a",
@@ -84,11 +86,16 @@ _ERA_WORDS = {
 }
 
 
+def _words(text: str) -> list[str]:
+    """Words with accents, punctuation and possessives gone, case kept."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    text = re.sub(r"['\u2019]s\b", "", text)
+    return re.sub(r"[^A-Za-z0-9]+", " ", text).split()
+
+
 def normalise(text: str) -> str:
     """Lower case, accents and punctuation gone, single spaces: 'Moby-Dick' -> 'moby dick'."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    text = re.sub(r"['\u2019]s\b", "", text)
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+    return " ".join(_words(text)).lower()
 
 
 @dataclass
@@ -119,6 +126,7 @@ class Gazetteer:
         self.eras: dict[str, str] = {}
         self.nationalities: dict[str, str] = {}
         surnames: dict[str, set[str]] = defaultdict(set)
+        self.surnames: dict[str, set[str]] = {}
         for author_id, name in names.authors.items():
             key = normalise(name)
             self.authors[key].add(author_id)
@@ -127,8 +135,8 @@ class Gazetteer:
                 surnames[parts[-1]].add(author_id)
         for surname, ids in surnames.items():
             # "Shelley" names two authors: link both, the question's other words decide.
-            if surname not in _STOPWORDS and len(ids) <= 2:
-                self.authors.setdefault(surname, set()).update(ids)
+            if surname not in _STOPWORDS and surname not in _AMBIGUOUS_SURNAMES and len(ids) <= 2:
+                self.surnames[surname] = ids
         for book_id, title in names.titles.items():
             # "Moby-Dick; or, The Whale" is asked about as "Moby-Dick"; "Orlando: A Biography" as "Orlando".
             keys = {normalise(title), normalise(re.split(r"[;:(]|, or\b", title)[0])}
@@ -143,8 +151,8 @@ class Gazetteer:
                 self.genres[word].add(genre_id)
         for genre_id, name in (genres or {}).items():
             self.genres[normalise(name)].add(genre_id)
-        # A title that is also a genre word ("Poems") says the genre, not the book.
-        for word in self.genres:
+        # A title that is also a genre or nationality word ("Poems", "The American") says that, not the book.
+        for word in [*self.genres, *(normalise(n) for n in names.nationalities)]:
             self.titles.pop(word, None)
         for era, words in _ERA_WORDS.items():
             for word in words:
@@ -153,8 +161,13 @@ class Gazetteer:
             self.nationalities[normalise(nationality)] = nationality
 
     def link(self, question: str) -> Links:
-        """The ids a question names; longer phrases win over the words inside them."""
-        words = normalise(question).split()
+        """The ids a question names; longer phrases win over the words inside them.
+
+        A title of one or two words or a bare surname counts only when capitalised ("The Jungle",
+        "Kafka"), so "a boy in the jungle" or "his mother" name no book.
+        """
+        original = _words(question)
+        words = [w.lower() for w in original]
         links = Links()
         covered = [False] * len(words)
         for size in range(min(_MAX_NGRAM, len(words)), 0, -1):
@@ -162,12 +175,17 @@ class Gazetteer:
                 if any(covered[start : start + size]):
                     continue
                 phrase = " ".join(words[start : start + size])
+                span = original[start : start + size]
+                proper = size > 2 or any(w[:1].isupper() for w in span if w.lower() not in ("the", "a", "an"))
                 hit = False
-                if phrase in self.titles:
+                if phrase in self.titles and proper:
                     links.book_ids.extend(sorted(self.titles[phrase] - set(links.book_ids)))
                     hit = True
                 if phrase in self.authors:
                     links.author_ids.extend(sorted(self.authors[phrase] - set(links.author_ids)))
+                    hit = True
+                elif phrase in self.surnames and proper:
+                    links.author_ids.extend(sorted(self.surnames[phrase] - set(links.author_ids)))
                     hit = True
                 if phrase in self.genres:
                     links.genre_ids.extend(sorted(self.genres[phrase] - set(links.genre_ids)))

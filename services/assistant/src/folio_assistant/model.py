@@ -89,3 +89,5 @@ class Hit:
     book_id: str
     score: float
     reasons: list[str] = field(default_factory=list)
+    # The part of `score` earned by matching what the question names (author, title, facets).
+    bonus: float = 0.0

@@ -108,7 +108,8 @@ class Retriever:
                     reasons[reason] = max(reasons.get(reason, 0.0), BONUS[candidate.why])
             for book_id, reasons in bonus.items():
                 hit = hits[book_id]
-                hit.score += sum(reasons.values())
+                hit.bonus = sum(reasons.values())
+                hit.score += hit.bonus
                 hit.reasons = [*reasons, *hit.reasons]
             ranked = sorted(hits.values(), key=lambda h: (-h.score, h.book_id))[:k]
             retrieval = Retrieval(
