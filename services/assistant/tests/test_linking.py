@@ -38,7 +38,8 @@ def test_normalise_drops_case_accents_punctuation_and_possessives() -> None:
         ("What else did the author of Moby-Dick write?", ["moby-dick"]),
         ("Tell me about Orlando", ["orlando"]),
         ("is war and peace long?", ["war-and-peace"]),
-        ("something like the idiot", ["the-idiot"]),
+        ("something like The Idiot", ["the-idiot"]),
+        ("he is an idiot", []),  # a short title counts only when capitalised
         ("any poems about the sea?", []),  # a one-word common title is no reference
     ],
 )
@@ -51,6 +52,7 @@ def test_titles_are_found_with_or_without_subtitles(
 def test_authors_by_full_name_and_by_surname(gazetteer: Gazetteer) -> None:
     assert gazetteer.link("books by Herman Melville").author_ids == ["herman-melville"]
     assert gazetteer.link("novels by Dostoevsky").author_ids == ["fyodor-dostoevsky"]
+    assert gazetteer.link("novels by dostoevsky").author_ids == []  # a bare surname must be capitalised
     # An ambiguous surname links both; the full name links one.
     assert gazetteer.link("Shelley's poems").author_ids == ["mary-shelley", "percy-bysshe-shelley"]
     assert gazetteer.link("by Mary Shelley").author_ids == ["mary-shelley"]

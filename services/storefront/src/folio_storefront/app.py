@@ -20,7 +20,8 @@ from folio_platform.grpc_client import create_channel
 from folio_platform.logging import configure_logging
 from folio_platform.settings import load_settings
 from folio_platform.telemetry import Telemetry, configure_telemetry
-from folio_storefront import api, commerce_api, commerce_pages, health, pages
+from folio_storefront import api, assistant_routes, commerce_api, commerce_pages, health, pages
+from folio_storefront.assistant_client import ASSISTANT, ASSISTANT_IDEMPOTENT_METHODS, AssistantClient
 from folio_storefront.cart_client import CART, CART_IDEMPOTENT_METHODS, CartClient
 from folio_storefront.catalog_client import CATALOG, CATALOG_SERVICE, CatalogClient
 from folio_storefront.errors import install_error_handlers
@@ -90,6 +91,14 @@ def create_app(
         app.state.catalog = CatalogClient(channels[CATALOG])
         app.state.cart = CartClient(channels[CART])
         app.state.orders = OrdersClient(channels[ORDERS], checkout_timeout=settings.checkout_timeout_seconds)
+        # The assistant is optional: without an address its routes answer 503 and the shop runs on.
+        if ASSISTANT in settings.service_addresses:
+            channels[ASSISTANT] = channel(ASSISTANT, ASSISTANT_IDEMPOTENT_METHODS)
+        app.state.assistant = (
+            AssistantClient(channels[ASSISTANT], ask_timeout=settings.ask_timeout_seconds)
+            if ASSISTANT in channels
+            else None
+        )
         app.state.templates = templates
         try:
             yield
@@ -120,6 +129,7 @@ def create_app(
     app.include_router(commerce_api.router)
     app.include_router(pages.router)
     app.include_router(commerce_pages.router)
+    app.include_router(assistant_routes.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.openapi = lambda: _without_422(app)  # type: ignore[method-assign]
     if telemetry.enabled:
