@@ -7,7 +7,7 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 UV_VERSION := 0.13.8
 RUN := $(UV) run --frozen
 
-.PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean
+.PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout bench-assistant system-deps clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bench-catalog: install ## GET /api/v1/books/{id} through storefront->gRPC->catal
 
 bench-checkout: install ## checkout p50/p99 at a steady arrival rate (RATE=10 per second)
 	$(RUN) python -m loadtest.bench_checkout --rate $${RATE:-10}
+
+bench-assistant: install ## assistant retrieval p50/p95 and round trips at BOOKS=10000 (embedded backends)
+	$(RUN) python -m loadtest.bench_assistant --books $${BOOKS:-10000}
 
 clean: ## remove local state (databases, caches); keeps .venv
 	rm -rf .folio .pytest_cache .mypy_cache .ruff_cache bench-results

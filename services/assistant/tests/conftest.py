@@ -148,6 +148,7 @@ class Backends:
     catalog: FakeCatalog
     orders: FakeOrders
     channel: grpc.aio.Channel
+    address: str
 
     def catalog_stub(self) -> catalog_pb2_grpc.CatalogServiceStub:
         return catalog_pb2_grpc.CatalogServiceStub(self.channel)
@@ -175,7 +176,7 @@ async def backends() -> AsyncIterator[Backends]:
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
     try:
-        yield Backends(catalog, orders, channel)
+        yield Backends(catalog, orders, channel, f"127.0.0.1:{server.port}")
     finally:
         await channel.close()
         await server.server.stop(None)
