@@ -10,7 +10,7 @@ RUN := $(UV) run --frozen
 CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
 .PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean \
-	chart-test checkov dev pulumi-test pulumi-budget pulumi-vendor perf-gate checkov-actions load bench drill
+	chart-test checkov dev pulumi-test pulumi-budget pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -115,6 +115,9 @@ bench: install ## the shopper mix headless on a stack of its own: report in benc
 
 drill: install ## failure drills: SIGKILL each service under steady traffic, restart it, report what shoppers saw
 	$(RUN) folio drill
+
+bench-assistant: install ## assistant retrieval p50/p95 and round trips at BOOKS=10000 (embedded backends)
+	$(RUN) python -m loadtest.bench_assistant --books $${BOOKS:-10000}
 
 clean: ## remove local state (databases, caches); keeps .venv
 	rm -rf .folio .pytest_cache .mypy_cache .ruff_cache bench-results

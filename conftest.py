@@ -1,3 +1,37 @@
-"""Repository-wide pytest setup: real PostgreSQL and Redis fixtures for every test suite."""
+"""Repository-wide pytest setup: real PostgreSQL and Redis fixtures for every test suite, and the
+assistant's index of the seed catalog (built once per session, shared by its tests and the e2e stack)."""
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 pytest_plugins = ["folio_testing.plugin"]
+
+
+@pytest.fixture(scope="session")
+def assistant_seed_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir whose `assistant/` holds the real ingestion of the 1,109 seed books (about a minute),
+    made as `make bench-assistant` makes its 10,000-book index, from a real catalog over gRPC.
+
+    Shared by every user: copy it with `install_assistant_index` rather than writing to it.
+    """
+    from loadtest.bench_assistant import build_index
+
+    data_dir = tmp_path_factory.mktemp("assistant-seed-index")
+    progress, _ = asyncio.run(build_index(data_dir))
+    assert progress.phase == "done", progress
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def install_assistant_index(assistant_seed_index: Path) -> Callable[[Path], Path]:
+    """Copies the seed index into a data dir (the layout `FOLIO_ASSISTANT_DATA_DIR` expects)."""
+
+    def install(data_dir: Path) -> Path:
+        shutil.copytree(assistant_seed_index / "assistant", data_dir / "assistant", dirs_exist_ok=True)
+        return data_dir
+
+    return install

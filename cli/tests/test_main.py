@@ -23,7 +23,7 @@ def test_bad_port_override_is_refused_with_the_expected_form(port: str) -> None:
 
     assert result.exit_code == 2
     assert (
-        f"Invalid value: {port!r}: expected NAME=PORT with NAME one of dev-oidc, catalog, cart, payment, orders, storefront"
+        f"Invalid value: {port!r}: expected NAME=PORT with NAME one of dev-oidc, catalog, cart, payment, orders, assistant, storefront"
         in result.output
     )
 

@@ -31,11 +31,16 @@ SERVICES = [
     ServiceSpec("cart", "folio_cart", 50052, "grpc"),
     ServiceSpec("payment", "folio_payment", 50053, "grpc"),
     ServiceSpec("orders", "folio_orders", 50054, "grpc"),
+    ServiceSpec("assistant", "folio_assistant", 50055, "grpc"),
     ServiceSpec("storefront", "folio_storefront", 8000, "http", show_as="http://{host}:{port}/"),
 ]
 HOST = "127.0.0.1"
 # Who calls whom: each client service is told where its backends listen.
-CALLS = {"orders": ("catalog", "cart", "payment"), "storefront": ("catalog", "cart", "orders")}
+CALLS = {
+    "orders": ("catalog", "cart", "payment"),
+    "assistant": ("catalog", "orders"),
+    "storefront": ("catalog", "cart", "orders", "assistant"),
+}
 
 
 def session_secret(data_dir: Path) -> str:

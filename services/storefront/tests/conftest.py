@@ -1,8 +1,8 @@
 """The storefront against a real catalog: an in-process gRPC server over a SQLite file of known books."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -305,3 +305,13 @@ async def client_without_catalog(issuer: TestIssuer) -> AsyncIterator[httpx.Asyn
     """The storefront with discovery pointing at a port where no catalog listens."""
     async with running(storefront_app(issuer, f"127.0.0.1:{free_port()}")) as c:
         yield c
+
+
+@pytest.fixture
+def storefront() -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
+    """`async with storefront(catalog_address, assistant=...)`: a running storefront wired as asked."""
+
+    def build(catalog_address: str, **backends: str) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        return running(storefront_app(catalog_address, **backends))
+
+    return build

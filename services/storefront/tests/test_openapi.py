@@ -2,15 +2,15 @@
 
 from fastapi.routing import APIRoute
 
-from folio_storefront import api, commerce_api
+from folio_storefront import api, assistant_routes, commerce_api
 
 
 def _api_routes() -> set[tuple[str, str]]:
     """(path, method) of every route the API routers serve."""
     return {
         (route.path, method.lower())
-        for route in [*api.router.routes, *commerce_api.router.routes]
-        if isinstance(route, APIRoute)
+        for route in [*api.router.routes, *commerce_api.router.routes, *assistant_routes.router.routes]
+        if isinstance(route, APIRoute) and route.path.startswith("/api/")
         for method in route.methods
     }
 

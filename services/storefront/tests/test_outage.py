@@ -78,7 +78,12 @@ async def test_ready_while_the_catalog_serves(client) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "status": "degraded",
-        "checks": {"catalog": "serving", "cart": "unavailable", "orders": "unavailable"},
+        "checks": {
+            "catalog": "serving",
+            "cart": "unavailable",
+            "orders": "unavailable",
+            "assistant": "not configured",
+        },
     }
 
 

@@ -36,10 +36,7 @@ class DefaultDeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type:
         return await continuation(client_call_details, request)
 
 
-class BearerTokenInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[type-arg]
-    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[type-arg]
-):
+class _BearerToken:
     """Presents this service's own access token on every call that does not carry one already."""
 
     def __init__(self, token_source: TokenSource) -> None:
@@ -51,9 +48,14 @@ class BearerTokenInterceptor(
             metadata.append(("authorization", f"Bearer {await self.token_source()}"))
         return details._replace(metadata=metadata)
 
+
+# One class per call shape: grpc.aio files an interceptor under the first shape it implements only.
+class BearerTokenUnaryInterceptor(_BearerToken, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
     async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         return await continuation(await self._with_token(client_call_details), request)
 
+
+class BearerTokenStreamInterceptor(_BearerToken, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[type-arg]
     async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         return await continuation(await self._with_token(client_call_details), request)
 
@@ -120,7 +122,7 @@ def create_channel(
     """
     interceptors: list[Any] = [DefaultDeadlineInterceptor(default_timeout)]
     if token_source is not None:
-        interceptors.append(BearerTokenInterceptor(token_source))
+        interceptors += [BearerTokenUnaryInterceptor(token_source), BearerTokenStreamInterceptor(token_source)]
     if telemetry is not None and telemetry.enabled:
         from opentelemetry.instrumentation.grpc import aio_client_interceptors
 

@@ -23,7 +23,17 @@ from folio_platform.grpc_client import create_channel
 from folio_platform.logging import configure_logging
 from folio_platform.settings import load_settings
 from folio_platform.telemetry import Telemetry, configure_telemetry
-from folio_storefront import admin_pages, api, commerce_api, commerce_pages, health, pages, signin
+from folio_storefront import (
+    admin_pages,
+    api,
+    assistant_routes,
+    commerce_api,
+    commerce_pages,
+    health,
+    pages,
+    signin,
+)
+from folio_storefront.assistant_client import ASSISTANT, ASSISTANT_IDEMPOTENT_METHODS, AssistantClient
 from folio_storefront.cart_client import CART, CART_IDEMPOTENT_METHODS, CartClient
 from folio_storefront.catalog_client import CATALOG, CATALOG_SERVICE, CatalogClient
 from folio_storefront.errors import install_error_handlers
@@ -167,6 +177,14 @@ def create_app(
         app.state.catalog = CatalogClient(channels[CATALOG])
         app.state.cart = CartClient(channels[CART])
         app.state.orders = OrdersClient(channels[ORDERS], checkout_timeout=settings.checkout_timeout_seconds)
+        # The assistant is optional: without an address its routes answer 503 and the shop runs on.
+        if ASSISTANT in settings.service_addresses:
+            channels[ASSISTANT] = channel(ASSISTANT, ASSISTANT_IDEMPOTENT_METHODS)
+        app.state.assistant = (
+            AssistantClient(channels[ASSISTANT], ask_timeout=settings.ask_timeout_seconds)
+            if ASSISTANT in channels
+            else None
+        )
         app.state.templates = templates
         app.state.sign_in = _sign_in(auth)
         app.state.public_url = settings.public_url.rstrip("/")
@@ -204,6 +222,7 @@ def create_app(
     app.include_router(commerce_api.router)
     app.include_router(pages.router)
     app.include_router(commerce_pages.router)
+    app.include_router(assistant_routes.router)
     app.include_router(signin.router)
     app.include_router(admin_pages.router)
 

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from folio_storefront.deps import CartDep, CatalogDep, OrdersDep
@@ -22,17 +22,30 @@ async def healthz() -> Health:
     response_model=Health,
     responses={503: {"model": Health, "description": "a backend is not serving; `checks` names it"}},
 )
-async def readyz(catalog: CatalogDep, cart: CartDep, orders: OrdersDep) -> JSONResponse:
-    """Ready when the catalog serves: browsing works. Cart and orders are reported, not required,
-    so an outage of checkout does not take browsing out of the load balancer."""
-    catalog_ok, cart_ok, orders_ok = await asyncio.gather(
-        catalog.is_serving(), cart.is_serving(), orders.is_serving()
+async def readyz(request: Request, catalog: CatalogDep, cart: CartDep, orders: OrdersDep) -> JSONResponse:
+    """Ready when the catalog serves: browsing works. Cart, orders and the assistant are reported,
+    not required, so an outage of checkout or of the assistant does not take browsing out of the
+    load balancer."""
+    assistant = request.app.state.assistant
+    catalog_ok, cart_ok, orders_ok, assistant_ok = await asyncio.gather(
+        catalog.is_serving(),
+        cart.is_serving(),
+        orders.is_serving(),
+        assistant.is_serving() if assistant is not None else asyncio.sleep(0, result=False),
     )
     checks = {
         name: "serving" if ok else "unavailable"
-        for name, ok in (("catalog", catalog_ok), ("cart", cart_ok), ("orders", orders_ok))
+        for name, ok in (
+            ("catalog", catalog_ok),
+            ("cart", cart_ok),
+            ("orders", orders_ok),
+            ("assistant", assistant_ok),
+        )
     }
-    status = "not ready" if not catalog_ok else "ready" if cart_ok and orders_ok else "degraded"
+    if assistant is None:
+        checks["assistant"] = "not configured"
+    optional_ok = cart_ok and orders_ok and (assistant_ok or assistant is None)
+    status = "not ready" if not catalog_ok else "ready" if optional_ok else "degraded"
     return JSONResponse(
         Health(status=status, checks=checks).model_dump(), status_code=200 if catalog_ok else 503
     )

@@ -12,7 +12,12 @@ class Settings(ServiceSettings):
     host: str = Field(default="127.0.0.1", description="interface to listen on (0.0.0.0 in a container)")
     port: int = Field(default=8000, ge=0, le=65535)
     service_addresses: dict[str, str] = Field(
-        default={"catalog": "127.0.0.1:50051", "cart": "127.0.0.1:50052", "orders": "127.0.0.1:50054"},
+        default={
+            "catalog": "127.0.0.1:50051",
+            "cart": "127.0.0.1:50052",
+            "orders": "127.0.0.1:50054",
+            "assistant": "127.0.0.1:50055",
+        },
         description='JSON map of service -> "host:port[,host:port...]" for static discovery',
     )
     max_body_bytes: int = Field(
@@ -24,6 +29,12 @@ class Settings(ServiceSettings):
     backend_timeout_seconds: float = Field(default=1.5, gt=0, le=60, description="cap on any one gRPC call")
     checkout_timeout_seconds: float = Field(
         default=10.0, gt=0, le=120, description="budget for PlaceOrder, which calls cart, catalog and payment"
+    )
+    ask_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=600,
+        description="budget for one streamed assistant answer (an LLM may be slow)",
     )
     session_secret: SecretStr = Field(
         description="signs the shopper's session cookie; 32+ random characters, never committed"

@@ -1,0 +1,1 @@
+"""Folio's assistant: semantic search, graph-grounded answers with citations, similar books."""

@@ -1,0 +1,3 @@
+from folio_assistant.app import main
+
+main()

@@ -1,0 +1,161 @@
+"""Wiring: settings -> embedder, vector index, graph, backend channels -> retrieval, answers, ingestion,
+gRPC server. Nothing happens at import."""
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import grpc
+
+from folio.assistant.v1 import assistant_pb2, assistant_pb2_grpc
+from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from folio.orders.v1 import orders_pb2, orders_pb2_grpc
+from folio_assistant.answer import Answerer, LlmSettings
+from folio_assistant.embeddings import Embedder
+from folio_assistant.graph import open_graph
+from folio_assistant.ingest import Ingestion
+from folio_assistant.retrieval import Retriever
+from folio_assistant.servicer import ACCESS, AssistantServicer
+from folio_assistant.settings import Settings
+from folio_assistant.vectors import VectorIndex
+from folio_platform.auth import AuthSettings, ServiceTokens
+from folio_platform.discovery import StaticDiscovery
+from folio_platform.grpc_client import create_channel
+from folio_platform.grpc_server import run_service, serve_grpc
+from folio_platform.telemetry import configure_telemetry
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = assistant_pb2.DESCRIPTOR.services_by_name["AssistantService"].full_name
+IDEMPOTENT = {
+    "catalog": [catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name],
+    "orders": [
+        f"{orders_pb2.DESCRIPTOR.services_by_name['OrdersService'].full_name}/ListAllOrders",
+    ],
+}
+START_INGEST_ATTEMPTS = 20
+START_INGEST_RETRY_SECONDS = 3.0
+
+
+def build_llm(settings: Settings) -> tuple[Any, LlmSettings] | tuple[None, None]:
+    """LangChain's OpenAI-compatible chat model when an endpoint is configured, else nothing."""
+    if not settings.llm_base_url:
+        return None, None
+    from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
+
+    key = settings.llm_api_key or SecretStr("not-needed")  # vLLM and Ollama accept any key
+    llm = ChatOpenAI(
+        base_url=settings.llm_base_url,
+        model=settings.llm_model,
+        api_key=key,
+        timeout=settings.llm_timeout_seconds,
+        max_retries=0,
+        max_completion_tokens=settings.llm_max_tokens,
+        temperature=0,
+        streaming=True,
+        stream_usage=True,
+    )
+    return llm, LlmSettings(
+        model=settings.llm_model,
+        timeout_seconds=settings.llm_timeout_seconds,
+        max_tokens=settings.llm_max_tokens,
+    )
+
+
+async def ingest_until_done(ingestion: Ingestion) -> None:
+    """The start-up ingestion: retried while the catalog is not up yet."""
+    for _ in range(START_INGEST_ATTEMPTS):
+        progress = await ingestion.start()
+        if progress.phase == "done":
+            return
+        await asyncio.sleep(START_INGEST_RETRY_SECONDS)
+    log.error("start-up ingestion gave up; run `folio ingest` once the catalog is up")
+
+
+async def serve(settings: Settings, auth: AuthSettings) -> None:
+    """Run the assistant until SIGTERM/SIGINT."""
+    telemetry = configure_telemetry("assistant")
+    root = settings.data_dir / "assistant"
+    embedder = await asyncio.to_thread(Embedder, threads=settings.embedding_threads)
+    api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    vectors = VectorIndex.open(url=settings.qdrant_url, path=root / "qdrant", api_key=api_key)
+    password = settings.graph_password.get_secret_value() if settings.graph_password else None
+    graph = await asyncio.to_thread(
+        open_graph,
+        url=settings.graph_url,
+        directory=root / "graph",
+        user=settings.graph_user,
+        password=password,
+    )
+    discovery = StaticDiscovery(settings.service_addresses)
+    tokens = ServiceTokens.from_settings(auth)
+    channels: dict[str, grpc.aio.Channel] = {
+        name: create_channel(
+            discovery.resolve(name),
+            idempotent_services=methods,
+            default_timeout=settings.call_timeout_seconds,
+            telemetry=telemetry,
+            # As itself: catalog reads are public, orders' purchase history is not.
+            token_source=tokens.token,
+        )
+        for name, methods in IDEMPOTENT.items()
+        if name in settings.service_addresses
+    }
+    start_ingest: asyncio.Task[None] | None = None
+    ingestion: Ingestion | None = None
+    try:
+        await vectors.ensure_collection()
+        await graph.ensure_schema()
+        retriever = Retriever(embedder=embedder, vectors=vectors, graph=graph)
+        await retriever.refresh_names()
+        llm, llm_settings = build_llm(settings)
+        ingestion = Ingestion(
+            catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),
+            orders=orders_pb2_grpc.OrdersServiceStub(channels["orders"]) if "orders" in channels else None,
+            embedder=embedder,
+            vectors=vectors,
+            graph=graph,
+            on_done=retriever.refresh_names,
+        )
+        if settings.ingest_on_start and await vectors.count() == 0:
+            start_ingest = asyncio.create_task(ingest_until_done(ingestion))
+        servicer = AssistantServicer(
+            retriever=retriever,
+            answerer=Answerer(llm=llm, settings=llm_settings),
+            ingestion=ingestion,
+            question_max_chars=settings.question_max_chars,
+        )
+        log.info(
+            "assistant ready",
+            extra={
+                "graph": graph.engine,
+                "vectors": "server" if settings.qdrant_url else "local",
+                "llm": bool(llm),
+            },
+        )
+        await serve_grpc(
+            settings,
+            register=lambda s: assistant_pb2_grpc.add_AssistantServiceServicer_to_server(servicer, s),
+            service_names=[SERVICE_NAME],
+            telemetry=telemetry,
+            auth_settings=auth,
+            access=ACCESS,
+        )
+    finally:
+        if start_ingest is not None:
+            start_ingest.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await start_ingest
+        if ingestion is not None:
+            await ingestion.stop()
+        for channel in channels.values():
+            await channel.close(grace=None)
+        await tokens.close()
+        await vectors.close()
+        await graph.close()
+        telemetry.shutdown()
+
+
+def main() -> None:
+    run_service("assistant", Settings, serve)

