@@ -35,3 +35,14 @@ def install_assistant_index(assistant_seed_index: Path) -> Callable[[Path], Path
         return data_dir
 
     return install
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Whichever test first needs the seed index builds it (a minute or more on a loaded machine):
+    tests using it get a longer timeout unless they set their own."""
+    for item in items:
+        if (
+            "assistant_seed_index" in getattr(item, "fixturenames", ())
+            and item.get_closest_marker("timeout") is None
+        ):
+            item.add_marker(pytest.mark.timeout(900))

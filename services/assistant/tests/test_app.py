@@ -24,7 +24,7 @@ from folio_testing.plugin import free_port
 if TYPE_CHECKING:
     from conftest import Backends
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(600)
 
 
 def test_settings_defaults_and_validation(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,7 +60,8 @@ async def _wait_serving(port: int, process: subprocess.Popen[bytes]) -> float:
             except grpc.aio.AioRpcError:
                 pass
             assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-            assert time.monotonic() - started < 60, "assistant did not become healthy"
+            # Imports and the model load take seconds; minutes only on a machine under heavy load.
+            assert time.monotonic() - started < 180, "assistant did not become healthy"
             await asyncio.sleep(0.1)
 
 

@@ -10,6 +10,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from opentelemetry import trace
 
 from folio_assistant.embeddings import MODEL_ID, Embedder
@@ -86,19 +88,21 @@ class Retriever:
                 )
                 round_trips += 1
             vector = await vector_task
-            queries = [Query(limit=max(20, k * 4), genre_id=genre_id)]
-            among = tuple(sorted({c.book_id for c in candidates}))
-            if among:
-                queries.append(Query(limit=len(among), genre_id=genre_id, among=among))
-            results = await self.vectors.search(vector, queries)
+            # Candidates are scored from their stored vectors (a lookup by id) rather than by a filtered
+            # search: Qdrant local mode evaluates filters point by point in Python. Both calls go out
+            # together, so they are one round trip.
+            among = sorted({c.book_id for c in candidates})
+            nearest, stored = await asyncio.gather(
+                self.vectors.search(vector, [Query(limit=max(20, k * 4), genre_id=genre_id)]),
+                self.vectors.points(among),
+            )
             round_trips += 1
             hits: dict[str, Hit] = {}
             payloads: dict[str, dict[str, Any]] = {}
-            for result in results:
-                for vhit in result:
-                    if vhit.book_id not in hits:
-                        hits[vhit.book_id] = Hit(vhit.book_id, vhit.score, ["similar description"])
-                        payloads[vhit.book_id] = vhit.payload
+            for vhit in nearest[0]:
+                hits[vhit.book_id] = Hit(vhit.book_id, vhit.score, ["similar description"])
+                payloads[vhit.book_id] = vhit.payload
+            _add_scored(hits, payloads, vector, stored, genre_id=genre_id)
             best_similarity = max((h.score for h in hits.values()), default=0.0)
             bonus: dict[str, dict[str, float]] = {}
             for candidate in candidates:
@@ -134,23 +138,40 @@ class Retriever:
             )
             if vector is None:
                 return None
-            queries = [Query(limit=max(30, limit * 4), exclude=book_id)]
-            among = tuple(sorted({n.book_id for n in neighbours}))
-            if among:
-                queries.append(Query(limit=len(among), among=among, exclude=book_id))
-            results = await self.vectors.search(vector, queries)
+            nearest, stored = await asyncio.gather(
+                self.vectors.search(vector, [Query(limit=max(30, limit * 4) + 1)]),
+                self.vectors.points(sorted({n.book_id for n in neighbours} - {book_id})),
+            )
             hits: dict[str, Hit] = {}
             payloads: dict[str, dict[str, Any]] = {}
-            for result in results:
-                for vhit in result:
-                    if vhit.book_id not in hits:
-                        hits[vhit.book_id] = Hit(vhit.book_id, vhit.score, ["similar description"])
-                        payloads[vhit.book_id] = vhit.payload
+            for vhit in nearest[0]:
+                if vhit.book_id != book_id:
+                    hits[vhit.book_id] = Hit(vhit.book_id, vhit.score, ["similar description"])
+                    payloads[vhit.book_id] = vhit.payload
+            _add_scored(hits, payloads, vector, stored)
             _apply_neighbours(hits, neighbours)
             ranked = sorted(hits.values(), key=lambda h: (-h.score, h.book_id))[:limit]
             return Retrieval(
                 hits=ranked, payloads={h.book_id: payloads[h.book_id] for h in ranked}, round_trips=2
             )
+
+
+def _add_scored(
+    hits: dict[str, Hit],
+    payloads: dict[str, dict[str, Any]],
+    vector: list[float],
+    stored: dict[str, tuple[npt.NDArray[np.float32], dict[str, Any]]],
+    *,
+    genre_id: str | None = None,
+) -> None:
+    """Add books not among the nearest, scored by cosine (vectors are unit length: a dot product)."""
+    query = np.asarray(vector, dtype=np.float32)
+    for book_id, (book_vector, payload) in stored.items():
+        if book_id in hits or (genre_id and genre_id not in payload.get("genres", [])):
+            continue
+        score = float(np.dot(query, book_vector))
+        hits[book_id] = Hit(book_id, score, ["similar description"])
+        payloads[book_id] = payload
 
 
 def _apply_neighbours(hits: dict[str, Hit], neighbours: list[Neighbour]) -> None:
