@@ -122,7 +122,10 @@ def create_channel(
     """
     interceptors: list[Any] = [DefaultDeadlineInterceptor(default_timeout)]
     if token_source is not None:
-        interceptors += [BearerTokenUnaryInterceptor(token_source), BearerTokenStreamInterceptor(token_source)]
+        interceptors += [
+            BearerTokenUnaryInterceptor(token_source),
+            BearerTokenStreamInterceptor(token_source),
+        ]
     if telemetry is not None and telemetry.enabled:
         from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
