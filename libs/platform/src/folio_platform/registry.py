@@ -148,7 +148,7 @@ class RegistryDiscovery:
             except RegistryUnavailable:
                 continue  # keep what we knew: a registry outage must not become an outage of the shop
             if addresses != self._known.get(service):
-                log.info("instances changed", extra={"service": service, "instances": addresses})
+                log.info("instances changed", extra={"callee": service, "instances": addresses})
                 self._known[service] = addresses
 
     async def start(self) -> None:
@@ -232,7 +232,7 @@ class ServiceChannel(grpc.aio.Channel):
             return  # keep the last channel: it may reconnect, and an error here helps nobody
         if addresses == self.addresses:
             return
-        log.info("channel follows new instances", extra={"service": self.service, "instances": addresses})
+        log.info("channel follows new instances", extra={"callee": self.service, "instances": addresses})
         old, self.current, self.addresses = (
             self.current,
             create_channel(addresses, **self.channel_options),
