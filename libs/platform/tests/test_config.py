@@ -118,3 +118,14 @@ def test_merge_lays_mappings_over_each_other() -> None:
 def test_a_blank_document_is_empty() -> None:
     assert parse_document("shared", "  \n") == {}
     assert parse_document("shared", None) == {}
+
+
+async def test_a_change_right_after_start_is_not_missed(tmp_path: Path) -> None:
+    config = LiveConfig("catalog", LiveSettings, FileConfigSource(tmp_path, poll_seconds=POLL))
+    await config.start()
+    try:
+        # No await between start and the write: the watcher must already know the old state.
+        (tmp_path / "shared.yaml").write_text("flags: {catalog: {latency_ms: 5}}")
+        await _until(lambda: config.current.flags.catalog.latency_ms == 5)
+    finally:
+        await config.close()

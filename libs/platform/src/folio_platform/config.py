@@ -175,8 +175,9 @@ class LiveConfig[S: BaseModel]:
         if self.source is None:
             return
         try:
-            await self.reload()
+            # Watch before the first read, so a change made in between is not missed.
             await self.source.watch(self.documents, self.reload)
+            await self.reload()
         except ConfigUnavailable as error:
             log.error(
                 "config center unreachable: running on default settings",
@@ -259,9 +260,12 @@ class FileConfigSource:
 
     async def watch(self, documents: Sequence[str], changed: Callable[[], Awaitable[object]]) -> None:
         # Polling rather than inotify: it sees edits, atomic renames and files made later alike,
-        # and a few stat calls every half second cost nothing measurable.
+        # and a few stat calls every half second cost nothing measurable. The first stamp is
+        # taken now, not when the task first runs, so a change made meanwhile is seen.
+        seen = self._stamp(documents)
+
         async def poll() -> None:
-            seen = self._stamp(documents)
+            nonlocal seen
             while True:
                 await asyncio.sleep(self.poll_seconds)
                 now = self._stamp(documents)
