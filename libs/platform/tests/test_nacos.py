@@ -279,3 +279,19 @@ async def test_an_unreachable_server_is_reported_down_within_the_timeout(
     )
     await config.start()  # logs the config center as down and keeps the defaults
     assert config.current == LiveSettings()
+
+
+async def test_after_a_failed_connection_lookups_fail_fast_instead_of_waiting_again(
+    tmp_path: Path, nacos: RecordingNacos
+) -> None:
+    registry = NacosRegistry(
+        _options(
+            nacos, tmp_path, server_addresses=f"127.0.0.1:{free_port() - 1000}", connect_timeout_seconds=1.0
+        )
+    )
+    with pytest.raises(RegistryUnavailable):
+        await registry.instances("catalog")
+    started = time.monotonic()
+    with pytest.raises(RegistryUnavailable, match="retrying later"):
+        await registry.instances("catalog")
+    assert time.monotonic() - started < 0.1

@@ -8,6 +8,7 @@ the service then runs on its defaults and its static addresses, and logs that Na
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,9 @@ from folio_platform.config import ConfigUnavailable
 from folio_platform.registry import Instance, RegistryUnavailable
 
 log = logging.getLogger(__name__)
+
+# After a failed connection, lookups fail fast for this long before the next attempt.
+RETRY_AFTER_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -119,17 +123,28 @@ class NacosRegistry:
         self.options = options
         self.description = f"nacos:{options.server_addresses}/{options.namespace or 'public'}/{options.group}"
         self._client: Any = None
+        self._failed_at = -RETRY_AFTER_SECONDS
 
     async def _service(self) -> Any:
         if self._client is None:
             from v2.nacos import NacosNamingService
 
-            self._client = await _bounded(
-                "naming service",
-                NacosNamingService.create_naming_service(self.options.client_config()),
-                self.options.connect_timeout_seconds,
-                RegistryUnavailable,
-            )
+            # Down a moment ago: say so at once instead of making every lookup wait out the timeout.
+            if time.monotonic() - self._failed_at < RETRY_AFTER_SECONDS:
+                raise RegistryUnavailable(
+                    f"Nacos at {self.options.server_addresses} was unreachable; retrying later"
+                )
+
+            try:
+                self._client = await _bounded(
+                    "naming service",
+                    NacosNamingService.create_naming_service(self.options.client_config()),
+                    self.options.connect_timeout_seconds,
+                    RegistryUnavailable,
+                )
+            except RegistryUnavailable:
+                self._failed_at = time.monotonic()
+                raise
         return self._client
 
     async def register(self, instance: Instance) -> None:
