@@ -201,3 +201,20 @@ def test_each_service_gets_the_issuer_and_only_its_own_client_secret(tmp_path: P
     assert clients["folio-orders"]["secret"] == orders["FOLIO_AUTH_CLIENT_SECRET"]
     for made in ("dev-identity-secrets.json", "dev-oidc-users.json", "dev-oidc-clients.json"):
         assert (tmp_path / made).stat().st_mode & 0o077 == 0
+
+
+def test_replicas_get_their_own_names_and_ports_and_find_each_other_through_the_registry(
+    tmp_path: Path,
+) -> None:
+    stack = Stack(data_dir=tmp_path, replicas={"catalog": 3}, output=io.StringIO())
+
+    assert list(stack.instance_of)[-2:] == ["catalog-2", "catalog-3"]
+    assert stack.spec("catalog-3").name == "catalog"
+    assert len({stack.ports["catalog"], stack.ports["catalog-2"], stack.ports["catalog-3"]}) == 3
+    assert stack.config_dir == tmp_path / "config"
+    assert stack.registry_dir == tmp_path / "registry"
+
+
+def test_replicating_an_unknown_service_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot replicate 'catalogue'"):
+        Stack(data_dir=tmp_path, replicas={"catalogue": 2})

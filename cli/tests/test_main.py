@@ -75,3 +75,11 @@ def test_seed_refuses_a_negative_synthetic_count(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert not (tmp_path / "catalog.db").exists()
+
+
+@pytest.mark.parametrize("replicas", ["catalog", "catalog=0", "catalog=9", "storefront=2", "nope=2"])
+def test_bad_replicas_are_refused_with_the_expected_form(replicas: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["up", "--replicas", replicas, "--data-dir", str(tmp_path)])
+
+    assert result.exit_code == 2
+    assert "expected NAME=N with N from 1 to 8 and NAME one of" in result.output

@@ -212,3 +212,29 @@ def test_the_helpers_come_from_the_library_chart(chart: ChartCopy) -> None:
     ]
     with helm_python.Chart.load(CHART.parent / "folio-lib") as library:
         assert library.metadata["type"] == "library"
+
+
+def test_nacos_is_wired_only_where_it_is_configured(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    for name, workload in _workloads(rendered, "k8s").items():
+        env = _env(workload)
+        assert env["FOLIO_NACOS_SERVER_ADDRESSES"] == "nacos-headless.nacos:8848", name
+        assert env["FOLIO_NACOS_GROUP"] == "FOLIO"
+        # Registered under the pod's own IP: clients balance across pods, not through the Service.
+        assert env["FOLIO_ADVERTISE_HOST"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+        assert "FOLIO_NACOS_PASSWORD" not in env
+    for workload in _workloads(rendered, "default").values():
+        assert not any(variable.startswith("FOLIO_NACOS_") for variable in _env(workload))
+    policies = _objects(rendered, "k8s", "NetworkPolicy")
+    egress = policies["catalog-egress"]["spec"]["egress"]
+    assert any({p["port"] for p in rule["ports"]} == {8848, 9848} for rule in egress)
+
+
+def test_nacos_credentials_come_from_a_secret(chart: ChartCopy) -> None:
+    values = load_values(PROFILES["k8s"])
+    values["nacos"]["credentials"]["secretName"] = "folio-nacos"
+    env = _env(_workloads({"k8s": chart.render(values)}, "k8s")["cart"])
+    assert env["FOLIO_NACOS_USERNAME"] == {"secretKeyRef": {"name": "folio-nacos", "key": "username"}}
+    assert env["FOLIO_NACOS_PASSWORD"] == {"secretKeyRef": {"name": "folio-nacos", "key": "password"}}
+    values["nacos"]["serverAddresses"] = "http://nacos:8848"  # a URL, not host:port
+    with pytest.raises(helm_python.HelmValuesError, match="serverAddresses"):
+        chart.render(values)

@@ -7,6 +7,7 @@ newcomer runs.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -49,6 +50,12 @@ def _pretty(line: str) -> str:
     return f"{record.get('level', ''):<7} {record.get('logger', '')}: {record['message']} {extras}{trace}".rstrip()
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
 class Stack:
     """The local shop: start every service, wait until all are healthy, stop them in reverse."""
 
@@ -61,10 +68,24 @@ class Stack:
         output: TextIO | None = None,
         pretty: bool = True,
         extra_env: Mapping[str, str] | None = None,
+        replicas: Mapping[str, int] | None = None,
+        config_dir: Path | None = None,
     ) -> None:
         self.services = list(services)
+        # Process name -> its service: "catalog-2" is the second instance of "catalog".
+        self.instance_of = {s.name: s.name for s in self.services}
+        for service, count in (replicas or {}).items():
+            if service not in self.instance_of:
+                raise ValueError(f"cannot replicate {service!r}: not one of {', '.join(self.instance_of)}")
+            for n in range(2, count + 1):
+                self.instance_of[f"{service}-{n}"] = service
         self.ports = {s.name: s.default_port for s in self.services} | dict(ports or {})
+        for name in self.instance_of:
+            self.ports.setdefault(name, _free_port())
         self.data_dir = data_dir
+        # The embedded config center (`folio flags` writes there) and registry.
+        self.config_dir = config_dir or data_dir / "config"
+        self.registry_dir = data_dir / "registry"
         self.output = output or sys.stdout
         self.pretty = pretty
         self.extra_env = dict(extra_env or {})
@@ -73,14 +94,21 @@ class Stack:
         self._forwarders: dict[str, threading.Thread] = {}
         self._write_lock = threading.Lock()
 
+    def spec(self, name: str) -> ServiceSpec:
+        """The service a process (e.g. "catalog-2") is an instance of."""
+        return next(s for s in self.services if s.name == self.instance_of[name])
+
     def url(self, name: str) -> str:
-        spec = next(s for s in self.services if s.name == name)
-        return spec.show_as.format(host=HOST, port=self.ports[name])
+        return self.spec(name).show_as.format(host=HOST, port=self.ports[name])
 
     def start(self, name: str) -> None:
-        """Start one service (again, after a stop) with its log lines forwarded."""
-        spec = next(s for s in self.services if s.name == name)
-        env = os.environ | environment(self.ports, self.data_dir, name) | self.extra_env
+        """Start one service instance (again, after a stop) with its log lines forwarded."""
+        spec = self.spec(name)
+        primaries = {s.name: self.ports[s.name] for s in self.services}
+        env = os.environ | environment(primaries, self.data_dir, spec.name) | self.extra_env
+        env |= {"FOLIO_CONFIG_DIR": str(self.config_dir), "FOLIO_REGISTRY_DIR": str(self.registry_dir)}
+        # Replicas are found through the registry: the static tables name only the first instance.
+        env[f"FOLIO_{spec.name.upper().replace('-', '_')}_PORT"] = str(self.ports[name])
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module names
             [sys.executable, "-m", spec.module],
             env=env,
@@ -92,7 +120,7 @@ class Stack:
             start_new_session=True,
         )
         self.processes[name] = process
-        index = [s.name for s in self.services].index(name)
+        index = list(self.instance_of).index(name)
         forwarder = threading.Thread(target=self._forward, args=(name, index, process.stdout), daemon=True)
         forwarder.start()
         self._forwarders[name] = forwarder
@@ -106,7 +134,7 @@ class Stack:
     def _forward(self, name: str, index: int, stream: IO[str] | None) -> None:
         if stream is None:
             return
-        width = max(len(s.name) for s in self.services)
+        width = max(len(n) for n in self.instance_of)
         prefix = f"{name:<{width}} | "
         if self.colour:
             prefix = f"{COLOURS[index % len(COLOURS)]}{prefix}{RESET}"
@@ -128,8 +156,7 @@ class Stack:
                     raise ServiceFailed(
                         f"{name} exited with code {process.returncode}; see its log lines above"
                     )
-                spec = next(s for s in self.services if s.name == name)
-                if probe(spec, self.ports[name], timeout=0.5):
+                if probe(self.spec(name), self.ports[name], timeout=0.5):
                     pending.remove(name)
             if pending and time.monotonic() > deadline:
                 raise ServiceFailed(f"not healthy after {timeout:.0f} s: {', '.join(pending)}")
@@ -137,13 +164,21 @@ class Stack:
                 time.sleep(0.1)
 
     def up(self, timeout: float = 60.0) -> float:
-        """Start everything and wait for health; returns the seconds it took."""
+        """Start everything and wait for health; returns the seconds it took.
+
+        Replicas start once the first instances are healthy, so they find the database migrated.
+        """
         started = time.monotonic()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for spec in self.services:
-            self.start(spec.name)
+        self.config_dir.mkdir(parents=True, exist_ok=True)
         try:
+            for spec in self.services:
+                self.start(spec.name)
             self.wait_healthy(timeout=timeout)
+            replicas = [name for name, service in self.instance_of.items() if name != service]
+            for name in replicas:
+                self.start(name)
+            self.wait_healthy(replicas, timeout=timeout)
         except BaseException:
             self.down()
             raise

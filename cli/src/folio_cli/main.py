@@ -17,9 +17,34 @@ identity_app = typer.Typer(
     help="Identity as code: the Keycloak realm and its LDAP federation.", no_args_is_help=True
 )
 app.add_typer(identity_app, name="identity")
+flags_app = typer.Typer(
+    help="Failure-drill flags in the embedded config center; services apply them live.", no_args_is_help=True
+)
+app.add_typer(flags_app, name="flags")
 
 DataDir = Annotated[Path, typer.Option(help="where embedded databases live")]
 Ports = Annotated[list[str] | None, typer.Option("--port", help="override a port: NAME=PORT (repeatable)")]
+Replicas = Annotated[
+    list[str] | None,
+    typer.Option("--replicas", help="run N instances of a gRPC service: NAME=N (repeatable)"),
+]
+ConfigDir = Annotated[
+    Path, typer.Option(help="the embedded config center's directory (shared.yaml, <service>.yaml)")
+]
+DEFAULT_CONFIG_DIR = Path(".folio/config")
+
+
+def _replicas(items: list[str] | None) -> dict[str, int]:
+    replicable = [s.name for s in SERVICES if s.probe == "grpc"]
+    counts = {}
+    for item in items or []:
+        name, sep, count = item.partition("=")
+        if not sep or name not in replicable or not count.isdigit() or not 1 <= int(count) <= 8:
+            raise typer.BadParameter(
+                f"{item!r}: expected NAME=N with N from 1 to 8 and NAME one of {', '.join(replicable)}"
+            )
+        counts[name] = int(count)
+    return counts
 
 
 def _ports(overrides: list[str] | None) -> dict[str, int]:
@@ -36,10 +61,18 @@ def _ports(overrides: list[str] | None) -> dict[str, int]:
 def up(
     data_dir: DataDir = Path(".folio/data"),
     port: Ports = None,
+    replicas: Replicas = None,
+    config_dir: ConfigDir = DEFAULT_CONFIG_DIR,
     raw_logs: Annotated[bool, typer.Option(help="print services' JSON log lines as they are")] = False,
 ) -> None:
     """Start every service locally on embedded defaults; Ctrl-C stops them all."""
-    stack = Stack(data_dir=data_dir, ports=_ports(port), pretty=not raw_logs)
+    stack = Stack(
+        data_dir=data_dir,
+        ports=_ports(port),
+        pretty=not raw_logs,
+        replicas=_replicas(replicas),
+        config_dir=config_dir,
+    )
     # A SIGTERM (from a supervisor or `timeout`) stops the shop as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
@@ -48,9 +81,10 @@ def up(
         typer.secho(f"folio up failed: {error}", fg="red", err=True)
         raise typer.Exit(1) from None
     typer.secho(f"\nFolio is up ({took:.1f} s). Open:", fg="green", bold=True)
-    for spec in SERVICES:
-        typer.echo(f"  {spec.name:<11} {stack.url(spec.name)}")
+    for name in stack.instance_of:
+        typer.echo(f"  {name:<11} {stack.url(name)}")
     typer.echo(f"  {'api docs':<11} {stack.url('storefront')}docs")
+    typer.echo(f"Failure drills: `folio flags list` (config center: {config_dir}/shared.yaml)")
     typer.echo("Sign in (development identity provider; passwords made for this data dir):")
     passwords = dev_identity.passwords(data_dir)
     for person in dev_identity.people():
@@ -414,3 +448,53 @@ def evaluate(
     if report.recall_at_5 < fail_under:
         typer.secho(f"recall@5 {report.recall_at_5:.3f} is below {fail_under}", fg="red", err=True)
         raise typer.Exit(1)
+
+
+@flags_app.command("list")
+def flags_list(config_dir: ConfigDir = DEFAULT_CONFIG_DIR) -> None:
+    """Every failure-drill flag: its value now, its default and what it does."""
+    from folio_cli import flags
+
+    try:
+        values = flags.current(config_dir)
+    except flags.FlagError as error:
+        typer.secho(f"folio flags: {error}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    for flag in flags.all_flags():
+        value = values[flag.name]
+        on = value != flag.default
+        shown = typer.style(f"{value!s:<6}", fg="yellow", bold=True) if on else f"{value!s:<6}"
+        typer.echo(f"{flag.name:<38} {shown} (default {flag.default!s:<5}) {flag.description}")
+
+
+@flags_app.command("set")
+def flags_set(
+    name: Annotated[str, typer.Argument(help="section.flag, e.g. payment.failure_rate")],
+    value: Annotated[str, typer.Argument(help="e.g. 0.5, 300, true")],
+    config_dir: ConfigDir = DEFAULT_CONFIG_DIR,
+) -> None:
+    """Turn a drill on (or change it); running services apply it within about a second."""
+    from folio_cli import flags
+
+    try:
+        stored = flags.set_flag(config_dir, name, value)
+    except flags.FlagError as error:
+        typer.secho(f"folio flags set: {error}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{name} = {stored}")
+
+
+@flags_app.command("clear")
+def flags_clear(
+    name: Annotated[str | None, typer.Argument(help="one flag; without it, every flag")] = None,
+    config_dir: ConfigDir = DEFAULT_CONFIG_DIR,
+) -> None:
+    """Back to defaults: one flag, or all of them."""
+    from folio_cli import flags
+
+    try:
+        cleared = flags.clear(config_dir, name)
+    except flags.FlagError as error:
+        typer.secho(f"folio flags clear: {error}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"cleared: {', '.join(cleared)}" if cleared else "nothing to clear")

@@ -82,6 +82,34 @@ provisioned by the platform). Call with (dict "root" $ "name" $name "svc" $svc).
       name: {{ .secretName }}
       key: {{ .secretKey }}
 {{- end }}
+{{- with $root.Values.nacos }}{{ if .serverAddresses }}
+- name: FOLIO_NACOS_SERVER_ADDRESSES
+  value: {{ .serverAddresses | quote }}
+- name: FOLIO_NACOS_NAMESPACE
+  value: {{ .namespace | quote }}
+- name: FOLIO_NACOS_GROUP
+  value: {{ .group | quote }}
+- name: FOLIO_NACOS_CONNECT_TIMEOUT_SECONDS
+  value: {{ .connectTimeoutSeconds | quote }}
+- name: FOLIO_ZONE
+  value: {{ .zone | quote }}
+- name: FOLIO_ADVERTISE_HOST
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
+{{- with .credentials }}{{ if .secretName }}
+- name: FOLIO_NACOS_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: {{ .usernameKey }}
+- name: FOLIO_NACOS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName }}
+      key: {{ .passwordKey }}
+{{- end }}{{ end }}
+{{- end }}{{ end }}
 - name: OTEL_SERVICE_NAME
   value: {{ .name | quote }}
 - name: OTEL_RESOURCE_ATTRIBUTES

@@ -29,6 +29,7 @@ from folio_platform.auth import (
     set_caller,
     token_from_metadata,
 )
+from folio_platform.center import Center
 from folio_platform.deadlines import deadline_scope
 from folio_platform.errors import FolioError, PermissionDenied, Unauthenticated, to_status
 from folio_platform.logging import configure_logging
@@ -153,8 +154,10 @@ class GrpcServer:
         telemetry: Telemetry,
         auth: ServerAuth,
         grace_seconds: float = 5.0,
+        extra_interceptors: Iterable[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
     ) -> None:
-        interceptors: list[Any] = [FolioServerInterceptor(auth)]
+        # Extra interceptors go first: the Folio one caches handlers and would skip them after one call.
+        interceptors: list[Any] = [*extra_interceptors, FolioServerInterceptor(auth)]
         if telemetry.enabled:
             from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
@@ -195,16 +198,27 @@ class GrpcServer:
         await self.server.stop(self.grace_seconds)
         log.info("grpc server stopped")
 
-    async def serve_until_signalled(self) -> None:
-        """Run until SIGTERM or SIGINT, then stop gracefully."""
+    async def serve_until_signalled(self, center: Center | None = None, host: str = "127.0.0.1") -> None:
+        """Run until SIGTERM or SIGINT, then stop gracefully.
+
+        With `center`, the instance registers once it serves and deregisters before draining,
+        so clients move off it before it stops taking calls.
+        """
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
         await self.start()
-        await stopping.wait()
-        log.info("signal received, draining")
-        await self.stop()
+        instance = center.instance(host, self.port) if center is not None else None
+        if center is not None and instance is not None:
+            await center.register(instance)
+        try:
+            await stopping.wait()
+            log.info("signal received, draining")
+        finally:
+            if center is not None and instance is not None:
+                await center.deregister(instance)
+            await self.stop()
 
 
 async def serve_grpc(
@@ -215,10 +229,13 @@ async def serve_grpc(
     telemetry: Telemetry,
     auth_settings: AuthSettings,
     access: Mapping[str, Access],
+    center: Center | None = None,
+    interceptors: Iterable[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
 ) -> None:
     """Serve on the settings' host and port until SIGTERM/SIGINT, then drain within their grace period.
 
-    `access` says, for every RPC ("/pkg.Service/Method"), who may call it.
+    `access` says, for every RPC ("/pkg.Service/Method"), who may call it; with `center` the
+    instance is registered while it serves; `interceptors` run on every call, before authorization.
     """
     verifier = TokenVerifier.from_settings(auth_settings)
     server = GrpcServer(
@@ -228,9 +245,10 @@ async def serve_grpc(
         telemetry=telemetry,
         auth=ServerAuth(verifier, access),
         grace_seconds=settings.shutdown_grace_seconds,
+        extra_interceptors=interceptors,
     )
     try:
-        await server.serve_until_signalled()
+        await server.serve_until_signalled(center, settings.host)
     finally:
         await verifier.close()
 

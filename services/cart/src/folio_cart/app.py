@@ -3,11 +3,14 @@
 import asyncio
 
 from folio.cart.v1 import cart_pb2, cart_pb2_grpc
+from folio_cart.drills import OutageDrillStore
 from folio_cart.servicer import ACCESS, CartServicer
 from folio_cart.settings import Settings
 from folio_cart.store import CartStore, Limits, RedisCartStore, SqliteCartStore
 from folio_platform.auth import AuthSettings
+from folio_platform.center import CenterSettings, open_center
 from folio_platform.grpc_server import run_service, serve_grpc
+from folio_platform.settings import load_settings
 from folio_platform.telemetry import configure_telemetry
 
 SERVICE_NAME = cart_pb2.DESCRIPTOR.services_by_name["CartService"].full_name
@@ -26,15 +29,19 @@ async def serve(settings: Settings, auth: AuthSettings) -> None:
     telemetry = configure_telemetry("cart")
     store = await open_store(settings)
     try:
-        servicer = CartServicer(store)
-        await serve_grpc(
-            settings,
-            register=lambda s: cart_pb2_grpc.add_CartServiceServicer_to_server(servicer, s),
-            service_names=[SERVICE_NAME],
-            telemetry=telemetry,
-            auth_settings=auth,
-            access=ACCESS,
-        )
+        async with open_center("cart", load_settings(CenterSettings)) as center:
+            servicer = CartServicer(
+                OutageDrillStore(store, lambda: center.config.current.flags.cart.store_outage)
+            )
+            await serve_grpc(
+                settings,
+                register=lambda s: cart_pb2_grpc.add_CartServiceServicer_to_server(servicer, s),
+                service_names=[SERVICE_NAME],
+                telemetry=telemetry,
+                auth_settings=auth,
+                access=ACCESS,
+                center=center,
+            )
     finally:
         await store.close()
         telemetry.shutdown()

@@ -5,12 +5,15 @@ import logging
 
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio_catalog import db
+from folio_catalog.drills import LatencyDrill
 from folio_catalog.repository import CatalogRepository, SqlCatalogRepository
 from folio_catalog.seed import load_seed_catalog
 from folio_catalog.servicer import ACCESS, CatalogServicer
 from folio_catalog.settings import Settings
 from folio_platform.auth import AuthSettings
+from folio_platform.center import CenterSettings, open_center
 from folio_platform.grpc_server import run_service, serve_grpc
+from folio_platform.settings import load_settings
 from folio_platform.telemetry import configure_telemetry
 
 log = logging.getLogger(__name__)
@@ -40,14 +43,17 @@ async def serve(settings: Settings, auth: AuthSettings) -> None:
         if settings.seed_on_start:
             await load_seed(repository)
         servicer = CatalogServicer(repository)
-        await serve_grpc(
-            settings,
-            register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
-            service_names=[SERVICE_NAME],
-            telemetry=telemetry,
-            auth_settings=auth,
-            access=ACCESS,
-        )
+        async with open_center("catalog", load_settings(CenterSettings)) as center:
+            await serve_grpc(
+                settings,
+                register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
+                service_names=[SERVICE_NAME],
+                telemetry=telemetry,
+                auth_settings=auth,
+                access=ACCESS,
+                center=center,
+                interceptors=[LatencyDrill(lambda: center.config.current.flags.catalog.latency_ms)],
+            )
     finally:
         repository.close()
         telemetry.shutdown()

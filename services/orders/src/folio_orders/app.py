@@ -16,9 +16,11 @@ from folio_orders.servicer import ACCESS, OrdersServicer
 from folio_orders.settings import Settings
 from folio_orders.store import SqlOrderStore
 from folio_platform.auth import AuthSettings, ServiceTokens, TokenSource
-from folio_platform.discovery import StaticDiscovery
-from folio_platform.grpc_client import create_channel
+from folio_platform.center import CenterSettings, open_center
+from folio_platform.discovery import Discovery, StaticDiscovery
 from folio_platform.grpc_server import run_service, serve_grpc
+from folio_platform.registry import ServiceChannel
+from folio_platform.settings import load_settings
 from folio_platform.telemetry import Telemetry, configure_telemetry
 
 SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
@@ -33,16 +35,18 @@ IDEMPOTENT = {
 
 
 def connect_backends(
-    settings: Settings, telemetry: Telemetry, token_source: TokenSource
+    settings: Settings, telemetry: Telemetry, token_source: TokenSource, discovery: Discovery | None = None
 ) -> tuple[Backends, list[grpc.aio.Channel]]:
     """Stubs for cart, catalog and payment (and their channels, for the caller to close).
 
-    Orders calls them as itself (its service account's token), whoever the shopper is.
+    Orders calls them as itself (its service account's token), whoever the shopper is; each
+    channel follows the instances `discovery` finds (default: the static addresses).
     """
-    discovery = StaticDiscovery(settings.service_addresses)
-    channels = {
-        name: create_channel(
-            discovery.resolve(name),
+    discovery = discovery or StaticDiscovery(settings.service_addresses)
+    channels: dict[str, grpc.aio.Channel] = {
+        name: ServiceChannel(
+            discovery,
+            name,
             idempotent_services=methods,
             default_timeout=settings.charge_timeout_seconds
             if name == "payment"
@@ -69,31 +73,36 @@ async def serve(settings: Settings, auth: AuthSettings) -> None:
     await asyncio.to_thread(db.migrate, url)
     store = SqlOrderStore(db.create_engine_for(url))
     tokens = ServiceTokens.from_settings(auth)
-    backends, channels = connect_backends(settings, telemetry, tokens.token)
-    checkout = Checkout(store, backends)
-    recovery = asyncio.create_task(
-        recover_forever(
-            checkout,
-            interval=settings.recovery_interval_seconds,
-            older_than=settings.recovery_after_seconds,
-        )
-    )
     try:
-        servicer = OrdersServicer(store, checkout)
-        await serve_grpc(
-            settings,
-            register=lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, s),
-            service_names=[SERVICE_NAME],
-            telemetry=telemetry,
-            auth_settings=auth,
-            access=ACCESS,
-        )
+        async with open_center("orders", load_settings(CenterSettings)) as center:
+            discovery = await center.discovery(StaticDiscovery(settings.service_addresses), list(IDEMPOTENT))
+            backends, channels = connect_backends(settings, telemetry, tokens.token, discovery)
+            checkout = Checkout(store, backends)
+            recovery = asyncio.create_task(
+                recover_forever(
+                    checkout,
+                    interval=settings.recovery_interval_seconds,
+                    older_than=settings.recovery_after_seconds,
+                )
+            )
+            try:
+                servicer = OrdersServicer(store, checkout)
+                await serve_grpc(
+                    settings,
+                    register=lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, s),
+                    service_names=[SERVICE_NAME],
+                    telemetry=telemetry,
+                    auth_settings=auth,
+                    access=ACCESS,
+                    center=center,
+                )
+            finally:
+                recovery.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await recovery
+                for channel in channels:
+                    await channel.close(grace=None)
     finally:
-        recovery.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await recovery
-        for channel in channels:
-            await channel.close(grace=None)
         store.close()
         await tokens.close()
         telemetry.shutdown()

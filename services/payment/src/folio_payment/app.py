@@ -4,12 +4,15 @@ import asyncio
 
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_payment import db
+from folio_payment.drills import DrillProcessor
 from folio_payment.ledger import SqlLedger
 from folio_payment.processor import SimulatedProcessor
 from folio_payment.servicer import ACCESS, PaymentServicer
 from folio_payment.settings import Settings
 from folio_platform.auth import AuthSettings
+from folio_platform.center import CenterSettings, open_center
 from folio_platform.grpc_server import run_service, serve_grpc
+from folio_platform.settings import load_settings
 from folio_platform.telemetry import configure_telemetry
 
 SERVICE_NAME = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name
@@ -22,17 +25,20 @@ async def serve(settings: Settings, auth: AuthSettings) -> None:
     await asyncio.to_thread(db.migrate, url)
     ledger = SqlLedger(db.create_engine_for(url))
     try:
-        servicer = PaymentServicer(
-            ledger, SimulatedProcessor(), processor_timeout=settings.processor_timeout_seconds
-        )
-        await serve_grpc(
-            settings,
-            register=lambda s: payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, s),
-            service_names=[SERVICE_NAME],
-            telemetry=telemetry,
-            auth_settings=auth,
-            access=ACCESS,
-        )
+        async with open_center("payment", load_settings(CenterSettings)) as center:
+            processor = DrillProcessor(SimulatedProcessor(), lambda: center.config.current.flags.payment)
+            servicer = PaymentServicer(
+                ledger, processor, processor_timeout=settings.processor_timeout_seconds
+            )
+            await serve_grpc(
+                settings,
+                register=lambda s: payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, s),
+                service_names=[SERVICE_NAME],
+                telemetry=telemetry,
+                auth_settings=auth,
+                access=ACCESS,
+                center=center,
+            )
     finally:
         ledger.close()
         telemetry.shutdown()

@@ -17,10 +17,11 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from folio_platform.auth import AuthSettings, ServiceTokens, TokenVerifier
+from folio_platform.center import CenterSettings, open_center
 from folio_platform.deadlines import deadline_scope
 from folio_platform.discovery import Discovery, StaticDiscovery
-from folio_platform.grpc_client import create_channel
 from folio_platform.logging import configure_logging
+from folio_platform.registry import ServiceChannel
 from folio_platform.settings import load_settings
 from folio_platform.telemetry import Telemetry, configure_telemetry
 from folio_storefront import (
@@ -36,6 +37,7 @@ from folio_storefront import (
 from folio_storefront.assistant_client import ASSISTANT, ASSISTANT_IDEMPOTENT_METHODS, AssistantClient
 from folio_storefront.cart_client import CART, CART_IDEMPOTENT_METHODS, CartClient
 from folio_storefront.catalog_client import CATALOG, CATALOG_SERVICE, CatalogClient
+from folio_storefront.drills import MemoryLeakDrill
 from folio_storefront.errors import install_error_handlers
 from folio_storefront.orders_client import ORDERS, ORDERS_SERVICE, OrdersClient
 from folio_storefront.settings import Settings
@@ -151,50 +153,62 @@ def create_app(
     *,
     discovery: Discovery | None = None,
     telemetry: Telemetry | None = None,
+    center_settings: CenterSettings | None = None,
 ) -> FastAPI:
-    """Build the storefront; backends and identity are connected in the lifespan, not here."""
-    discovery = discovery or StaticDiscovery(settings.service_addresses)
+    """Build the storefront; backends, identity, config center and registry are connected in the
+    lifespan, not here. `discovery` is the static fallback when a registry knows no instance."""
+    static = discovery or StaticDiscovery(settings.service_addresses)
     telemetry = telemetry or Telemetry(enabled=False)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["money"] = _money
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        def channel(service: str, idempotent: list[str]) -> grpc.aio.Channel:
-            return create_channel(
-                discovery.resolve(service),
-                idempotent_services=idempotent,
-                default_timeout=settings.backend_timeout_seconds,
-                telemetry=telemetry,
-            )
+        async with open_center("storefront", center_settings or CenterSettings()) as center:
+            app.state.live_config = center.config
+            discovery = await center.discovery(static, [CATALOG, CART, ORDERS, ASSISTANT])
 
-        channels = {
-            CATALOG: channel(CATALOG, [CATALOG_SERVICE]),
-            CART: channel(CART, CART_IDEMPOTENT_METHODS),
-            # PlaceOrder is made safe to repeat by its idempotency key, and reads are reads.
-            ORDERS: channel(ORDERS, [ORDERS_SERVICE]),
-        }
-        app.state.catalog = CatalogClient(channels[CATALOG])
-        app.state.cart = CartClient(channels[CART])
-        app.state.orders = OrdersClient(channels[ORDERS], checkout_timeout=settings.checkout_timeout_seconds)
-        # The assistant is optional: without an address its routes answer 503 and the shop runs on.
-        if ASSISTANT in settings.service_addresses:
-            channels[ASSISTANT] = channel(ASSISTANT, ASSISTANT_IDEMPOTENT_METHODS)
-        app.state.assistant = (
-            AssistantClient(channels[ASSISTANT], ask_timeout=settings.ask_timeout_seconds)
-            if ASSISTANT in channels
-            else None
-        )
-        app.state.templates = templates
-        app.state.sign_in = _sign_in(auth)
-        app.state.public_url = settings.public_url.rstrip("/")
-        try:
-            yield
-        finally:
-            await app.state.sign_in.verifier.close()
-            await app.state.sign_in.service_tokens.close()
-            for open_channel in channels.values():
-                await open_channel.close(grace=settings.shutdown_grace_seconds)
+            def channel(service: str, idempotent: list[str]) -> grpc.aio.Channel:
+                return ServiceChannel(
+                    discovery,
+                    service,
+                    idempotent_services=idempotent,
+                    default_timeout=settings.backend_timeout_seconds,
+                    telemetry=telemetry,
+                )
+
+            channels = {
+                CATALOG: channel(CATALOG, [CATALOG_SERVICE]),
+                CART: channel(CART, CART_IDEMPOTENT_METHODS),
+                # PlaceOrder is made safe to repeat by its idempotency key, and reads are reads.
+                ORDERS: channel(ORDERS, [ORDERS_SERVICE]),
+            }
+            app.state.catalog = CatalogClient(channels[CATALOG])
+            app.state.cart = CartClient(channels[CART])
+            app.state.orders = OrdersClient(
+                channels[ORDERS], checkout_timeout=settings.checkout_timeout_seconds
+            )
+            # The assistant is optional: without an address its routes answer 503 and the shop runs on.
+            if ASSISTANT in settings.service_addresses:
+                channels[ASSISTANT] = channel(ASSISTANT, ASSISTANT_IDEMPOTENT_METHODS)
+            app.state.assistant = (
+                AssistantClient(channels[ASSISTANT], ask_timeout=settings.ask_timeout_seconds)
+                if ASSISTANT in channels
+                else None
+            )
+            app.state.templates = templates
+            app.state.sign_in = _sign_in(auth)
+            app.state.public_url = settings.public_url.rstrip("/")
+            instance = center.instance(settings.host, settings.port)
+            await center.register(instance)
+            try:
+                yield
+            finally:
+                await center.deregister(instance)
+                await app.state.sign_in.verifier.close()
+                await app.state.sign_in.service_tokens.close()
+                for open_channel in channels.values():
+                    await open_channel.close(grace=settings.shutdown_grace_seconds)
 
     app = FastAPI(
         title="Folio storefront API",
@@ -208,6 +222,7 @@ def create_app(
     )
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MemoryLeakDrill)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret.get_secret_value(),
@@ -243,10 +258,11 @@ def main() -> None:
     settings = load_settings(Settings)
     auth = load_settings(AuthSettings)
     configure_logging("storefront", level=settings.log_level, fmt=settings.log_format)
+    center_settings = load_settings(CenterSettings)
     telemetry = configure_telemetry("storefront")
     try:
         uvicorn.run(
-            create_app(settings, auth, telemetry=telemetry),
+            create_app(settings, auth, telemetry=telemetry, center_settings=center_settings),
             host=settings.host,
             port=settings.port,
             log_config=None,

@@ -1,0 +1,37 @@
+import time
+
+from folio_payment.drills import DRILL_DECLINE, DrillProcessor
+from folio_payment.processor import CardDetails, Decision, SimulatedProcessor
+from folio_platform.config import PaymentDrills
+
+CARD = CardDetails(number="4242424242424242", brand="visa", exp_month=12, exp_year=2035, cvv="123")
+
+
+async def test_without_drills_the_processor_answers_as_ever() -> None:
+    processor = DrillProcessor(SimulatedProcessor(), lambda: PaymentDrills())
+    assert await processor.authorize(CARD, 1000, "USD") == Decision(approved=True)
+
+
+async def test_the_failure_rate_declines_that_share_of_charges_as_a_processor_error() -> None:
+    rolls = iter([0.1, 0.9, 0.49, 0.5])
+    processor = DrillProcessor(
+        SimulatedProcessor(), lambda: PaymentDrills(failure_rate=0.5), chance=lambda: next(rolls)
+    )
+
+    outcomes = [await processor.authorize(CARD, 1000, "USD") for _ in range(4)]
+
+    assert outcomes == [DRILL_DECLINE, Decision(approved=True), DRILL_DECLINE, Decision(approved=True)]
+    assert DRILL_DECLINE.decline_code == "processor_error"
+
+
+async def test_latency_delays_the_answer_and_follows_the_flag_live() -> None:
+    flags = PaymentDrills(latency_ms=150)
+    processor = DrillProcessor(SimulatedProcessor(), lambda: flags)
+    started = time.monotonic()
+    await processor.authorize(CARD, 1000, "USD")
+    assert time.monotonic() - started >= 0.15
+
+    flags = PaymentDrills()
+    started = time.monotonic()
+    await processor.authorize(CARD, 1000, "USD")
+    assert time.monotonic() - started < 0.1

@@ -1,0 +1,255 @@
+"""Live operations on the running shop, started as `folio up --replicas catalog=2` starts it:
+failure-drill flags flipped through `folio flags` while the stack runs, and a catalog instance
+killed under steady traffic.
+
+One stack for the whole module (drills first, the failover last: it kills a process).
+"""
+
+import io
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from folio_cli.launcher import ServiceFailed, Stack
+from folio_cli.main import app as folio
+from folio_cli.services import SERVICES
+from folio_testing.plugin import free_port
+
+pytestmark = pytest.mark.e2e
+
+CARD = {
+    "number": "4242 4242 4242 4242",
+    "exp_month": 12,
+    "exp_year": 2035,
+    "cvv": "123",
+    "holder_name": "Ada L",
+}
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "12 St James's Square",
+    "city": "London",
+    "postal_code": "SW1Y 4JH",
+    "country": "GB",
+}
+# How soon a flag must act: the files are polled every 0.5 s.
+WITHIN = 5.0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data_dir = tmp_path_factory.mktemp("folio-live") / "data"
+    output = io.StringIO()
+    ports = {s.name: free_port() for s in SERVICES} | {"catalog-2": free_port()}
+    stack = Stack(data_dir=data_dir, ports=ports, output=output, replicas={"catalog": 2})
+    try:
+        stack.up(timeout=90)
+    except ServiceFailed as error:
+        pytest.fail(f"stack did not come up: {error}\n{output.getvalue()}")
+    try:
+        yield stack
+    finally:
+        stack.down()
+
+
+@pytest.fixture
+def web(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.url("storefront"), timeout=30) as client:
+        yield client
+
+
+def flags(stack: Stack, *args: str) -> str:
+    """`folio flags ...` against the stack's config center, as a person types it."""
+    result = CliRunner().invoke(folio, ["flags", *args, "--config-dir", str(stack.config_dir)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def until(condition: Callable[[], bool], seconds: float = WITHIN) -> float:
+    """Seconds until `condition` holds; fails after `seconds`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > seconds:
+            raise AssertionError(f"not within {seconds} s")
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def _timed_get(web: httpx.Client, path: str) -> float:
+    started = time.monotonic()
+    assert web.get(path).status_code == 200
+    return time.monotonic() - started
+
+
+@pytest.fixture(autouse=True)
+def no_flags_left(stack: Stack) -> Iterator[None]:
+    yield
+    flags(stack, "clear")
+
+
+def test_catalog_latency_slows_book_pages_live_and_clearing_restores_them(
+    stack: Stack, web: httpx.Client
+) -> None:
+    path = f"/api/v1/books/{web.get('/api/v1/books').json()['items'][0]['id']}"
+    assert _timed_get(web, path) < 0.5
+
+    flags(stack, "set", "catalog.latency_ms", "700")
+    took = until(lambda: _timed_get(web, path) >= 0.7)
+    print(f"catalog latency drill in effect after {took:.1f} s")
+
+    flags(stack, "clear", "catalog.latency_ms")
+    until(lambda: _timed_get(web, path) < 0.5)
+
+
+def _checkout(web: httpx.Client) -> httpx.Response:
+    book = next(
+        b for b in web.get("/api/v1/books", params={"page_size": 50}).json()["items"] if b["stock"] > 5
+    )
+    assert web.post("/api/v1/cart/items", json={"book_id": book["id"], "quantity": 1}).status_code in (
+        200,
+        201,
+    )
+    body = {"email": "ada@example.org", "shipping_address": ADDRESS, "card": CARD}
+    return web.post("/api/v1/orders", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+
+
+def test_payment_failures_decline_checkout_live_and_clearing_restores_it(
+    stack: Stack, web: httpx.Client
+) -> None:
+    flags(stack, "set", "payment.failure_rate", "1")
+    time.sleep(1.5)  # a checkout is not free to retry in a loop: wait out the poll instead
+    failed = _checkout(web)
+    assert failed.status_code == 409, failed.text
+    assert "failure drill" in failed.json()["error"]["message"]
+
+    flags(stack, "clear", "payment.failure_rate")
+    time.sleep(1.5)
+    web.delete("/api/v1/cart")
+    assert _checkout(web).status_code == 201
+
+
+def test_payment_latency_slows_checkout(stack: Stack, web: httpx.Client) -> None:
+    flags(stack, "set", "payment.latency_ms", "1500")
+    time.sleep(1.5)
+    started = time.monotonic()
+    assert _checkout(web).status_code == 201
+    assert time.monotonic() - started >= 1.5
+
+
+def test_a_cart_store_outage_answers_503_naming_the_cart_and_clearing_restores_it(
+    stack: Stack, web: httpx.Client
+) -> None:
+    assert web.get("/api/v1/cart").status_code == 200
+
+    flags(stack, "set", "cart.store_outage", "true")
+    until(lambda: web.get("/api/v1/cart").status_code == 503)
+    error = web.get("/api/v1/cart").json()["error"]
+    assert error["dependency"] == "cart"
+    assert web.get("/api/v1/books").status_code == 200  # browsing is untouched
+
+    flags(stack, "clear")
+    until(lambda: web.get("/api/v1/cart").status_code == 200)
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_the_memory_leak_drill_grows_the_storefront_and_clearing_releases_it(
+    stack: Stack, web: httpx.Client
+) -> None:
+    pid = stack.processes["storefront"].pid
+    flags(stack, "set", "storefront.memory_leak_max_mb", "64")
+    flags(stack, "set", "storefront.memory_leak_kb_per_request", "1024")
+    before = _rss_mb(pid)
+    until(lambda: web.get("/healthz").status_code == 200 and _rss_mb(pid) > before + 20, seconds=10)
+    for _ in range(80):
+        web.get("/healthz")
+    grown = _rss_mb(pid)
+    assert grown - before >= 48  # 64 MiB cap, a little under for what was there already
+    assert grown - before < 90  # ...and the cap holds
+
+    flags(stack, "clear")
+    until(lambda: web.get("/healthz").status_code == 200 and _rss_mb(pid) < grown - 40, seconds=10)
+
+
+@dataclass
+class Traffic:
+    """Steady book-page requests from a background thread, counting what comes back."""
+
+    url: str
+    path: str
+    ok: int = 0
+    errors: dict[int, int] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            while not self.stop.is_set():
+                status = client.get(self.path).status_code
+                if status == 200:
+                    self.ok += 1
+                else:
+                    self.errors[status] = self.errors.get(status, 0) + 1
+                time.sleep(0.02)
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _both_serve(stack: Stack, seconds: float = 3.0) -> tuple[int, int]:
+    """CPU ticks each catalog instance spends over `seconds` of traffic (idle ones spend ~none)."""
+    pids = [stack.processes["catalog"].pid, stack.processes["catalog-2"].pid]
+    before = [_cpu_ticks(p) for p in pids]
+    time.sleep(seconds)
+    first, second = (_cpu_ticks(p) - b for p, b in zip(pids, before, strict=True))
+    return first, second
+
+
+def test_killing_a_catalog_instance_under_traffic_keeps_the_shop_answering(
+    stack: Stack, web: httpx.Client
+) -> None:
+    path = f"/api/v1/books/{web.get('/api/v1/books').json()['items'][0]['id']}"
+    traffic = Traffic(stack.url("storefront"), path)
+    runner = threading.Thread(target=traffic.run, daemon=True)
+    runner.start()
+    try:
+        first, second = _both_serve(stack)
+        assert first > 5, f"the first catalog instance serves before the kill: {first} ticks"
+        assert second > 5, f"the second catalog instance serves before the kill: {second} ticks"
+
+        before = traffic.ok + sum(traffic.errors.values())
+        os.kill(stack.processes["catalog"].pid, signal.SIGKILL)
+        stack.processes["catalog"].wait()
+        time.sleep(5)
+        during_ok = traffic.ok
+        answered = traffic.ok + sum(traffic.errors.values()) - before
+        failed = sum(traffic.errors.values())
+        print(f"while one catalog instance was dead: {answered} requests, {failed} failed ({traffic.errors})")
+        assert answered > 50
+        assert failed <= max(3, answered // 20), traffic.errors  # bounded: at most 5%
+        assert set(traffic.errors) <= {503}  # and reported as the catalog being unavailable
+
+        stack.start("catalog")
+        stack.wait_healthy(["catalog"], timeout=60)
+        time.sleep(3)  # registry refresh and reconnect
+        first, second = _both_serve(stack)
+        assert first > 5, f"traffic returns to the restarted instance: {first} ticks"
+        assert second > 5, f"and stays on the other one: {second} ticks"
+        assert traffic.ok > during_ok
+    finally:
+        traffic.stop.set()
+        runner.join()
