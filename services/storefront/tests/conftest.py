@@ -308,10 +308,10 @@ async def client_without_catalog(issuer: TestIssuer) -> AsyncIterator[httpx.Asyn
 
 
 @pytest.fixture
-def storefront() -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
+def storefront(issuer: TestIssuer) -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
     """`async with storefront(catalog_address, assistant=...)`: a running storefront wired as asked."""
 
     def build(catalog_address: str, **backends: str) -> AbstractAsyncContextManager[httpx.AsyncClient]:
-        return running(storefront_app(catalog_address, **backends))
+        return running(storefront_app(issuer, catalog_address, **backends))
 
     return build

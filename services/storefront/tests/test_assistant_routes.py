@@ -9,9 +9,11 @@ import httpx
 import pytest
 
 from folio.assistant.v1 import assistant_pb2, assistant_pb2_grpc
+from folio_assistant.servicer import ACCESS as ASSISTANT_ACCESS
 from folio_platform.errors import InvalidArgument, NotFound, to_status
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
+from folio_testing.issuer import TestIssuer
 from folio_testing.plugin import free_port
 
 
@@ -53,13 +55,14 @@ class FakeAssistant(assistant_pb2_grpc.AssistantServiceServicer):
 
 
 @pytest.fixture
-async def assistant_address() -> AsyncIterator[str]:
+async def assistant_address(issuer: TestIssuer) -> AsyncIterator[str]:
     fake = FakeAssistant()
     server = GrpcServer(
         register=lambda s: assistant_pb2_grpc.add_AssistantServiceServicer_to_server(fake, s),
         service_names=["folio.assistant.v1.AssistantService"],
         address="127.0.0.1:0",
         telemetry=Telemetry(enabled=False),
+        auth=issuer.server_auth(ASSISTANT_ACCESS),
         grace_seconds=0.1,
     )
     await server.start()
