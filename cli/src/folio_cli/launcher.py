@@ -61,6 +61,7 @@ class Stack:
         output: TextIO | None = None,
         pretty: bool = True,
         extra_env: Mapping[str, str] | None = None,
+        metrics_ports: Mapping[str, int] | None = None,
     ) -> None:
         self.services = list(services)
         self.ports = {s.name: s.default_port for s in self.services} | dict(ports or {})
@@ -68,6 +69,8 @@ class Stack:
         self.output = output or sys.stdout
         self.pretty = pretty
         self.extra_env = dict(extra_env or {})
+        # Services that serve Prometheus metrics, and on which port.
+        self.metrics_ports = dict(metrics_ports or {})
         self.colour = self.output.isatty() and "NO_COLOR" not in os.environ
         self.processes: dict[str, subprocess.Popen[str]] = {}
         self._forwarders: dict[str, threading.Thread] = {}
@@ -80,7 +83,7 @@ class Stack:
     def start(self, name: str) -> None:
         """Start one service (again, after a stop) with its log lines forwarded."""
         spec = next(s for s in self.services if s.name == name)
-        env = os.environ | environment(self.ports, self.data_dir, name) | self.extra_env
+        env = os.environ | environment(self.ports, self.data_dir, name, self.metrics_ports) | self.extra_env
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module names
             [sys.executable, "-m", spec.module],
             env=env,

@@ -174,7 +174,9 @@ def main() -> None:
     settings = load_settings(Settings)
     auth = load_settings(AuthSettings)
     configure_logging("storefront", level=settings.log_level, fmt=settings.log_format)
-    telemetry = configure_telemetry("storefront")
+    telemetry = configure_telemetry(
+        "storefront", metrics_port=settings.metrics_port, metrics_host=settings.host
+    )
     try:
         uvicorn.run(
             create_app(settings, auth, telemetry=telemetry),
