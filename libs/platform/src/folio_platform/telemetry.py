@@ -139,6 +139,10 @@ def configure_telemetry(
     if not trace_exporters and not metric_exporters and not metrics_port:
         return Telemetry(enabled=False)
 
+    # The stable HTTP semantic conventions (http.server.request.duration in seconds, by http.route and
+    # http.response.status_code), which the dashboards and SLO rules query, unless the operator chose.
+    if env is os.environ:
+        os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
     # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override this default. Resource.create() alone
     # would not do: it fills in service.name=unknown_service, which would override ours.
     resource = Resource.create({SERVICE_NAME: service_name}).merge(OTELResourceDetector().detect())
