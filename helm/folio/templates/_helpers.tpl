@@ -17,6 +17,10 @@ provisioned by the platform). Call with (dict "root" $ "name" $name "svc" $svc).
 {{- end }}
 - name: {{ $prefix }}LOG_LEVEL
   value: {{ $root.Values.global.logLevel | quote }}
+{{- with $root.Values.observability.metricsPort }}
+- name: {{ $prefix }}METRICS_PORT
+  value: {{ . | quote }}
+{{- end }}
 - name: {{ $prefix }}LOG_FORMAT
   value: {{ $root.Values.global.logFormat | quote }}
 {{- with $svc.calls }}
