@@ -137,3 +137,32 @@ def test_receivers_from_values_replace_the_empty_ones(chart: ChartCopy) -> None:
     config = yaml.safe_load(secret["stringData"]["alertmanager.yaml"])
     assert config["receivers"] == receivers
     assert config["route"] == yaml.safe_load(ALERTMANAGER.read_text())["route"]
+
+
+COLLECTOR_VALUES = HELM / "observability" / "otel-collector-values.yaml"
+# Components the upstream chart's presets add to the config when enabled.
+PRESET_COMPONENTS = {
+    "logsCollection": ("receivers", "filelog"),
+    "kubernetesAttributes": ("processors", "k8sattributes"),
+}
+
+
+def test_collector_pipelines_use_defined_components_and_reach_each_backend() -> None:
+    values = yaml.safe_load(COLLECTOR_VALUES.read_text())
+    config = values["config"]
+    defined = {kind: set(config.get(kind, {})) for kind in ("receivers", "processors", "exporters")}
+    for preset, (kind, component) in PRESET_COMPONENTS.items():
+        if values["presets"][preset]["enabled"]:
+            defined[kind].add(component)
+    pipelines = config["service"]["pipelines"]
+    for name, pipeline in pipelines.items():
+        for kind in ("receivers", "processors", "exporters"):
+            undefined = set(pipeline.get(kind, [])) - defined[kind]
+            assert not undefined, f"pipeline {name} uses undefined {kind}: {undefined}"
+        assert pipeline["processors"][0] == "memory_limiter", name
+        assert pipeline["processors"][-1] == "batch", name
+    assert set(pipelines["traces"]["exporters"]) == {"otlphttp/deepflow", "clickhouse"}
+    assert pipelines["logs"]["exporters"] == ["otlphttp/loki"]
+    assert pipelines["metrics"]["exporters"] == ["prometheusremotewrite"]
+    # Credentials come from a Secret through the environment, never from this file.
+    assert config["exporters"]["clickhouse"]["password"] == "${env:CLICKHOUSE_PASSWORD}"

@@ -95,6 +95,11 @@ provisioned by the platform). Call with (dict "root" $ "name" $name "svc" $svc).
   value: {{ . | quote }}
 - name: OTEL_EXPORTER_OTLP_PROTOCOL
   value: {{ $root.Values.global.otel.protocol | quote }}
+{{- if $root.Values.observability.metricsPort }}
+{{- /* Prometheus scrapes the metrics port; pushing the same metrics over OTLP too would store them twice. */}}
+- name: OTEL_METRICS_EXPORTER
+  value: "none"
+{{- end }}
 {{- end }}
 {{- range $key, $value := $svc.env }}
 - name: {{ $key }}
