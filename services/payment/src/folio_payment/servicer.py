@@ -109,7 +109,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             "folio.payment.charges", unit="{charge}", description="Card processor answers, by outcome"
         )
         self.refunds = meter.create_counter(
-            "folio.payment.refunds", unit="{refund}", description="Refunds made"
+            "folio.payment.refunds", unit="{refund}", description="Refund requests answered (replays too)"
         )
 
     def _abandoned(self, claim: PaymentRecord) -> bool:
