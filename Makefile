@@ -10,7 +10,7 @@ RUN := $(UV) run --frozen
 CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
 .PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean \
-	chart-test checkov dev pulumi-test pulumi-budget pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant
+	chart-test checkov dev pulumi-test pulumi-budget pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,7 +36,7 @@ status: ## which local services are healthy
 seed: install ## load the seed catalog (SYNTHETIC=10000 adds generated books)
 	$(RUN) folio seed --synthetic $${SYNTHETIC:-0}
 
-system-deps: ## Debian packages the tests start (PostgreSQL, Redis, slapd); installs them when missing and root
+system-deps: ## Debian packages the tests start (PostgreSQL, Redis, slapd, Prometheus, Alertmanager); installs them when missing and root
 	@scripts/system-deps.sh
 
 test: install system-deps lint checkov pulumi-test checkov-actions ## everything CI runs: lint, types, checkov, unit, contract, end-to-end tests
@@ -60,6 +60,9 @@ proto: install ## regenerate proto/src from the .proto files
 
 bench-catalog: install ## GET /api/v1/books/{id} through storefront->gRPC->catalog vs a bare FastAPI route
 	$(RUN) python -m loadtest.bench_catalog
+
+bench-telemetry: install ## bench-catalog plus the same with full tracing + metrics: the throughput cost of telemetry
+	$(RUN) python -m loadtest.bench_catalog --telemetry
 
 bench-checkout: install ## checkout p50/p99 at a steady arrival rate (RATE=10 per second)
 	$(RUN) python -m loadtest.bench_checkout --rate $${RATE:-10}

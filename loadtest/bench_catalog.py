@@ -4,6 +4,11 @@ beside a bare FastAPI route returning the same JSON under the same server settin
 Prints rps, p50/p99 and server CPU per request for both, their rps ratio (target >= 0.5),
 and how long the stack took to become healthy (target <= 15 s once installed). Writes the
 figures to bench-results/catalog.json.
+
+With --telemetry (`make bench-telemetry`) the stack is measured again with full telemetry: every
+request traced (the default parent-based always-on sampler) and exported over OTLP/gRPC to a real
+receiver in this process, metrics served on each service's Prometheus port and scraped every
+second; it prints the throughput cost against telemetry off (target <= 10% of saturation rps).
 """
 
 import argparse
@@ -13,8 +18,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from folio_cli.launcher import Stack
@@ -59,6 +67,58 @@ def measure(
     }
 
 
+@contextmanager
+def scraping(ports: dict[str, int], interval: float = 1.0) -> Iterator[None]:
+    """Scrape every metrics port each `interval`, as Prometheus would, while the block runs."""
+    stop = threading.Event()
+
+    def scrape() -> None:
+        while not stop.wait(interval):
+            for port in ports.values():
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                    response.read()
+
+    thread = threading.Thread(target=scrape, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def measure_with_telemetry(
+    data_dir: Path, ports: dict[str, int], path: str, args: argparse.Namespace, log: object
+) -> tuple[dict[str, float | str], int]:
+    """The same load on a stack with full tracing (OTLP to a real receiver) and scraped metrics."""
+    from folio_testing.otlp import OtlpReceiver
+
+    receiver = OtlpReceiver()
+    receiver.start()
+    metrics_ports = {"catalog": free_port(), "storefront": free_port()}
+    stack = Stack(
+        data_dir=data_dir,
+        ports=ports,
+        output=log,  # type: ignore[arg-type]
+        extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint},
+        metrics_ports=metrics_ports,
+    )
+    stack.up()
+    try:
+        with scraping(metrics_ports):
+            row = measure(
+                "same, full tracing + metrics",
+                ports["storefront"],
+                path,
+                [p.pid for p in stack.processes.values()],
+                args,
+            )
+    finally:
+        stack.down()
+        receiver.stop()
+    return row, len(receiver.spans())
+
+
 def wait_http(port: int, path: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -78,6 +138,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--book", default="moby-dick")
+    parser.add_argument(
+        "--telemetry", action="store_true", help="also measure with full tracing + metrics and print the cost"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "stack.log", "w") as log:
@@ -111,17 +174,29 @@ def main() -> None:
                 bare.terminate()
                 bare.wait()
             stack.down()
+        traced, spans = (
+            measure_with_telemetry(Path(tmp) / "data", ports, path, args, log)
+            if args.telemetry
+            else (None, 0)
+        )
 
     ratio = folio["rps"] / baseline["rps"] if baseline["rps"] else 0.0  # type: ignore[operator]
     header = f"{'target':<42} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'srv CPU ms/req':>15} {'loadgen CPU':>12}"
     print(f"\nGET /api/v1/books/{args.book}: {args.connections} connections, {args.seconds:.0f} s each\n")
     print(header)
-    for row in (folio, baseline):
+    for row in (folio, baseline) if traced is None else (folio, traced, baseline):
         print(
             f"{row['target']:<42} {row['rps']:>8} {row['p50_ms']:>8} {row['p99_ms']:>8} {row['errors']:>7} "
             f"{row['server_cpu_ms_per_request']:>15} {row['generator_cpu_share']:>12}"
         )
     print(f"\nrps ratio folio/bare: {ratio:.2f} (target >= 0.5)")
+    cost = None
+    if traced is not None:
+        cost = 1 - traced["rps"] / folio["rps"] if folio["rps"] else 0.0  # type: ignore[operator]
+        print(
+            f"telemetry cost: {cost:.1%} of saturation rps (target <= 10%); {spans} spans received over OTLP; "
+            "the receiver and the scraper run on this machine too"
+        )
     print(
         f"stack healthy in {cold:.1f} s on first start (migrations + seed), {warm:.1f} s on restart (target <= 15 s)"
     )
@@ -132,6 +207,8 @@ def main() -> None:
             {
                 "folio": folio,
                 "bare": baseline,
+                "telemetry": traced,
+                "telemetry_cost": None if cost is None else round(cost, 3),
                 "ratio": round(ratio, 3),
                 "healthy_cold_s": round(cold, 2),
                 "healthy_warm_s": round(warm, 2),

@@ -1,13 +1,15 @@
 #!/bin/sh
-# Servers the tests start for real from Debian's packages: PostgreSQL 15, Redis and OpenLDAP (slapd, with
-# ldap-utils for identity/openldap/load.sh). Installs whatever is missing (as root); the tests start their
-# own on free loopback ports.
+# Servers the tests start for real from Debian's packages: PostgreSQL 15, Redis, OpenLDAP (slapd, with
+# ldap-utils for identity/openldap/load.sh), Prometheus (with promtool) and Alertmanager (with amtool).
+# Installs whatever is missing (as root); the tests start their own on free loopback ports.
 set -eu
 missing=""
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$missing postgresql"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 [ -x /usr/sbin/slapd ] || missing="$missing slapd"
 command -v ldapadd >/dev/null 2>&1 || missing="$missing ldap-utils"
+command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
+command -v amtool >/dev/null 2>&1 || missing="$missing prometheus-alertmanager"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages:$missing -- run: sudo apt-get install$missing" >&2
@@ -21,8 +23,15 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 service postgresql stop >/dev/null 2>&1 || true
 service redis-server stop >/dev/null 2>&1 || true
 service slapd stop >/dev/null 2>&1 || true
+# Prometheus' packages start a server (:9090, all interfaces), Alertmanager (:9093, gossip on :9094) and the
+# recommended node exporter (:9100): the tests and `folio up --observe` run their own on loopback.
+for unit in prometheus prometheus-alertmanager prometheus-node-exporter; do
+    service "$unit" stop >/dev/null 2>&1 || true
+done
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    systemctl disable --now slapd >/dev/null 2>&1 || true
+    systemctl disable --now slapd prometheus prometheus-alertmanager prometheus-node-exporter >/dev/null 2>&1 || true
 else
-    update-rc.d slapd disable >/dev/null 2>&1 || true
+    for unit in slapd prometheus prometheus-alertmanager prometheus-node-exporter; do
+        update-rc.d "$unit" disable >/dev/null 2>&1 || true
+    done
 fi

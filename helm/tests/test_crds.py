@@ -1,4 +1,4 @@
-"""Custom resources (Istio, APISIX) checked twice.
+"""Custom resources (Istio, APISIX, prometheus-operator) checked twice (prometheus-operator's once: structurally).
 
 1. Istio's resources against the schemas Istio publishes in its CRDs, compiled into validators by the
    npm package @kubernetes-models/istio (pinned in crd-validators/package-lock.json, installed by
@@ -263,7 +263,61 @@ APISIX_ROUTE = resource(
         ("http",),
     ),
 )
+# prometheus-operator's (monitoring.coreos.com/v1, from its API reference): the parts Folio uses.
+SERVICE_MONITOR = resource(
+    "monitoring.coreos.com/v1",
+    "ServiceMonitor",
+    obj(
+        {
+            "jobLabel": STR,
+            "selector": SELECTOR,
+            "endpoints": {
+                "type": "array",
+                "minItems": 1,
+                "items": obj({"port": STR, "path": STR, "interval": DURATION}, ("port",)),
+            },
+        },
+        ("selector", "endpoints"),
+    ),
+)
+PROMETHEUS_RULE = resource(
+    "monitoring.coreos.com/v1",
+    "PrometheusRule",
+    obj(
+        {
+            "groups": {
+                "type": "array",
+                "minItems": 1,
+                "items": obj(
+                    {
+                        "name": STR,
+                        "interval": DURATION,
+                        "rules": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": obj(
+                                {
+                                    "record": STR,
+                                    "alert": STR,
+                                    "expr": STR,
+                                    "for": DURATION,
+                                    "labels": LABELS,
+                                    "annotations": LABELS,
+                                },
+                                ("expr",),
+                            ),
+                        },
+                    },
+                    ("name", "rules"),
+                ),
+            }
+        },
+        ("groups",),
+    ),
+)
 SCHEMAS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): SERVICE_MONITOR,
+    ("monitoring.coreos.com/v1", "PrometheusRule"): PROMETHEUS_RULE,
     ("security.istio.io/v1", "PeerAuthentication"): PEER_AUTHENTICATION,
     ("security.istio.io/v1", "AuthorizationPolicy"): AUTHORIZATION_POLICY,
     ("networking.istio.io/v1", "DestinationRule"): DESTINATION_RULE,

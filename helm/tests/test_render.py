@@ -13,7 +13,7 @@ from .conftest import CHART, PROFILES
 
 KUBERNETES = "1.37.0"
 # Kinds of CRDs: validated in test_crds.py against their own schemas, not Kubernetes'.
-CUSTOM_GROUPS = ("apisix.apache.org/", "security.istio.io/", "networking.istio.io/")
+CUSTOM_GROUPS = ("apisix.apache.org/", "security.istio.io/", "networking.istio.io/", "monitoring.coreos.com/")
 SERVICES = ["assistant", "cart", "catalog", "orders", "payment", "storefront"]
 
 

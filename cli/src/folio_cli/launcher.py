@@ -70,6 +70,7 @@ class Stack:
         extra_env: Mapping[str, str] | None = None,
         replicas: Mapping[str, int] | None = None,
         config_dir: Path | None = None,
+        metrics_ports: Mapping[str, int] | None = None,
     ) -> None:
         self.services = list(services)
         # Process name -> its service: "catalog-2" is the second instance of "catalog".
@@ -89,6 +90,8 @@ class Stack:
         self.output = output or sys.stdout
         self.pretty = pretty
         self.extra_env = dict(extra_env or {})
+        # Services that serve Prometheus metrics, and on which port.
+        self.metrics_ports = dict(metrics_ports or {})
         self.colour = self.output.isatty() and "NO_COLOR" not in os.environ
         self.processes: dict[str, subprocess.Popen[str]] = {}
         self._forwarders: dict[str, threading.Thread] = {}
@@ -105,7 +108,9 @@ class Stack:
         """Start one service instance (again, after a stop) with its log lines forwarded."""
         spec = self.spec(name)
         primaries = {s.name: self.ports[s.name] for s in self.services}
-        env = os.environ | environment(primaries, self.data_dir, spec.name) | self.extra_env
+        # A replica serves no metrics: it would collide on its primary's metrics port.
+        metrics = self.metrics_ports if name == spec.name else {}
+        env = os.environ | environment(primaries, self.data_dir, spec.name, metrics) | self.extra_env
         env |= {"FOLIO_CONFIG_DIR": str(self.config_dir), "FOLIO_REGISTRY_DIR": str(self.registry_dir)}
         # Replicas are found through the registry: the static tables name only the first instance.
         env[f"FOLIO_{spec.name.upper().replace('-', '_')}_PORT"] = str(self.ports[name])

@@ -22,17 +22,23 @@ class ServiceSpec:
     probe: Literal["grpc", "http"]
     # What a person opens: a web URL for HTTP services, host:port for gRPC ones.
     show_as: str = "{host}:{port}"
+    # Where `folio up --observe` has it serve Prometheus metrics (None: it serves none).
+    metrics_port: int | None = None
 
 
 SERVICES = [
     # DEVELOPMENT ONLY: stands in for Keycloak; everything below verifies its tokens.
-    ServiceSpec("dev-oidc", "folio_dev_oidc", 8090, "http", show_as="http://{host}:{port}/"),
-    ServiceSpec("catalog", "folio_catalog", 50051, "grpc"),
-    ServiceSpec("cart", "folio_cart", 50052, "grpc"),
-    ServiceSpec("payment", "folio_payment", 50053, "grpc"),
-    ServiceSpec("orders", "folio_orders", 50054, "grpc"),
-    ServiceSpec("assistant", "folio_assistant", 50055, "grpc"),
-    ServiceSpec("storefront", "folio_storefront", 8000, "http", show_as="http://{host}:{port}/"),
+    ServiceSpec(
+        "dev-oidc", "folio_dev_oidc", 8090, "http", show_as="http://{host}:{port}/", metrics_port=None
+    ),
+    ServiceSpec("catalog", "folio_catalog", 50051, "grpc", metrics_port=9451),
+    ServiceSpec("cart", "folio_cart", 50052, "grpc", metrics_port=9452),
+    ServiceSpec("payment", "folio_payment", 50053, "grpc", metrics_port=9453),
+    ServiceSpec("orders", "folio_orders", 50054, "grpc", metrics_port=9454),
+    ServiceSpec("assistant", "folio_assistant", 50055, "grpc", metrics_port=9455),
+    ServiceSpec(
+        "storefront", "folio_storefront", 8000, "http", show_as="http://{host}:{port}/", metrics_port=9450
+    ),
 ]
 HOST = "127.0.0.1"
 # Who calls whom: each client service is told where its backends listen.
@@ -57,13 +63,21 @@ def _prefix(name: str) -> str:
     return f"FOLIO_{name.upper().replace('-', '_')}_"
 
 
-def environment(ports: dict[str, int], data_dir: Path, service: str | None = None) -> dict[str, str]:
+def environment(
+    ports: dict[str, int],
+    data_dir: Path,
+    service: str | None = None,
+    metrics_ports: dict[str, int] | None = None,
+) -> dict[str, str]:
     """FOLIO_* variables wiring the local services to each other, to their embedded stores and to
-    the development identity provider; with `service`, also that service's own client credentials."""
+    the development identity provider; with `service`, also that service's own client credentials;
+    with `metrics_ports`, where each service serves Prometheus metrics."""
     env = {}
     for name in ports:
         env[f"{_prefix(name)}PORT"] = str(ports[name])
         env[f"{_prefix(name)}DATA_DIR"] = str(data_dir)
+    for name, port in (metrics_ports or {}).items():
+        env[f"{_prefix(name)}METRICS_PORT"] = str(port)
     address = {name: f"{HOST}:{port}" for name, port in ports.items()}
     for client, backends in CALLS.items():
         wired = {n: address[n] for n in backends if n in address}

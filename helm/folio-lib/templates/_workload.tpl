@@ -4,7 +4,8 @@ when the service keeps its data itself (.svc.persistence.enabled).
 
 Call with (dict "root" $ "name" "catalog" "svc" $svc "env" $envList "component" "backend"):
   svc.port, svc.protocol (grpc | http), svc.replicas, svc.resources, svc.persistence, svc.probes,
-  svc.podAnnotations, svc.nodeSelector, svc.tolerations, svc.affinity; env is a list of EnvVar.
+  svc.podAnnotations, svc.nodeSelector, svc.tolerations, svc.affinity; env is a list of EnvVar;
+  metricsPort (optional): the port the service serves Prometheus metrics on (a "metrics" port).
 */}}
 {{- define "folio-lib.workload" -}}
 {{- $stateful := and .svc.persistence .svc.persistence.enabled -}}
@@ -51,6 +52,11 @@ spec:
         checkov.io/skip{{ add1 $i }}: {{ $skip | quote }}
         {{- end }}
         {{- end }}
+        {{- if and .metricsPort .root.Values.mesh.enabled }}
+        {{- /* Prometheus has no mesh identity: it scrapes the metrics port past the sidecar (plain HTTP,
+               reachable only from the monitoring namespace by NetworkPolicy). */}}
+        traffic.sidecar.istio.io/excludeInboundPorts: {{ .metricsPort | quote }}
+        {{- end }}
         {{- with .svc.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -96,6 +102,11 @@ spec:
             - name: {{ .svc.protocol }}
               containerPort: {{ .svc.port }}
               protocol: TCP
+            {{- with .metricsPort }}
+            - name: metrics
+              containerPort: {{ . }}
+              protocol: TCP
+            {{- end }}
           {{- with .env }}
           env:
             {{- toYaml . | nindent 12 }}
@@ -205,6 +216,13 @@ spec:
       targetPort: {{ .svc.protocol }}
       protocol: TCP
       appProtocol: {{ ternary "grpc" "http" (eq .svc.protocol "grpc") }}
+    {{- with .metricsPort }}
+    - name: metrics
+      port: {{ . }}
+      targetPort: metrics
+      protocol: TCP
+      appProtocol: http
+    {{- end }}
 {{- end -}}
 
 {{/* The service account a pod runs as: its identity for Istio's AuthorizationPolicies. */}}

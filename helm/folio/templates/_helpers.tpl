@@ -17,6 +17,10 @@ provisioned by the platform). Call with (dict "root" $ "name" $name "svc" $svc).
 {{- end }}
 - name: {{ $prefix }}LOG_LEVEL
   value: {{ $root.Values.global.logLevel | quote }}
+{{- with $root.Values.observability.metricsPort }}
+- name: {{ $prefix }}METRICS_PORT
+  value: {{ . | quote }}
+{{- end }}
 - name: {{ $prefix }}LOG_FORMAT
   value: {{ $root.Values.global.logFormat | quote }}
 {{- with $svc.calls }}
@@ -119,6 +123,11 @@ provisioned by the platform). Call with (dict "root" $ "name" $name "svc" $svc).
   value: {{ . | quote }}
 - name: OTEL_EXPORTER_OTLP_PROTOCOL
   value: {{ $root.Values.global.otel.protocol | quote }}
+{{- if $root.Values.observability.metricsPort }}
+{{- /* Prometheus scrapes the metrics port; pushing the same metrics over OTLP too would store them twice. */}}
+- name: OTEL_METRICS_EXPORTER
+  value: "none"
+{{- end }}
 {{- end }}
 {{- range $key, $value := $svc.env }}
 - name: {{ $key }}

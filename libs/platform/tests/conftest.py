@@ -22,6 +22,7 @@ def _build(
     address: str = "127.0.0.1:0",
     grace_seconds: float = 5.0,
     access: Mapping[str, Access] | None = None,
+    telemetry: Telemetry | None = None,
 ) -> GrpcServer:
     """A server for `service`; its methods are public unless `access` ({method name: rule}) says otherwise."""
 
@@ -33,7 +34,7 @@ def _build(
         register=register,
         service_names=[service],
         address=address,
-        telemetry=Telemetry(enabled=False),
+        telemetry=telemetry or Telemetry(enabled=False),
         auth=ServerAuth(
             TokenVerifier(issuer=issuer.url, audience="folio", refresh_seconds=0.0),
             {f"/{service}/{name}": (access or {}).get(name, PUBLIC) for name in handlers},

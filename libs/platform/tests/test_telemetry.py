@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from folio_platform.telemetry import configure_telemetry
+from folio_testing.plugin import free_port
 
 # Enabling telemetry installs global providers, so the enabled path runs in its own interpreter.
 REPORT = "TELEMETRY-REPORT "
@@ -144,3 +145,67 @@ def test_signal_specific_endpoint_turns_on_only_that_signal() -> None:
 
     assert report["exporters"] == ["traces:otlp"]
     assert report["meter_is_global"] is False
+
+
+METRICS_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, urllib.request
+    from opentelemetry import metrics
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    from folio_platform.telemetry import configure_telemetry
+
+    port = int(sys.argv[1])
+    telemetry = configure_telemetry("catalog", metrics_port=port)
+    metrics.get_meter("probe").create_counter("folio.probe.calls").add(2, {"outcome": "ok"})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    report = {
+        "enabled": telemetry.enabled,
+        "exporters": telemetry.exporters,
+        "instrumented": [
+            i.is_instrumented_by_opentelemetry
+            for i in (SQLAlchemyInstrumentor(), RedisInstrumentor(), HTTPXClientInstrumentor())
+        ],
+        "text": text,
+    }
+    telemetry.shutdown()
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+        report["closed"] = False
+    except OSError:
+        report["closed"] = True
+    print(json.dumps(report), flush=True)
+    os._exit(0)
+    """
+)
+
+
+def test_a_metrics_port_alone_turns_telemetry_on_and_serves_prometheus_text() -> None:
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    result = subprocess.run(
+        [sys.executable, "-c", METRICS_SCRIPT, str(port)],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["enabled"] is True
+    assert report["exporters"] == [f"metrics:prometheus@127.0.0.1:{port}"]
+    # The shared libraries' instrumentations are installed once, here.
+    assert report["instrumented"] == [True, True, True]
+    assert 'outcome="ok"} 2.0' in report["text"]
+    assert "folio_probe_calls_total{" in report["text"]
+    assert 'service_name="catalog"' in report["text"]  # target_info carries the resource
+    assert report["closed"] is True
+
+
+def test_an_sdk_switched_off_serves_no_metrics() -> None:
+    telemetry = configure_telemetry("catalog", {"OTEL_SDK_DISABLED": "true"}, metrics_port=free_port())
+    assert telemetry.enabled is False
+    assert telemetry.metrics_port is None

@@ -12,9 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import URL, make_url
 
 
@@ -48,10 +49,12 @@ def create_engine_for(url: str, *, pool_size: int = 8) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, pool_size=pool_size, max_overflow=0)
+        # Looked up at call time (not imported by name) so that the OpenTelemetry SQLAlchemy
+        # instrumentation, installed by configure_telemetry, traces every engine made here.
+        engine = sqlalchemy.create_engine(parsed, pool_size=pool_size, max_overflow=0)
         _tune_sqlite(engine)
         return engine
-    return create_engine(parsed, pool_size=pool_size, max_overflow=4, pool_pre_ping=True)
+    return sqlalchemy.create_engine(parsed, pool_size=pool_size, max_overflow=4, pool_pre_ping=True)
 
 
 def migrate(url: str, migrations: Path) -> None:

@@ -8,16 +8,20 @@ lets in-flight ones finish.
 """
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
 
 from folio_platform.auth import (
     PUBLIC,
@@ -39,6 +43,11 @@ from folio_platform.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 Register = Callable[[grpc.aio.Server], None]
+
+
+@contextlib.contextmanager
+def _unmeasured(_method: str, _context: Any) -> Iterator[None]:
+    yield
 
 
 # The standard protocols every caller (probes, grpcurl) may use without a token.
@@ -75,12 +84,54 @@ class ServerAuth:
         return identity
 
 
+class RpcMetrics:
+    """RED per RPC: the semantic-convention `rpc.server.duration` histogram (milliseconds), whose
+    count by `rpc.grpc.status_code` gives rate and errors. Health and reflection are not counted."""
+
+    def __init__(self, meter_provider: MeterProvider | None) -> None:
+        meter = metrics.get_meter("folio_platform.grpc_server", meter_provider=meter_provider)
+        self.duration = meter.create_histogram(
+            "rpc.server.duration", unit="ms", description="Duration of inbound RPCs, by method and status"
+        )
+
+    @contextlib.contextmanager
+    def measure(self, method: str, context: Any) -> Iterator[None]:
+        """Time the body and record it with the status the call ends with."""
+        service, _, name = method.lstrip("/").partition("/")
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            yield
+            code = context.code() or grpc.StatusCode.OK
+        except FolioError as error:
+            code = error.code
+            raise
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception:
+            # An abort() carries its code in the context; anything else reaches the caller as UNKNOWN.
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        finally:
+            self.duration.record(
+                (time.perf_counter() - started) * 1000,
+                {
+                    "rpc.system": "grpc",
+                    "rpc.service": service,
+                    "rpc.method": name,
+                    "rpc.grpc.status_code": code.value[0],
+                },
+            )
+
+
 class FolioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Authorizes each call, runs its handler inside the caller's deadline, turns FolioErrors
-    into statuses."""
+    into statuses, and (with telemetry on) records RED metrics per RPC."""
 
-    def __init__(self, auth: ServerAuth) -> None:
+    def __init__(self, auth: ServerAuth, rpc_metrics: RpcMetrics | None = None) -> None:
         self.auth = auth
+        self.rpc_metrics = rpc_metrics
         # Wrapped handlers by method: building one per call showed up in profiles.
         self._wrapped: dict[str, Any] = {}
 
@@ -99,11 +150,12 @@ class FolioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-a
         if handler is None or method.startswith(_OPEN_PREFIXES):
             return handler
         auth = self.auth
+        measure = self.rpc_metrics.measure if self.rpc_metrics is not None else _unmeasured
         if handler.unary_unary is not None:
             unary = handler.unary_unary
 
             async def unary_unary(request: Any, context: Any) -> Any:
-                with deadline_scope(context.time_remaining()):
+                with deadline_scope(context.time_remaining()), measure(method, context):
                     try:
                         caller = set_caller(await auth.authorize(method, context.invocation_metadata()))
                         try:
@@ -122,7 +174,7 @@ class FolioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-a
             stream = handler.unary_stream
 
             async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-                with deadline_scope(context.time_remaining()):
+                with deadline_scope(context.time_remaining()), measure(method, context):
                     try:
                         caller = set_caller(await auth.authorize(method, context.invocation_metadata()))
                         try:
@@ -156,8 +208,9 @@ class GrpcServer:
         grace_seconds: float = 5.0,
         extra_interceptors: Iterable[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
     ) -> None:
+        rpc_metrics = RpcMetrics(telemetry.meter_provider) if telemetry.meter_provider is not None else None
         # Extra interceptors go first: the Folio one caches handlers and would skip them after one call.
-        interceptors: list[Any] = [*extra_interceptors, FolioServerInterceptor(auth)]
+        interceptors: list[Any] = [*extra_interceptors, FolioServerInterceptor(auth, rpc_metrics)]
         if telemetry.enabled:
             from opentelemetry.instrumentation.grpc import aio_server_interceptor
 

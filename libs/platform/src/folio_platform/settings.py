@@ -23,6 +23,12 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         default=5.0, ge=0, le=120, description="how long in-flight requests may finish after SIGTERM"
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="serve Prometheus metrics (RED, business) on this port at /metrics; unset: no endpoint",
+    )
 
 
 class GrpcServiceSettings(ServiceSettings):

@@ -1,19 +1,23 @@
-"""OpenTelemetry setup, driven only by the standard `OTEL_*` variables.
+"""OpenTelemetry setup: exporters from the standard `OTEL_*` variables, plus a Prometheus scrape port.
 
 Off unless an exporter is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`, a signal-specific
-endpoint, or `OTEL_TRACES_EXPORTER`/`OTEL_METRICS_EXPORTER`); `OTEL_SDK_DISABLED=true` wins.
-When off, the API's no-op providers stay in place and no instrumentation is installed,
-so an unobserved laptop run pays nothing.
+endpoint, or `OTEL_TRACES_EXPORTER`/`OTEL_METRICS_EXPORTER`) or the service was given a metrics
+port (`FOLIO_<SVC>_METRICS_PORT`); `OTEL_SDK_DISABLED=true` wins. When off, the API's no-op
+providers stay in place and no instrumentation is installed, so an unobserved laptop run pays
+nothing. When on, the standard instrumentations of the libraries every service shares are
+installed here, once: SQLAlchemy (engines made by `folio_platform.database`), redis-py and
+httpx; the gRPC interceptors are added by `grpc_server`/`grpc_client`, FastAPI by the storefront.
 """
 
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -29,9 +33,15 @@ class Telemetry:
     tracer_provider: TracerProvider | None = None
     meter_provider: MeterProvider | None = None
     exporters: list[str] = field(default_factory=list)
+    # Where Prometheus scrapes this process (None: no scrape endpoint).
+    metrics_port: int | None = None
+    _metrics_server: Any = None
 
     def shutdown(self) -> None:
-        """Flush what is buffered; call once on the way out."""
+        """Flush what is buffered and close the scrape endpoint; call once on the way out."""
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
         if self.tracer_provider is not None:
             self.tracer_provider.shutdown()
         if self.meter_provider is not None:
@@ -81,16 +91,58 @@ def _metric_exporter(name: str, env: Mapping[str, str]) -> MetricExporter:
     raise ValueError(f"OTEL_METRICS_EXPORTER: unsupported exporter {name!r} (use otlp, console or none)")
 
 
-def configure_telemetry(service_name: str, env: Mapping[str, str] | None = None) -> Telemetry:
-    """Install SDK providers for traces and metrics if the environment asks for them."""
+def _prometheus_reader(host: str, port: int) -> tuple[MetricReader, Any]:
+    """A reader serving the current metrics in Prometheus' text format on host:port, and its server."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import start_http_server
+
+    try:
+        server, _thread = start_http_server(port, addr=host)
+    except OSError as error:
+        raise OSError(f"cannot serve metrics on {host}:{port}: is the port already in use?") from error
+    return PrometheusMetricReader(), server
+
+
+def _instrument_libraries() -> None:
+    """The standard instrumentations of the libraries every service shares (idempotent)."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    for instrumentor in (RedisInstrumentor(), HTTPXClientInstrumentor()):
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+    sqlalchemy = SQLAlchemyInstrumentor()
+    if not sqlalchemy.is_instrumented_by_opentelemetry:
+        # Its declared range stops below SQLAlchemy 2.1 (which Folio runs), though the engine events
+        # it hooks are unchanged; the end-to-end trace test proves the SQL spans arrive.
+        sqlalchemy.instrument(skip_dep_check=True)
+
+
+def configure_telemetry(
+    service_name: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+) -> Telemetry:
+    """Install SDK providers for traces and metrics if the environment asks for them.
+
+    With `metrics_port`, metrics are also served for Prometheus on metrics_host:metrics_port.
+    Call it before creating database engines, so they are instrumented.
+    """
     env = os.environ if env is None else env
     if env.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return Telemetry(enabled=False)
     trace_exporters = _exporter_names(env, "TRACES")
     metric_exporters = _exporter_names(env, "METRICS")
-    if not trace_exporters and not metric_exporters:
+    if not trace_exporters and not metric_exporters and not metrics_port:
         return Telemetry(enabled=False)
 
+    # The stable HTTP semantic conventions (http.server.request.duration in seconds, by http.route and
+    # http.response.status_code), which the dashboards and SLO rules query, unless the operator chose.
+    if env is os.environ:
+        os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
     # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override this default. Resource.create() alone
     # would not do: it fills in service.name=unknown_service, which would override ours.
     resource = Resource.create({SERVICE_NAME: service_name}).merge(OTELResourceDetector().detect())
@@ -101,13 +153,21 @@ def configure_telemetry(service_name: str, env: Mapping[str, str] | None = None)
             tracer_provider.add_span_processor(BatchSpanProcessor(_span_exporter(name, env)))
         trace.set_tracer_provider(tracer_provider)
         telemetry.tracer_provider = tracer_provider
-    if metric_exporters:
-        readers = [PeriodicExportingMetricReader(_metric_exporter(n, env)) for n in metric_exporters]
+    readers: list[MetricReader] = [
+        PeriodicExportingMetricReader(_metric_exporter(n, env)) for n in metric_exporters
+    ]
+    if metrics_port:
+        reader, telemetry._metrics_server = _prometheus_reader(metrics_host, metrics_port)
+        readers.append(reader)
+        metric_exporters.append(f"prometheus@{metrics_host}:{metrics_port}")
+        telemetry.metrics_port = metrics_port
+    if readers:
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         metrics.set_meter_provider(meter_provider)
         telemetry.meter_provider = meter_provider
     telemetry.exporters = [f"traces:{n}" for n in trace_exporters] + [
         f"metrics:{n}" for n in metric_exporters
     ]
+    _instrument_libraries()
     log.info("telemetry on", extra={"exporters": telemetry.exporters})
     return telemetry

@@ -23,6 +23,7 @@ import psycopg
 import pytest
 
 from folio_testing.issuer import TestIssuer, serve_issuer
+from folio_testing.otlp import OtlpReceiver
 
 POSTGRES_ROOT = Path("/usr/lib/postgresql")
 PG_USER = "postgres"
@@ -193,6 +194,17 @@ def issuer() -> Iterator[TestIssuer]:
         clients={name: uuid.uuid4().hex for name in ("folio-orders", "folio-storefront", "folio-assistant")}
     )
     yield from serve_issuer(test_issuer)
+
+
+@pytest.fixture(scope="session")
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    """A real OTLP/gRPC endpoint on loopback collecting the spans and metrics services export."""
+    receiver = OtlpReceiver()
+    receiver.start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
 
 
 SLAPD = Path("/usr/sbin/slapd")

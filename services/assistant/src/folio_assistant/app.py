@@ -75,7 +75,9 @@ async def ingest_until_done(ingestion: Ingestion) -> None:
 
 async def serve(settings: Settings, auth: AuthSettings) -> None:
     """Run the assistant until SIGTERM/SIGINT."""
-    telemetry = configure_telemetry("assistant")
+    telemetry = configure_telemetry(
+        "assistant", metrics_port=settings.metrics_port, metrics_host=settings.host
+    )
     root = settings.data_dir / "assistant"
     embedder = await asyncio.to_thread(Embedder, threads=settings.embedding_threads)
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None

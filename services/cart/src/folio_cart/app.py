@@ -26,7 +26,7 @@ async def open_store(settings: Settings) -> CartStore:
 
 async def serve(settings: Settings, auth: AuthSettings) -> None:
     """Run the cart until SIGTERM/SIGINT."""
-    telemetry = configure_telemetry("cart")
+    telemetry = configure_telemetry("cart", metrics_port=settings.metrics_port, metrics_host=settings.host)
     store = await open_store(settings)
     try:
         async with open_center("cart", load_settings(CenterSettings)) as center:

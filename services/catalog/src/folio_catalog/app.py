@@ -30,15 +30,10 @@ async def load_seed(repository: CatalogRepository) -> int:
 
 async def serve(settings: Settings, auth: AuthSettings) -> None:
     """Run the catalog until SIGTERM/SIGINT."""
-    telemetry = configure_telemetry("catalog")
+    telemetry = configure_telemetry("catalog", metrics_port=settings.metrics_port, metrics_host=settings.host)
     url = settings.resolved_database_url()
     await asyncio.to_thread(db.migrate, url)
-    engine = db.create_engine_for(url)
-    if telemetry.enabled:
-        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-
-        SQLAlchemyInstrumentor().instrument(engine=engine)
-    repository = SqlCatalogRepository(engine)
+    repository = SqlCatalogRepository(db.create_engine_for(url))
     try:
         if settings.seed_on_start:
             await load_seed(repository)

@@ -68,7 +68,7 @@ def connect_backends(
 
 async def serve(settings: Settings, auth: AuthSettings) -> None:
     """Run the orders service (and its recovery loop) until SIGTERM/SIGINT."""
-    telemetry = configure_telemetry("orders")
+    telemetry = configure_telemetry("orders", metrics_port=settings.metrics_port, metrics_host=settings.host)
     url = settings.resolved_database_url()
     await asyncio.to_thread(db.migrate, url)
     store = SqlOrderStore(db.create_engine_for(url))

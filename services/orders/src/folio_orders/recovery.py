@@ -10,6 +10,9 @@ import asyncio
 import logging
 import time
 
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
 from folio_orders.saga import Checkout
 from folio_orders.store import PENDING
 from folio_platform.errors import Unavailable
@@ -21,9 +24,15 @@ async def recover_once(checkout: Checkout, *, older_than_seconds: float, limit: 
     """Drive pending orders untouched for `older_than_seconds` to an end; returns how many ended."""
     ended = 0
     cutoff_ms = int((time.time() - older_than_seconds) * 1000)
-    for order in await checkout.store.stuck(older_than_ms=cutoff_ms, limit=limit):
+    # The poll runs every few seconds and usually finds nothing: untraced, or it would be a trace each time.
+    with suppress_instrumentation():
+        stuck = await checkout.store.stuck(older_than_ms=cutoff_ms, limit=limit)
+    tracer = trace.get_tracer(__name__)
+    for order in stuck:
         try:
-            result = await checkout.advance(order)
+            # One trace per recovered order, holding the calls and SQL its recovery makes.
+            with tracer.start_as_current_span("recover order", attributes={"folio.order_id": order.id}):
+                result = await checkout.advance(order)
         except Unavailable as down:
             log.warning("recovery postponed", extra={"order_id": order.id, "dependency": down.dependency})
             continue

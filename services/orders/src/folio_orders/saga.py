@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import grpc
+from opentelemetry import metrics
 
 from folio.cart.v1 import cart_pb2, cart_pb2_grpc
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
@@ -67,9 +68,13 @@ class Backends:
 class _Refused(Exception):
     """A step said no for good: the saga ends FAILED with this reason (after compensating)."""
 
-    def __init__(self, reason: str, code: str = "FAILED_PRECONDITION", field: str = "") -> None:
+    def __init__(
+        self, reason: str, code: str = "FAILED_PRECONDITION", field: str = "", *, kind: str = "other"
+    ) -> None:
         super().__init__(reason)
         self.reason, self.code, self.field = reason, code, field
+        # A short, fixed word for metrics (the reason itself is free text for the shopper).
+        self.kind = kind
 
 
 def charge_key(order_id: str) -> str:
@@ -117,6 +122,31 @@ class _OrderLocks:
         return len(self._locks)
 
 
+class CheckoutMetrics:
+    """Business metrics of checkout: orders placed, revenue, failures by reason (OpenTelemetry API;
+    no-ops unless telemetry is on)."""
+
+    def __init__(self) -> None:
+        meter = metrics.get_meter("folio_orders.checkout")
+        self.orders = meter.create_counter(
+            "folio.orders.placed", unit="{order}", description="Orders confirmed"
+        )
+        self.revenue = meter.create_counter(
+            "folio.orders.revenue",
+            unit="{currency_unit}",
+            description="Value of confirmed orders, in major currency units (e.g. dollars), by currency",
+        )
+        self.failures = meter.create_counter(
+            "folio.checkout.failures",
+            unit="{checkout}",
+            description="Checkouts that did not end in an order, by reason",
+        )
+
+    def placed(self, order: OrderRecord) -> None:
+        self.orders.add(1, {"currency": order.currency_code})
+        self.revenue.add(order.total_minor / 100, {"currency": order.currency_code})
+
+
 class Checkout:
     """Drives orders through the saga; shared by PlaceOrder and the recovery loop."""
 
@@ -124,6 +154,7 @@ class Checkout:
         self.store = store
         self.backends = backends
         self.locks = _OrderLocks()
+        self.metrics = CheckoutMetrics()
 
     async def advance(self, order: OrderRecord, card: payment_pb2.Card | None = None) -> OrderRecord:
         """Drive a pending order as far as it will go, and return it as it then is.
@@ -148,6 +179,7 @@ class Checkout:
                     await self._commit(order)
                     order = await self._reload(order.id)
             except _Refused as refused:
+                self.metrics.failures.add(1, {"reason": refused.kind})
                 log.info(
                     "checkout failed",
                     extra={"order_id": order.id, "step": order.step, "reason": refused.reason},
@@ -156,7 +188,12 @@ class Checkout:
                     order.id, order.step, reason=refused.reason, code=refused.code, field=refused.field
                 )
                 order = await self._reload(order.id)
+            except Unavailable:
+                # The order stays pending for a retry or the recovery loop; the shopper saw a 503.
+                self.metrics.failures.add(1, {"reason": "dependency_unavailable"})
+                raise
             if order.status == CONFIRMED:
+                self.metrics.placed(order)
                 await self._empty_cart(order)
             return order
 
@@ -188,7 +225,7 @@ class Checkout:
         if card is None:
             # Recovering: the process may have died after ReserveStock but before recording it.
             await self._release(order)
-            raise _Refused(INTERRUPTED)
+            raise _Refused(INTERRUPTED, kind="interrupted")
         b = self.backends
         cart = await self._call(
             CART,
@@ -197,7 +234,7 @@ class Checkout:
             ),
         )
         if not cart.items:
-            raise _Refused(EMPTY_CART)
+            raise _Refused(EMPTY_CART, kind="empty_cart")
         request = catalog_pb2.ReserveStockRequest(
             reservation_id=order.id,
             lines=[catalog_pb2.StockRequestLine(book_id=i.book_id, quantity=i.quantity) for i in cart.items],
@@ -211,14 +248,19 @@ class Checkout:
         except grpc.aio.AioRpcError as error:
             # Usually nothing is held; but an earlier attempt under this id may hold other books.
             await self._release(order)
-            raise _Refused(error.details() or "some of these books are no longer available") from None
+            raise _Refused(
+                error.details() or "some of these books are no longer available", kind="out_of_stock"
+            ) from None
         lines = [
             LineRecord(r.book_id, r.title, r.quantity, r.unit_price.minor_units, r.unit_price.currency_code)
             for r in reservation.lines
         ]
         if len({line.currency_code for line in lines}) != 1:
             await self._release(order)
-            raise _Refused("these books cannot be bought together (priced in different currencies)")
+            raise _Refused(
+                "these books cannot be bought together (priced in different currencies)",
+                kind="mixed_currency",
+            )
         await self.store.reserved(order.id, lines)
 
     async def _release(self, order: OrderRecord) -> None:
@@ -234,14 +276,14 @@ class Checkout:
             if card is None:
                 # Recovering a checkout that stopped before its charge: give the stock back.
                 await self._release(order)
-                raise _Refused(INTERRUPTED)
+                raise _Refused(INTERRUPTED, kind="interrupted")
             payment = await self._charge_card(order, card, key)
         if payment.status == payment_pb2.PAYMENT_STATUS_DECLINED:
             await self._release(order)
-            raise _Refused(payment.decline_message or "your card was declined")
+            raise _Refused(payment.decline_message or "your card was declined", kind="card_declined")
         if payment.status != payment_pb2.PAYMENT_STATUS_SUCCEEDED:
             await self._release(order)
-            raise _Refused("the payment was given back; you were not charged")
+            raise _Refused("the payment was given back; you were not charged", kind="payment_reversed")
         if not await self.store.charged(order.id, payment.id):
             current = await self._reload(order.id)
             if current.payment_id != payment.id:
@@ -269,9 +311,10 @@ class Checkout:
                 return payment
             await self._release(order)
             if error.code() in _NO_ANSWER:
-                raise _Refused(PAYMENT_DOWN, "UNAVAILABLE", PAYMENT) from None
+                raise _Refused(PAYMENT_DOWN, "UNAVAILABLE", PAYMENT, kind="payment_unavailable") from None
             raise _Refused(
-                f"the payment could not be taken ({error.details()}); you were not charged"
+                f"the payment could not be taken ({error.details()}); you were not charged",
+                kind="payment_error",
             ) from None
 
     async def _payment_for(self, key: str) -> payment_pb2.Payment | None:
@@ -309,7 +352,7 @@ class Checkout:
         except grpc.aio.AioRpcError:
             await self._refund(order, order.payment_id, "the books could not be kept")
             await self._release(order)
-            raise _Refused(NOT_KEPT) from None
+            raise _Refused(NOT_KEPT, kind="not_kept") from None
         await self.store.confirmed(order.id)
 
     async def _empty_cart(self, order: OrderRecord) -> None:
@@ -329,6 +372,8 @@ def _card_refusal(error: grpc.aio.AioRpcError) -> _Refused:
     if field in _CARD_FIELDS:
         field = f"card.{field}"
     if field == "card" or field.startswith("card."):
-        return _Refused(f"{field}: {description}", "INVALID_ARGUMENT", field)
+        return _Refused(f"{field}: {description}", "INVALID_ARGUMENT", field, kind="invalid_card")
     # Not the shopper's card (e.g. an amount beyond what payment accepts): nothing was charged.
-    return _Refused(f"the payment could not be taken ({field}: {description}); you were not charged")
+    return _Refused(
+        f"the payment could not be taken ({field}: {description}); you were not charged", kind="payment_error"
+    )

@@ -20,7 +20,7 @@ SERVICE_NAME = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_na
 
 async def serve(settings: Settings, auth: AuthSettings) -> None:
     """Run the payment service until SIGTERM/SIGINT."""
-    telemetry = configure_telemetry("payment")
+    telemetry = configure_telemetry("payment", metrics_port=settings.metrics_port, metrics_host=settings.host)
     url = settings.resolved_database_url()
     await asyncio.to_thread(db.migrate, url)
     ledger = SqlLedger(db.create_engine_for(url))

@@ -6,6 +6,7 @@ import re
 import time
 
 import grpc
+from opentelemetry import metrics
 
 from folio.common.v1 import money_pb2
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
@@ -102,6 +103,14 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         self.processor = processor
         self.processor_timeout = processor_timeout
         self.clock = clock
+        meter = metrics.get_meter("folio_payment")
+        # Outcomes of asking the card processor (a replayed Charge is not asked again, so not counted).
+        self.outcomes = meter.create_counter(
+            "folio.payment.charges", unit="{charge}", description="Card processor answers, by outcome"
+        )
+        self.refunds = meter.create_counter(
+            "folio.payment.refunds", unit="{refund}", description="Refund requests answered (replays too)"
+        )
 
     def _abandoned(self, claim: PaymentRecord) -> bool:
         """A pending claim older than any processor call can take: its claimant died mid-charge."""
@@ -156,7 +165,9 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             if isinstance(stopped, asyncio.CancelledError):
                 raise
             log.warning("card processor timed out", extra={"payment_id": claim.id})
+            self.outcomes.add(1, {"outcome": "processor_timeout"})
             raise Unavailable(PROCESSOR, TIMED_OUT) from None
+        self.outcomes.add(1, {"outcome": "approved" if decision.approved else "declined"})
         return await self.ledger.settle(
             claim, approved=decision.approved, code=decision.decline_code, message=decision.decline_message
         )
@@ -196,6 +207,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         payment_id = _text("payment_id", request.payment_id, MAX_PAYMENT_ID)
         reason = _text("reason", request.reason, MAX_REASON)
         refunded = await self.ledger.refund(payment_id, refund_key=key, reason=reason)
+        self.refunds.add(1)
         return payment_message(refunded)
 
     async def GetPayment(
