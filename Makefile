@@ -81,7 +81,7 @@ checkov: install ## checkov (its own tool env) over the chart rendered per profi
 	$(RUN) python -m folio_testing.helm $(RENDERED)/k8s.yaml helm/folio/values.yaml helm/folio/values-k8s.yaml
 	$(UV) tool run --from "checkov==$(CHECKOV_VERSION)" checkov --skip-download --compact --quiet \
 		--framework kubernetes dockerfile \
-		$$(for f in $(RENDERED)/*.yaml services/*/Dockerfile helm/pending/*/Dockerfile; do printf -- '-f %s ' $$f; done)
+		$$(for f in $(RENDERED)/*.yaml services/*/Dockerfile; do printf -- '-f %s ' $$f; done)
 
 dev: ## skaffold dev: build every image and deploy the chart to the current kube context
 	@command -v skaffold >/dev/null || { echo "skaffold is not installed. It is one binary: see"; \
