@@ -99,7 +99,16 @@ def memory_mib(stack: Stack) -> dict[str, float]:
     return found
 
 
-def locust(host: str, users: int, seconds: float, out: Path, *, rate: float = 0.0, html: bool = True) -> Run:
+def locust(
+    host: str,
+    users: int,
+    seconds: float,
+    out: Path,
+    *,
+    rate: float = 0.0,
+    html: bool = True,
+    extra_env: dict[str, str] | None = None,
+) -> Run:
     """Run the shopper mix headless for `seconds`; Locust's CSV and HTML land in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     command = [
@@ -109,7 +118,7 @@ def locust(host: str, users: int, seconds: float, out: Path, *, rate: float = 0.
     ]  # fmt: skip
     if html:
         command += ["--html", str(out / "shop.html")]
-    env = os.environ | ({"FOLIO_LOAD_RATE": str(rate)} if rate else {})
+    env = os.environ | ({"FOLIO_LOAD_RATE": str(rate)} if rate else {}) | (extra_env or {})
     process = subprocess.Popen(  # noqa: S603 - our own interpreter running Locust on our own file
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
@@ -144,6 +153,20 @@ def target(host: str | None) -> Iterator[tuple[str, Stack | None]]:
             yield stack.url("storefront").rstrip("/"), stack
         finally:
             stack.down()
+
+
+def signin_env(stack: Stack | None) -> dict[str, str]:
+    """Signed-in shoppers for the local stack: one seeded person of its development identity provider."""
+    if stack is None:
+        return {}
+    from folio_cli import dev_identity
+
+    person = dev_identity.people()[0].username
+    return {
+        "FOLIO_LOAD_SIGNIN": f"{person}:{dev_identity.passwords(stack.data_dir)[person]}",
+        "FOLIO_LOAD_ISSUER": stack.url("dev-oidc").rstrip("/"),
+        "FOLIO_LOAD_CLIENT_SECRET": dev_identity.client_secret(stack.data_dir, "folio-storefront"),
+    }
 
 
 def service_usage[T](stack: Stack | None, run: Callable[[], T]) -> tuple[T, dict[str, dict[str, float]]]:
@@ -214,7 +237,10 @@ def main() -> None:
                 **{k: round(v, 1) for k, v in idle.items()},
                 "total": round(sum(idle.values()), 1),
             }
-        run, usage = service_usage(stack, lambda: locust(host, args.users, args.seconds, args.out))
+        members = signin_env(stack)
+        run, usage = service_usage(
+            stack, lambda: locust(host, args.users, args.seconds, args.out, extra_env=members)
+        )
         report["mix"] = {
             "users": args.users, "seconds": args.seconds, "rps": round(run.total.rps, 1), "error_rate": round(run.error_rate, 4),
             "p50_ms": run.total.p50, "p95_ms": run.total.p95, "p99_ms": run.total.p99,

@@ -7,11 +7,20 @@ laptop or a cluster URL.
 
 FOLIO_LOAD_RATE (requests per second per simulated shopper) switches to constant-throughput
 pacing, which `loadtest.bench --knee` uses to hold a fixed arrival rate per step.
+
+FOLIO_LOAD_SIGNIN=user:password (with FOLIO_LOAD_ISSUER, FOLIO_LOAD_CLIENT_SECRET) adds signed-in
+shoppers (`Member`): each signs in once through the identity provider (authorization code + PKCE,
+as the storefront's client) and then shops with its bearer token. `make bench` sets them for the
+local stack; a cluster run sets them for a test user of its Keycloak.
 """
 
+import base64
+import hashlib
 import os
 import random
+import secrets
 import uuid
+from urllib.parse import parse_qs, urlsplit
 
 from locust import FastHttpUser, between, constant_throughput, task
 
@@ -97,3 +106,40 @@ class Shopper(FastHttpUser):
     @task(1)
     def orders(self) -> None:
         self.client.get("/api/v1/orders")
+
+
+class Member(Shopper):
+    """A signed-in shopper: signs in once, then shops and checks out with its own bearer token."""
+
+    weight = 1 if os.environ.get("FOLIO_LOAD_SIGNIN") else 0
+
+    def on_start(self) -> None:
+        username, _, password = os.environ["FOLIO_LOAD_SIGNIN"].partition(":")
+        issuer = os.environ["FOLIO_LOAD_ISSUER"].rstrip("/")
+        redirect = f"{(self.host or '').rstrip('/')}/signin/callback"
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        form = {
+            "client_id": "folio-storefront", "redirect_uri": redirect, "code_challenge": challenge,
+            "code_challenge_method": "S256", "username": username, "password": password,
+        }  # fmt: skip
+        back = self.client.post(
+            f"{issuer}/authorize", data=form, name="sign in: authorize", allow_redirects=False
+        )
+        code = parse_qs(urlsplit(str(back.headers and back.headers["location"])).query)["code"][0]
+        secret = os.environ.get("FOLIO_LOAD_CLIENT_SECRET", "")
+        basic = base64.b64encode(f"folio-storefront:{secret}".encode()).decode()
+        tokens = self.client.post(
+            f"{issuer}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect,
+                "code_verifier": verifier,
+            },
+            headers={"Authorization": f"Basic {basic}"},
+            name="sign in: token",
+        ).json()
+        # The session's own Authorization header: every later request carries the member's token.
+        self.client.auth_header = f"Bearer {tokens['access_token']}"
+        super().on_start()

@@ -109,6 +109,45 @@ def test_catalog_latency_slows_book_pages_live_and_clearing_restores_them(
     until(lambda: _timed_get(web, path) < 0.5)
 
 
+def test_a_catalog_slower_than_the_request_budget_fails_fast_without_piling_up(
+    stack: Stack, web: httpx.Client
+) -> None:
+    """Deadlines fire at the edge's budget (3 s), nothing piles up in the storefront, and clearing the
+    flag recovers without a restart."""
+    import concurrent.futures
+
+    import psutil
+
+    path = f"/api/v1/books/{web.get('/api/v1/books').json()['items'][0]['id']}"
+    storefront = psutil.Process(stack.processes["storefront"].pid)
+    threads_before, fds_before = storefront.num_threads(), storefront.num_fds()
+
+    flags(stack, "set", "catalog.latency_ms", "8000")
+    until(lambda: web.get(path).status_code == 503, seconds=WITHIN + 4)
+
+    def slow_get(_: int) -> tuple[int, float, str]:
+        started = time.monotonic()
+        answer = web.get(path)
+        dependency = answer.json()["error"].get("dependency", "") if answer.status_code == 503 else ""
+        return answer.status_code, time.monotonic() - started, dependency
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(slow_get, range(32)))
+    assert {(status, dependency) for status, _, dependency in answers} == {(503, "catalog")}
+    # The request budget (FOLIO_STOREFRONT_REQUEST_TIMEOUT_SECONDS=3) bounds every answer, not the 8 s delay.
+    assert max(took for _, took, _ in answers) < 5.0, sorted(took for _, took, _ in answers)
+    assert storefront.num_threads() <= threads_before + 4
+    assert storefront.num_fds() <= fds_before + 16
+
+    flags(stack, "clear", "catalog.latency_ms")
+
+    def fast_and_fine() -> bool:
+        started = time.monotonic()
+        return web.get(path).status_code == 200 and time.monotonic() - started < 0.5
+
+    until(fast_and_fine, seconds=WITHIN + 10)
+
+
 def _checkout(web: httpx.Client) -> httpx.Response:
     book = next(
         b for b in web.get("/api/v1/books", params={"page_size": 50}).json()["items"] if b["stock"] > 5

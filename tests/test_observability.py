@@ -233,6 +233,7 @@ def traffic(observed: ObservedShop, prometheus: Observer) -> None:
             fill_cart(shopper, observed.receiver)
             checkout(shopper, card)
             shopper.get("/")
+            shopper.get("/api/v1/assistant/search", params={"q": "a sea voyage that goes wrong"})
     time.sleep(2)  # two more scrapes, so every rate() has its increase
 
 
@@ -251,15 +252,24 @@ def test_prometheus_loads_the_slo_rules_and_finds_alertmanager(prometheus: Obser
     )
 
 
+# Panels whose metrics the assistant does not emit yet (a known gap, listed in the closing note and
+# docs/observability.md): model tokens and call latency need the gen_ai.client.* metrics (there is no
+# LLM on this machine), and ingestion progress needs a counter of indexed books.
+NOT_EMITTED_YET = {"Tokens per minute (input / output)", "Model call p95 latency", "Books indexed"}
+
+
+def test_the_known_gaps_are_still_dashboard_panels() -> None:
+    titles = {p["title"] for d in DASHBOARDS for p in json.loads(d.read_text())["panels"]}
+    assert titles >= NOT_EMITTED_YET, "a listed gap is gone from the dashboards: drop it from the list"
+
+
 @pytest.mark.parametrize("dashboard", DASHBOARDS, ids=[d.stem for d in DASHBOARDS])
 def test_every_dashboard_panel_has_data(dashboard: Path, prometheus: Observer, traffic: None) -> None:
-    if dashboard.stem == "assistant" and "assistant" not in {s.name for s in SERVICES}:
-        pytest.skip(
-            "the assistant (issue 4) is not in this stack yet; its panels are checked once folio up runs it"
-        )
     panels = json.loads(dashboard.read_text())["panels"]
     empty = []
     for panel in panels:
+        if panel["title"] in NOT_EMITTED_YET:
+            continue
         for target in panel["targets"]:
             # What Grafana would send: its variables set to "all" and a rate window.
             expr = target["expr"].replace("$__rate_interval", "1m").replace("$service", ".+")

@@ -13,7 +13,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from loadtest.bench import locust
+from loadtest.bench import locust, signin_env
 
 from .conftest import RunningStack
 
@@ -61,7 +61,15 @@ def test_the_schema_covers_the_shoppers_operations(shop: RunningStack) -> None:
 def test_the_locust_shopper_mix_runs_every_journey_without_failures(
     shop: RunningStack, tmp_path: Path
 ) -> None:
-    run = locust(shop.stack.url("storefront").rstrip("/"), users=6, seconds=12, out=tmp_path, html=False)
+    members = signin_env(shop.stack)
+    run = locust(
+        shop.stack.url("storefront").rstrip("/"),
+        users=6,
+        seconds=12,
+        out=tmp_path,
+        html=False,
+        extra_env=members,
+    )
     seen = {e.name for e in run.endpoints if e.requests}
     for journey in (
         "GET / (home page)",
