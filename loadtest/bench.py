@@ -80,8 +80,33 @@ def _endpoints(stats_csv: Path) -> tuple[list[Endpoint], Endpoint]:
             p99=number("99%"),
         )
 
-    total = next(endpoint(r) for r in rows if r["Name"] == "Aggregated")
-    return [endpoint(r) for r in rows if r["Name"] != "Aggregated"], total
+    endpoints = [endpoint(r) for r in rows if r["Name"] != "Aggregated"]
+    return endpoints, _steady_total(stats_csv.with_name("locust.json"), endpoints)
+
+
+def _steady_total(locust_json: Path, endpoints: list[Endpoint]) -> Endpoint:
+    """The mix in steady state: every request but each shopper's one-off setup ("setup: ..."), with
+    percentiles from Locust's merged response-time histograms."""
+    entries = [e for e in json.loads(locust_json.read_text()) if not e["name"].startswith("setup: ")]
+    histogram: dict[int, int] = {}
+    for entry in entries:
+        for millis, count in entry["response_times"].items():
+            histogram[int(float(millis))] = histogram.get(int(float(millis)), 0) + count
+    count = sum(histogram.values())
+
+    def percentile(share: float) -> float:
+        seen = 0
+        for millis in sorted(histogram):
+            seen += histogram[millis]
+            if seen >= share * count:
+                return float(millis)
+        return 0.0
+
+    steady = [e for e in endpoints if not e.name.split(" ", 1)[-1].startswith("setup: ")]
+    return Endpoint(
+        "steady mix", count, sum(e["num_failures"] for e in entries), sum(e.rps for e in steady),
+        percentile(0.5), percentile(0.95), percentile(0.99),
+    )  # fmt: skip
 
 
 def _processes(stack: Stack | None) -> dict[str, psutil.Process]:
@@ -114,7 +139,7 @@ def locust(
     command = [
         sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless", "--only-summary",
         "-u", str(users), "-r", str(max(1, users)), "-t", f"{int(seconds)}s", "--host", host,
-        "--csv", str(out / "shop"), "--loglevel", "WARNING",
+        "--csv", str(out / "shop"), "--json-file", str(out / "locust"), "--loglevel", "WARNING",
     ]  # fmt: skip
     if html:
         command += ["--html", str(out / "shop.html")]
@@ -150,6 +175,7 @@ def target(host: str | None) -> Iterator[tuple[str, Stack | None]]:
         stack = Stack(data_dir=Path(tmp) / "data", ports={s.name: free_port() for s in SERVICES}, output=log)
         stack.up()
         try:
+            _wait_for_the_assistants_index(stack)
             yield stack.url("storefront").rstrip("/"), stack
         finally:
             stack.down()
@@ -167,6 +193,25 @@ def signin_env(stack: Stack | None) -> dict[str, str]:
         "FOLIO_LOAD_ISSUER": stack.url("dev-oidc").rstrip("/"),
         "FOLIO_LOAD_CLIENT_SECRET": dev_identity.client_secret(stack.data_dir, "folio-storefront"),
     }
+
+
+def _wait_for_the_assistants_index(stack: Stack, timeout: float = 300) -> None:
+    """A fresh stack's assistant indexes the seed catalog in the background: measure after that."""
+    if "assistant" not in stack.ports:
+        return
+    import grpc
+
+    from folio.assistant.v1 import assistant_pb2, assistant_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(f"127.0.0.1:{stack.ports['assistant']}") as channel:
+        stub = assistant_pb2_grpc.AssistantServiceStub(channel)
+        while time.monotonic() < deadline:
+            status = stub.GetIndexStatus(assistant_pb2.GetIndexStatusRequest(), timeout=5)
+            if status.indexed_books and not status.ingesting:
+                return
+            time.sleep(1)
+    raise RuntimeError("the assistant did not finish indexing the seed catalog")
 
 
 def service_usage[T](stack: Stack | None, run: Callable[[], T]) -> tuple[T, dict[str, dict[str, float]]]:
