@@ -10,7 +10,7 @@ RUN := $(UV) run --frozen
 CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
 .PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean \
-	chart-test checkov dev pulumi-test pulumi-budget pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry
+	chart-test checkov dev pulumi-test pulumi-budget pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry eval
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -102,6 +102,9 @@ pulumi-vendor: ## check out the Nacos chart (published in no Helm repo) at its p
 	git -C pulumi/vendor/nacos-k8s fetch -q --depth 1 https://github.com/nacos-group/nacos-k8s $(NACOS_K8S_COMMIT)
 	git -C pulumi/vendor/nacos-k8s checkout -q FETCH_HEAD
 	rm -rf pulumi/vendor/nacos && cp -r pulumi/vendor/nacos-k8s/helm pulumi/vendor/nacos
+
+eval: install ## the assistant's evaluation set on the seed index: recall@5, MRR, citation precision (fails below recall@5 0.8)
+	$(RUN) pytest services/assistant/tests/test_evaluation.py -q -s -p no:cacheprovider
 
 perf-gate: install ## compare bench-results/catalog.json (make bench-catalog) with loadtest/baselines/catalog.json
 	$(RUN) python -m loadtest.perf_gate bench-results/catalog.json loadtest/baselines/catalog.json
