@@ -5,7 +5,6 @@ with a clear 503 naming it, and everything answered again once it was back.
 `folio drill` runs them on a stack of its own; the end-to-end tests run the same code.
 """
 
-import socket
 import threading
 import time
 from collections import Counter
@@ -13,7 +12,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from folio_cli.launcher import Stack
+from folio_cli.launcher import Stack, free_port
 
 # What shoppers keep asking for during a drill, and the services each answer needs.
 PROBES: dict[str, tuple[str, frozenset[str]]] = {
@@ -27,12 +26,7 @@ PROBES: dict[str, tuple[str, frozenset[str]]] = {
 
 def free_ports(names: list[str]) -> dict[str, int]:
     """A free loopback port per service, so a drill never collides with `folio up` on the defaults."""
-    ports = {}
-    for name in names:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            ports[name] = int(sock.getsockname()[1])
-    return ports
+    return {name: free_port() for name in names}
 
 
 @dataclass

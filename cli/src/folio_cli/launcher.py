@@ -50,7 +50,8 @@ def _pretty(line: str) -> str:
     return f"{record.get('level', ''):<7} {record.get('logger', '')}: {record['message']} {extras}{trace}".rstrip()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
@@ -82,7 +83,7 @@ class Stack:
                 self.instance_of[f"{service}-{n}"] = service
         self.ports = {s.name: s.default_port for s in self.services} | dict(ports or {})
         for name in self.instance_of:
-            self.ports.setdefault(name, _free_port())
+            self.ports.setdefault(name, free_port())
         self.data_dir = data_dir
         # The embedded config center (`folio flags` writes there) and registry.
         self.config_dir = config_dir or data_dir / "config"

@@ -181,6 +181,13 @@ def checked_shopper(shopper_id: str, *, trusted_services: tuple[str, ...] = ()) 
     return shopper_id
 
 
+async def _discovered(http: httpx.AsyncClient, issuer: str, key: str) -> str:
+    """One endpoint from the issuer's OpenID discovery document."""
+    discovery = await http.get(f"{issuer}/.well-known/openid-configuration")
+    discovery.raise_for_status()
+    return str(discovery.json()[key])
+
+
 class TokenVerifier:
     """Verifies access tokens: signature by a key from the issuer's JWKS, issuer, audience, times.
 
@@ -257,9 +264,7 @@ class TokenVerifier:
         self._fetched_at = time.monotonic()
         try:
             if self._jwks_uri is None:
-                discovery = await self._http.get(f"{self.issuer}/.well-known/openid-configuration")
-                discovery.raise_for_status()
-                self._jwks_uri = str(discovery.json()["jwks_uri"])
+                self._jwks_uri = await _discovered(self._http, self.issuer, "jwks_uri")
             response = await self._http.get(self._jwks_uri)
             response.raise_for_status()
             key_set = jwt.PyJWKSet.from_dict(response.json())
@@ -322,9 +327,7 @@ class ServiceTokens:
     async def _fetch(self) -> None:
         try:
             if self._token_endpoint is None:
-                discovery = await self._http.get(f"{self.issuer}/.well-known/openid-configuration")
-                discovery.raise_for_status()
-                self._token_endpoint = str(discovery.json()["token_endpoint"])
+                self._token_endpoint = await _discovered(self._http, self.issuer, "token_endpoint")
             response = await self._http.post(
                 self._token_endpoint,
                 data={"grant_type": "client_credentials"},
