@@ -2,15 +2,20 @@
 
 import asyncio
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from folio.catalog.v1 import catalog_pb2_grpc
 from folio_catalog import db
 from folio_catalog.repository import AuthorRecord, BookRecord, GenreRecord, SqlCatalogRepository
 from folio_catalog.seed import SeedCatalog
+from folio_catalog.servicer import ACCESS, CatalogServicer
+from folio_platform.grpc_server import GrpcServer
+from folio_platform.telemetry import Telemetry
+from folio_testing.issuer import TestIssuer
 from folio_testing.plugin import PostgresServer
 
 
@@ -263,3 +268,31 @@ def sqlite_repository(sqlite_template: Path, tmp_path: Path) -> Iterator[SqlCata
     repo = SqlCatalogRepository(db.create_engine_for(f"sqlite:///{path}"))
     yield repo
     repo.close()
+
+
+StartCatalog = Callable[[SqlCatalogRepository], Awaitable[GrpcServer]]
+
+
+@pytest.fixture
+async def start_catalog(issuer: TestIssuer) -> AsyncIterator[StartCatalog]:
+    """`await start_catalog(repository)`: the real CatalogService over `repository`, on a free port,
+    checking callers with its own access rules; stopped after the test."""
+    servers: list[GrpcServer] = []
+
+    async def start(repository: SqlCatalogRepository) -> GrpcServer:
+        servicer = CatalogServicer(repository)
+        server = GrpcServer(
+            register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
+            service_names=["folio.catalog.v1.CatalogService"],
+            address="127.0.0.1:0",
+            telemetry=Telemetry(enabled=False),
+            auth=issuer.server_auth(ACCESS),
+            grace_seconds=0.2,
+        )
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.server.stop(None)

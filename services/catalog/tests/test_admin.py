@@ -1,17 +1,15 @@
 """Catalog administration: only people with the catalog-admin role add and change books."""
 
-from collections.abc import AsyncIterator
-
 import grpc
 import pytest
 
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.common.v1 import money_pb2
 from folio_catalog.repository import SqlCatalogRepository
-from folio_catalog.servicer import ACCESS, CatalogServicer
 from folio_platform.grpc_server import GrpcServer
-from folio_platform.telemetry import Telemetry
 from folio_testing.issuer import TestIssuer
+
+from .conftest import StartCatalog
 
 NEW_BOOK = catalog_pb2.CreateBookRequest(
     id="the-time-machine",
@@ -27,18 +25,8 @@ NEW_BOOK = catalog_pb2.CreateBookRequest(
 
 
 @pytest.fixture
-async def server(writable_repository: SqlCatalogRepository, issuer: TestIssuer) -> AsyncIterator[GrpcServer]:
-    servicer = CatalogServicer(writable_repository)
-    server = GrpcServer(
-        register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
-        service_names=["folio.catalog.v1.CatalogService"],
-        address="127.0.0.1:0",
-        telemetry=Telemetry(enabled=False),
-        auth=issuer.server_auth(ACCESS),
-    )
-    await server.start()
-    yield server
-    await server.server.stop(None)
+async def server(writable_repository: SqlCatalogRepository, start_catalog: StartCatalog) -> GrpcServer:
+    return await start_catalog(writable_repository)
 
 
 async def _call(

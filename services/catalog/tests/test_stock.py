@@ -14,11 +14,10 @@ from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio_catalog import db
 from folio_catalog.models import BookRow
 from folio_catalog.repository import SqlCatalogRepository
-from folio_catalog.servicer import ACCESS, CatalogServicer
 from folio_platform.errors import FailedPrecondition, NotFound, field_violations
-from folio_platform.grpc_server import GrpcServer
-from folio_platform.telemetry import Telemetry
 from folio_testing.issuer import TestIssuer
+
+from .conftest import StartCatalog
 
 TIMEOUT = 30.0
 
@@ -179,24 +178,12 @@ async def test_fifty_reservations_race_for_five_copies(writable_repository: SqlC
 
 @pytest.fixture
 async def stub(
-    sqlite_repository: SqlCatalogRepository, issuer: TestIssuer
+    sqlite_repository: SqlCatalogRepository, issuer: TestIssuer, start_catalog: StartCatalog
 ) -> AsyncIterator[catalog_pb2_grpc.CatalogServiceStub]:
     """The catalog as orders' service account sees it (the only caller allowed to hold stock)."""
-    servicer = CatalogServicer(sqlite_repository)
-    server = GrpcServer(
-        register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
-        service_names=["folio.catalog.v1.CatalogService"],
-        address="127.0.0.1:0",
-        telemetry=Telemetry(enabled=False),
-        auth=issuer.server_auth(ACCESS),
-        grace_seconds=0.2,
-    )
-    await server.start()
-    try:
-        async with issuer.channel(server.port, issuer.service_token("folio-orders")) as channel:
-            yield catalog_pb2_grpc.CatalogServiceStub(channel)
-    finally:
-        await server.server.stop(None)
+    server = await start_catalog(sqlite_repository)
+    async with issuer.channel(server.port, issuer.service_token("folio-orders")) as channel:
+        yield catalog_pb2_grpc.CatalogServiceStub(channel)
 
 
 def _reserve_request(reservation_id: str, *lines: tuple[str, int]) -> catalog_pb2.ReserveStockRequest:
@@ -322,24 +309,17 @@ async def test_release_and_commit_check_the_reservation_id(stub: catalog_pb2_grp
     ],
 )
 async def test_only_orders_may_hold_stock(
-    sqlite_repository: SqlCatalogRepository, issuer: TestIssuer, caller: str | None, code: grpc.StatusCode
+    sqlite_repository: SqlCatalogRepository,
+    issuer: TestIssuer,
+    start_catalog: StartCatalog,
+    caller: str | None,
+    code: grpc.StatusCode,
 ) -> None:
-    servicer = CatalogServicer(sqlite_repository)
-    server = GrpcServer(
-        register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
-        service_names=["folio.catalog.v1.CatalogService"],
-        address="127.0.0.1:0",
-        telemetry=Telemetry(enabled=False),
-        auth=issuer.server_auth(ACCESS),
-    )
-    await server.start()
+    server = await start_catalog(sqlite_repository)
     token = {None: None, "customer": issuer.token(), "storefront": issuer.service_token("folio-storefront")}
-    try:
-        async with issuer.channel(server.port, token[caller]) as channel:
-            with pytest.raises(grpc.aio.AioRpcError) as refused:
-                await catalog_pb2_grpc.CatalogServiceStub(channel).ReserveStock(
-                    _reserve_request("r-1", ("typee", 1))
-                )
-        assert refused.value.code() == code
-    finally:
-        await server.server.stop(None)
+    async with issuer.channel(server.port, token[caller]) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await catalog_pb2_grpc.CatalogServiceStub(channel).ReserveStock(
+                _reserve_request("r-1", ("typee", 1))
+            )
+    assert refused.value.code() == code
