@@ -67,7 +67,7 @@ bench-telemetry: install ## bench-catalog plus the same with full tracing + metr
 bench-checkout: install ## checkout p50/p99 at a steady arrival rate (RATE=10 per second)
 	$(RUN) python -m loadtest.bench_checkout --rate $${RATE:-10}
 
-# Delivery (issue 8): the chart, the gateway routes and the images' Dockerfiles, checked without a cluster.
+# Delivery: the chart, the gateway routes and the images' Dockerfiles, checked without a cluster.
 CHECKOV_VERSION := 3.3.30
 RENDERED := .folio/rendered
 

@@ -11,24 +11,15 @@ from folio_testing.helm import load_values
 
 from .conftest import PROFILES, REPO
 
-# A service whose Dockerfile is written but whose source lives on another branch until it merges:
-# the Dockerfile waits in helm/pending/<name>/ (a services/<name>/ folder without pyproject.toml
-# would break the uv workspace). Empty once every service has landed.
-PENDING = {p.parent.name for p in (REPO / "helm" / "pending").glob("*/Dockerfile")}
 # Embedded-only stand-ins that are never deployed: no image, no chart entry (Keycloak replaces dev-oidc).
 EMBEDDED_ONLY = {"dev-oidc"}
 SERVICES = sorted(
-    ({p.parent.name for p in (REPO / "services").glob("*/pyproject.toml")} | PENDING) - EMBEDDED_ONLY,
+    {p.parent.name for p in (REPO / "services").glob("*/pyproject.toml")} - EMBEDDED_ONLY,
 )
 
 
 def _dockerfile(service: str) -> Path:
-    landed = REPO / "services" / service / "Dockerfile"
-    return (
-        landed
-        if landed.exists() or service not in PENDING
-        else REPO / "helm" / "pending" / service / "Dockerfile"
-    )
+    return REPO / "services" / service / "Dockerfile"
 
 
 def _instructions(text: str) -> list[tuple[str, str]]:
@@ -51,15 +42,6 @@ def test_embedded_only_services_ship_nothing_to_a_cluster() -> None:
     for service in EMBEDDED_ONLY:
         assert not (REPO / "services" / service / "Dockerfile").exists(), f"{service} must never get an image"
     assert not EMBEDDED_ONLY & set(load_values([REPO / "helm" / "folio" / "values.yaml"])["services"])
-
-
-def test_a_landed_service_has_no_pending_dockerfile_left() -> None:
-    """After the merge that brings services/<name>/pyproject.toml: git mv helm/pending/<name>/Dockerfile services/<name>/."""
-    for service in PENDING:
-        landed = REPO / "services" / service
-        assert not (landed / "pyproject.toml").exists() or (landed / "Dockerfile").exists(), (
-            f"git mv helm/pending/{service}/Dockerfile services/{service}/Dockerfile"
-        )
 
 
 @pytest.mark.parametrize("service", SERVICES)

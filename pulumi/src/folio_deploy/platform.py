@@ -100,7 +100,7 @@ SIZES: dict[str, dict[str, tuple[str, str]]] = {
 KEYCLOAK_REALM = "folio"
 # Private ranges that hold every usual pod network (k3s: 10.42.0.0/16; most CNIs: 10.x or 172.16/12).
 POD_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
-# The directory's base (identity/openldap/bootstrap.ldif, issue 5) and the admin Keycloak binds as.
+# The directory's base (identity/openldap/bootstrap.ldif) and the admin Keycloak binds as.
 LDAP_DOMAIN = "folio.example"
 LDAP_BIND_DN = "cn=admin,dc=folio,dc=example"
 # Confidential OIDC clients whose secrets Keycloak and the app must share (client -> Keycloak client id).
@@ -199,7 +199,7 @@ class Platform(pulumi.ComponentResource):
         if on.keycloak.enabled:
             self._keycloak(postgres, oidc_client_secrets, ldap_admin)
         if on.nacos.enabled:
-            # No service reads Nacos yet (its config-center adapter is a later issue): nothing to wire.
+            # The services find it by name: the app chart's k8s profile sets nacos.serverAddresses.
             self._release("nacos", self._nacos())
         gateway = None
         if on.apisix.enabled:
@@ -571,7 +571,7 @@ class Platform(pulumi.ComponentResource):
         self._secret("keycloak-admin", "keycloak", {"username": "admin", "password": admin})
         self._secret("keycloak-db", "keycloak", {"password": db_password})
         public_host = f"keycloak.{self._config.domain}"
-        # The realm file's placeholders (identity/keycloak/folio-realm.json, issue 5): `kc.sh --import-realm`
+        # The realm file's placeholders (identity/keycloak/folio-realm.json): `kc.sh --import-realm`
         # and `folio identity apply` both read them from Keycloak's environment.
         realm_env: dict[str, pulumi.Input[str]] = {
             "FOLIO_IDENTITY_SHOP_URL": f"https://shop.{self._config.domain}",
