@@ -49,18 +49,24 @@ def test_every_dockerfile_has_the_one_shape(service: str) -> None:
     steps = _instructions(_dockerfile(service).read_text())
     kinds = [kind for kind, _ in steps]
     assert kinds == [
-        "ARG", "FROM", "ARG", "RUN", "ARG", "RUN", "ENV", "WORKDIR", "COPY", "RUN",
+        "ARG", "FROM", "WORKDIR", "COPY", "RUN",
+        "FROM", "ARG", "RUN", "ARG", "ARG", "RUN", "ENV", "WORKDIR", "COPY", "RUN", "COPY", "RUN",
         "FROM", "ARG", "RUN", "COPY", "ENV", "WORKDIR", "USER", "EXPOSE", "CMD",
     ]  # fmt: skip
     args = dict(steps)
     sync = [a for k, a in steps if k == "RUN" and "uv sync" in a]
-    assert sync == [f"uv sync --locked --no-dev --no-editable --package folio-{service}"]
-    assert ("COPY", ". .") in steps, "built from the repository root"
+    assert sync == [
+        f"uv sync --locked --no-dev --no-install-workspace --package folio-{service}",
+        f"uv sync --locked --no-dev --no-editable --package folio-{service}",
+    ], "dependencies from the lock first (a cached layer), then the workspace members"
+    copies = [a for k, a in steps if k == "COPY"]
+    assert copies[:3] == [". .", "--from=manifests /src .", ". ."], "built from the repository root"
+    assert ("ARG", "SSL_CERT_FILE") in steps, "a TLS-inspecting build host names its CA store"
     assert args["USER"] == "10001:10001", "a numbered non-root user"
     assert "useradd --system --uid 10001" in [a for k, a in steps if k == "RUN"][-1]
     assert args["CMD"] == f'["python", "-m", "folio_{service}"]', "exec form"
     froms = [a for k, a in steps if k == "FROM"]
-    assert froms == ["${PYTHON_IMAGE} AS build", "${PYTHON_IMAGE}"]
+    assert froms == ["${PYTHON_IMAGE} AS manifests", "${PYTHON_IMAGE} AS build", "${PYTHON_IMAGE}"]
     assert ("COPY", "--from=build /app/.venv /app/.venv") in steps
 
 
