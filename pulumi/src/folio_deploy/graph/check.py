@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from folio_deploy.graph import settings as code
 from folio_deploy.graph.model import CRD_GROUPS, Model
-from folio_deploy.graph.platform import DESCRIBED
+from folio_deploy.graph.platform import DATA_STORES, DESCRIBED
 
 CLUSTER_DOMAIN = "cluster.local"
 # Settings that hold an address a service dials (the shop's own public URL is given to browsers instead).
@@ -467,7 +467,8 @@ class Graph:
         for edge in self.edges():
             findings += self.check_edge(edge)
         findings += self.check_principals() + self.check_references() + self.check_settings()
-        findings += self.check_telemetry() + self.check_installed()
+        findings += self.check_telemetry() + self.check_installed() + self.check_identity()
+        findings += self.check_fences() + self.check_registry() + self.check_gateway() + self.check_qdrant()
         return findings
 
     def check_edge(self, edge: Edge) -> list[Finding]:
@@ -847,6 +848,169 @@ class Graph:
                         "Alertmanager runs the chart's default routing: Folio's alert routes reach no receiver",
                     )
                 )
+        return findings
+
+    def check_identity(self) -> list[Finding]:
+        """Keycloak: the realm imported on install, the directory read over TLS by a read-only account,
+        the admin console off the public host."""
+        release = self.model.releases.get("keycloak")
+        keycloak = self.pod(release.namespace, "keycloak") if release else None
+        if release is None or keycloak is None:
+            return []
+        findings = []
+        container = keycloak.spec["containers"][0]
+        mounts = [m.get("mountPath", "") for m in container.get("volumeMounts") or []]
+        if "--import-realm" not in container.get("command", []) or not any(
+            m.startswith("/opt/keycloak/data/import") for m in mounts
+        ):
+            findings.append(
+                Finding(
+                    "identity",
+                    keycloak.key,
+                    "the folio realm is imported by nothing on install (kc.sh start --import-realm with the realm file in /opt/keycloak/data/import)",
+                )
+            )
+        realm = self.env_from(keycloak)
+        url = realm.get("FOLIO_IDENTITY_LDAP_URL", "")
+        if url and not url.startswith("ldaps://") and realm.get("FOLIO_IDENTITY_LDAP_START_TLS") != "true":
+            findings.append(
+                Finding(
+                    "identity",
+                    f"{keycloak.key} -> {url}",
+                    "the directory is read over plain LDAP (no ldaps://, no StartTLS): bind password and people's data in clear",
+                )
+            )
+        bind = realm.get("FOLIO_IDENTITY_LDAP_BIND_DN", "")
+        if bind.startswith("cn=admin,"):
+            findings.append(
+                Finding(
+                    "identity",
+                    f"{keycloak.key} -> {url}",
+                    f"Keycloak binds as the directory's admin ({bind}) for a read-only federation",
+                )
+            )
+        for public in self.model.of_kind("Ingress"):
+            if public["metadata"]["namespace"] != release.namespace:
+                continue
+            for rule in public["spec"].get("rules", []):
+                for path in (rule.get("http") or {}).get("paths", []):
+                    if path.get("path", "/") in ("/", "/admin", "/admin/"):
+                        findings.append(
+                            Finding(
+                                "identity",
+                                f"Ingress {rule['host']}{path.get('path')}",
+                                "Keycloak's admin console is reachable on the public host",
+                            )
+                        )
+        return findings
+
+    def check_fences(self) -> list[Finding]:
+        """Stores are fenced by ingress policies; egress to the internet only for pods with an edge that needs it."""
+        findings = []
+        for pod in self.pods:
+            release = self.model.get(pod.kind, pod.namespace, pod.name)
+            name = ((release or {}).get("metadata", {}).get("annotations") or {}).get("folio.graph/release")
+            if name in DATA_STORES and not self._policies(pod, "Ingress"):
+                findings.append(
+                    Finding(
+                        "policy",
+                        pod.key,
+                        f"nothing limits who reaches {name}: no ingress NetworkPolicy selects its pods",
+                    )
+                )
+        external = {e.source.key for e in self.edges() if self.service(e.host, e.source.namespace)[0] is None}
+        for pod, _ in self.app_pods():
+            opens = any(
+                "ipBlock" in peer
+                for policy in self._policies(pod, "Egress")
+                for rule in policy["spec"].get("egress") or []
+                for peer in rule.get("to") or []
+            )
+            if opens and pod.key not in external:
+                findings.append(
+                    Finding(
+                        "policy",
+                        pod.key,
+                        "egress to the internet is open but no edge of this pod leaves the cluster",
+                    )
+                )
+        return findings
+
+    def check_registry(self) -> list[Finding]:
+        """An installed Nacos is used by every service, with credentials when it enforces auth."""
+        release = self.model.releases.get("nacos")
+        if release is None:
+            return []
+        findings = []
+        auth = bool((release.values.get("nacos") or {}).get("authToken"))
+        for pod, _ in self.app_pods():
+            env = pod.env()
+            if "FOLIO_NACOS_SERVER_ADDRESSES" not in env:
+                findings.append(
+                    Finding(
+                        "env",
+                        pod.key,
+                        "Nacos is installed but FOLIO_NACOS_SERVER_ADDRESSES does not point the service at it",
+                    )
+                )
+            elif auth and not {"FOLIO_NACOS_USERNAME", "FOLIO_NACOS_PASSWORD"} <= env.keys():
+                findings.append(
+                    Finding(
+                        "env",
+                        pod.key,
+                        "Nacos enforces auth but the service joins it without FOLIO_NACOS_USERNAME / FOLIO_NACOS_PASSWORD",
+                    )
+                )
+        return findings
+
+    def check_gateway(self) -> list[Finding]:
+        """Rate limits key on the shopper's address: behind the Ingress, remote_addr is the Ingress pod."""
+        findings = []
+        for route in self.model.of_kind("ApisixRoute"):
+            for rule in route["spec"].get("http", []):
+                plugins = {p["name"]: p.get("config") or {} for p in rule.get("plugins", [])}
+                for name in ("limit-req", "limit-count"):
+                    if (
+                        name in plugins
+                        and plugins[name].get("key") == "remote_addr"
+                        and "real-ip" not in plugins
+                    ):
+                        findings.append(
+                            Finding(
+                                "policy",
+                                f"ApisixRoute {rule['name']}",
+                                f"{name} keys on remote_addr without the real-ip plugin: one bucket for every shopper behind the Ingress",
+                            )
+                        )
+        return findings
+
+    def check_qdrant(self) -> list[Finding]:
+        """A Qdrant server answers only with its API key, and the assistant sends that same key."""
+        release = self.model.releases.get("qdrant")
+        server = (
+            self.pod(release.namespace, release.values.get("fullnameOverride", "qdrant")) if release else None
+        )
+        if server is None:
+            return []
+        key = server.env().get("QDRANT__SERVICE__API_KEY")
+        if key is None:
+            return [
+                Finding(
+                    "secret",
+                    server.key,
+                    "Qdrant serves without an API key: any pod that reaches it reads and writes the vectors",
+                )
+            ]
+        findings = []
+        for pod, service in self.app_pods():
+            variable = code.service_settings(service).variable("qdrant_api_key")
+            url_variable = code.service_settings(service).variable("qdrant_url")
+            if url_variable in pod.env() and self.value(pod, pod.env()[url_variable]):
+                given = self.value(pod, pod.env()[variable]) if variable in pod.env() else None
+                if given is None or given != self.value(server, key):
+                    findings.append(
+                        Finding("secret", pod.key, f"{variable} is not the key the Qdrant server requires")
+                    )
         return findings
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 DESCRIBED = "folio.graph/described"
+# Releases whose pods hold data: their namespace must fence them with ingress NetworkPolicies.
+DATA_STORES = ("postgresql", "redis", "neo4j", "qdrant", "nacos")
 Values = dict[str, Any]
 Objects = list[dict[str, Any]]
 
@@ -64,6 +66,34 @@ def service(
         "spec": {
             "selector": selector,
             "ports": [{"name": n, "port": p, "targetPort": t} for n, p, t in ports],
+        },
+    }
+
+
+def ingress(
+    name: str, namespace: str, rules: list[dict[str, Any]], service_name: str, port: int
+) -> dict[str, Any]:
+    """An Ingress as a chart renders it from `hosts` / `rules` values: host and paths to one Service."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": namespace, "annotations": {DESCRIBED: "true"}},
+        "spec": {
+            "rules": [
+                {
+                    "host": rule["host"],
+                    "http": {
+                        "paths": [
+                            {
+                                "path": path.get("path", "/"),
+                                "backend": {"service": {"name": service_name, "port": {"number": port}}},
+                            }
+                            for path in rule.get("paths", [{"path": "/"}])
+                        ]
+                    },
+                }
+                for rule in rules
+            ]
         },
     }
 
@@ -133,7 +163,7 @@ def keycloak(ns: str, values: Values) -> Objects:
                 },
             }
         )
-    return [
+    objects = [
         workload(
             name,
             ns,
@@ -146,6 +176,17 @@ def keycloak(ns: str, values: Values) -> Objects:
         ),
         service(f"{name}-http", ns, labels, [("http", 80, "http")]),
     ]
+    statefulset = objects[0]
+    statefulset["spec"]["template"]["spec"]["volumes"] = (
+        yaml.safe_load(values.get("extraVolumes") or "[]") or []
+    )
+    container = statefulset["spec"]["template"]["spec"]["containers"][0]
+    container["command"] = values.get("command") or []
+    container["volumeMounts"] = yaml.safe_load(values.get("extraVolumeMounts") or "[]") or []
+    public = values.get("ingress") or {}
+    if public.get("enabled"):
+        objects.append(ingress(name, ns, public.get("rules") or [], f"{name}-http", 80))
+    return objects
 
 
 def openldap(ns: str, values: Values) -> Objects:
@@ -268,6 +309,7 @@ def kube_prometheus_stack(ns: str, values: Values) -> Objects:
     alertmanager = {"app.kubernetes.io/name": "alertmanager", "alertmanager": f"{name}-alertmanager"}
     grafana = _labels("grafana", "kube-prometheus-stack")
     grafana_admin = ((values.get("grafana") or {}).get("admin") or {}).get("existingSecret")
+    grafana_ingress = (values.get("grafana") or {}).get("ingress") or {}
     grafana_env = [
         {
             "name": var,
@@ -304,6 +346,19 @@ def kube_prometheus_stack(ns: str, values: Values) -> Objects:
             env=grafana_env,
         ),
         service("kube-prometheus-stack-grafana", ns, grafana, [("http-web", 80, 3000)]),
+        *(
+            [
+                ingress(
+                    "kube-prometheus-stack-grafana",
+                    ns,
+                    [{"host": host} for host in grafana_ingress.get("hosts") or []],
+                    "kube-prometheus-stack-grafana",
+                    80,
+                )
+            ]
+            if grafana_ingress.get("enabled")
+            else []
+        ),
     ]
 
 
@@ -421,4 +476,7 @@ def describe(release: str, namespace: str, values: Values) -> Objects:
     """The objects a platform release puts into the cluster, as far as the graph needs them."""
     if release not in CHARTS:
         raise KeyError(f"no description of the {release} chart: add it to folio_deploy.graph.platform.CHARTS")
-    return CHARTS[release](namespace, values)
+    objects = CHARTS[release](namespace, values)
+    for obj in objects:
+        obj["metadata"]["annotations"]["folio.graph/release"] = release
+    return objects
