@@ -1,0 +1,120 @@
+"""The deployed whole as one graph: every edge of both stacks and of `skaffold dev` holds, and the checker
+sees each class of break (policy, mesh, secret, env, DNS, pipeline) when one is put back."""
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from folio_deploy.graph.check import Finding, Graph, check
+from folio_deploy.graph.model import Charts, Model, from_evaluation, from_skaffold
+from folio_deploy.offline import Evaluation
+
+Mutation = Callable[[Model], None]
+
+
+@pytest.fixture(scope="session")
+def charts() -> Iterator[Charts]:
+    with Charts() as built:
+        yield built
+
+
+@pytest.fixture(scope="session")
+def models(k3s: Evaluation, k8s: Evaluation, charts: Charts) -> dict[str, Model]:
+    return {
+        "k3s": from_evaluation(k3s, charts),
+        "k8s": from_evaluation(k8s, charts),
+        "dev": from_skaffold(charts),
+    }
+
+
+def _obj(model: Model, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    found = model.get(kind, namespace, name)
+    assert found is not None, f"{kind} {namespace}/{name} is not in the model"
+    return found
+
+
+def _container(model: Model, name: str) -> dict[str, Any]:
+    container: dict[str, Any] = _obj(model, "Deployment", "folio", name)["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    return container
+
+
+def _new(model: Model, mutate: Mutation) -> list[Finding]:
+    """What the mutation breaks: the findings the mutated model has and the original has not."""
+    before = {str(f) for f in check(model)}
+    mutated = copy.deepcopy(model)
+    mutate(mutated)
+    return [f for f in check(mutated) if str(f) not in before]
+
+
+def test_the_model_holds_every_kind_of_object(models: dict[str, Model]) -> None:
+    k8s = models["k8s"]
+    kinds = {obj["kind"] for obj in k8s.objects}
+    assert {"Deployment", "Service", "NetworkPolicy", "AuthorizationPolicy", "Secret", "Namespace"} <= kinds
+    assert {"keycloak", "nacos", "apisix", "opentelemetry-collector", "folio"} <= k8s.releases.keys()
+
+
+def test_edges_come_from_the_code_and_the_platform(models: dict[str, Model]) -> None:
+    edges = {(e.source.key, e.why.split(" (")[0]) for e in Graph(models["k8s"]).edges()}
+    # The callees come from each service's Settings (service_addresses), not from a second list.
+    assert ("folio/orders", "FOLIO_ORDERS_SERVICE_ADDRESSES[payment]") in edges
+    assert ("folio/assistant", "FOLIO_ASSISTANT_QDRANT_URL") in edges
+    assert any(source == "apisix/apisix" and why.startswith("ApisixRoute") for source, why in edges)
+    assert any(source == "keycloak/keycloak" and why == "realm LDAP federation" for source, why in edges)
+    assert any(why.startswith("ServiceMonitor") for _, why in edges)
+
+
+def _drop_egress_to_payment(model: Model) -> None:
+    policy = _obj(model, "NetworkPolicy", "folio", "orders-egress")
+    policy["spec"]["egress"] = [
+        rule
+        for rule in policy["spec"]["egress"]
+        if not any("payment" in str(peer) for peer in rule.get("to", []))
+    ]
+
+
+def _unmesh_orders(model: Model) -> None:
+    for namespace in model.of_kind("Namespace"):
+        if namespace["metadata"]["name"] == "folio":
+            namespace["metadata"]["labels"].pop("istio-injection", None)
+    labels = _obj(model, "Deployment", "folio", "orders")["spec"]["template"]["metadata"]["labels"]
+    labels["sidecar.istio.io/inject"] = "false"
+
+
+def _drop_catalog_database_secret(model: Model) -> None:
+    model.objects.remove(_obj(model, "Secret", "folio", "folio-catalog-database"))
+
+
+def _unset_session_secret(model: Model) -> None:
+    container = _container(model, "storefront")
+    container["env"] = [e for e in container["env"] if e["name"] != "FOLIO_STOREFRONT_SESSION_SECRET"]
+
+
+def _rename_payment_service(model: Model) -> None:
+    _obj(model, "Service", "folio", "payment")["metadata"]["name"] = "payments"
+
+
+def _drop_storefront_monitor(model: Model) -> None:
+    model.objects.remove(_obj(model, "ServiceMonitor", "folio", "storefront"))
+
+
+@pytest.mark.parametrize(
+    ("kind", "subject", "mutate"),
+    [
+        ("policy", "folio/orders -> payment", _drop_egress_to_payment),
+        ("mesh", "folio/orders -> payment", _unmesh_orders),
+        ("secret", "folio/catalog", _drop_catalog_database_secret),
+        ("env", "folio/storefront", _unset_session_secret),
+        ("dns", "folio/orders -> payment", _rename_payment_service),
+        ("pipeline", "folio/storefront", _drop_storefront_monitor),
+    ],
+    ids=["policy", "mesh", "secret", "env", "dns", "pipeline"],
+)
+def test_the_checker_sees_each_class_of_break(
+    models: dict[str, Model], kind: str, subject: str, mutate: Mutation
+) -> None:
+    broken = _new(models["k8s"], mutate)
+    assert any(f.kind == kind and f.subject.startswith(subject) for f in broken), "\n".join(map(str, broken))
