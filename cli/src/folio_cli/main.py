@@ -192,17 +192,17 @@ def seed(
     synthetic: Annotated[int, typer.Option(min=0, max=1_000_000, help="also add N generated books")] = 0,
 ) -> None:
     """Load the bundled catalog (and optional synthetic books) into the catalog database."""
-    from folio_catalog import db
     from folio_catalog.repository import SqlCatalogRepository
     from folio_catalog.seed import load_seed_catalog, synthetic_catalog
     from folio_catalog.settings import Settings
+    from folio_catalog.tables import MIGRATIONS
+    from folio_platform.database import Database
 
     url = Settings(data_dir=data_dir, database_url=database_url).resolved_database_url()
 
     async def run() -> tuple[int, int]:
-        db.migrate(url)
-        repository = SqlCatalogRepository(db.create_engine_for(url))
-        try:
+        with Database.open(url, MIGRATIONS) as database:
+            repository = SqlCatalogRepository(database)
             catalog = load_seed_catalog()
             added = await repository.add_missing(
                 genres=catalog.genres, authors=catalog.authors, books=catalog.books
@@ -212,8 +212,6 @@ def seed(
                 extra = synthetic_catalog(synthetic, genres=catalog.genres)
                 generated = await repository.add_missing(genres=[], authors=extra.authors, books=extra.books)
             return added, generated
-        finally:
-            repository.close()
 
     started = time.monotonic()
     added, generated = asyncio.run(run())

@@ -7,11 +7,12 @@ from importlib import resources
 
 import pytest
 
-from folio_catalog import db
 from folio_catalog.app import load_seed
 from folio_catalog.repository import SqlCatalogRepository
 from folio_catalog.seed import SeedCatalog, load_seed_catalog, synthetic_catalog
 from folio_catalog.servicer import ID_PATTERN
+from folio_catalog.tables import MIGRATIONS
+from folio_platform.database import Database
 
 PUBLIC_DOMAIN_LAST_YEAR = 1929
 MIN_FEATURED = 8
@@ -91,9 +92,8 @@ def test_featured_books_exist(seed: SeedCatalog) -> None:
 
 
 async def test_seed_loads_once(sqlite_url: str, seed: SeedCatalog) -> None:
-    db.migrate(sqlite_url)
-    repository = SqlCatalogRepository(db.create_engine_for(sqlite_url))
-    try:
+    with Database.open(sqlite_url, MIGRATIONS) as database:
+        repository = SqlCatalogRepository(database)
         assert await load_seed(repository) == len(seed.books)
         assert await load_seed(repository) == 0
         assert (await repository.list_books(offset=0, limit=1)).total == len(seed.books)
@@ -102,8 +102,6 @@ async def test_seed_loads_once(sqlite_url: str, seed: SeedCatalog) -> None:
             assert counts[genre.id] == sum(genre.id in dict(b.genres) for b in seed.books)
         some = seed.books[len(seed.books) // 2]
         assert await repository.get_book(some.id) == some
-    finally:
-        repository.close()
 
 
 # --- synthetic catalog ---------------------------------------------------------------------
@@ -143,9 +141,8 @@ def test_synthetic_catalog_is_well_formed(seed: SeedCatalog, synthetic: SeedCata
 async def test_synthetic_catalog_loads_into_sqlite(
     sqlite_url: str, seed: SeedCatalog, synthetic: SeedCatalog
 ) -> None:
-    db.migrate(sqlite_url)
-    repository = SqlCatalogRepository(db.create_engine_for(sqlite_url))
-    try:
+    with Database.open(sqlite_url, MIGRATIONS) as database:
+        repository = SqlCatalogRepository(database)
         started = time.perf_counter()
         added = await repository.add_missing(
             genres=seed.genres, authors=synthetic.authors, books=synthetic.books
@@ -158,5 +155,3 @@ async def test_synthetic_catalog_loads_into_sqlite(
         assert await repository.get_book(last.id) == last
         found = await repository.search_books(query=last.title, offset=0, limit=5)
         assert found.items[0].id == last.id
-    finally:
-        repository.close()

@@ -9,14 +9,15 @@ from folio.cart.v1 import cart_pb2, cart_pb2_grpc
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
-from folio_orders import db
 from folio_orders.recovery import recover_forever
 from folio_orders.saga import Backends, Checkout
 from folio_orders.servicer import ACCESS, OrdersServicer
 from folio_orders.settings import Settings
 from folio_orders.store import SqlOrderStore
+from folio_orders.tables import MIGRATIONS
 from folio_platform.auth import AuthSettings, ServiceTokens, TokenSource
 from folio_platform.center import CenterSettings, open_center
+from folio_platform.database import open_database
 from folio_platform.discovery import Discovery, StaticDiscovery
 from folio_platform.grpc_server import run_service, serve_grpc
 from folio_platform.registry import ServiceChannel
@@ -69,12 +70,13 @@ def connect_backends(
 async def serve(settings: Settings, auth: AuthSettings) -> None:
     """Run the orders service (and its recovery loop) until SIGTERM/SIGINT."""
     telemetry = configure_telemetry("orders", metrics_port=settings.metrics_port, metrics_host=settings.host)
-    url = settings.resolved_database_url()
-    await asyncio.to_thread(db.migrate, url)
-    store = SqlOrderStore(db.create_engine_for(url))
     tokens = ServiceTokens.from_settings(auth)
     try:
-        async with open_center("orders", load_settings(CenterSettings)) as center:
+        async with (
+            open_database(settings.resolved_database_url(), MIGRATIONS, name="orders-db") as db,
+            open_center("orders", load_settings(CenterSettings)) as center,
+        ):
+            store = SqlOrderStore(db)
             discovery = await center.discovery(StaticDiscovery(settings.service_addresses), list(IDEMPOTENT))
             backends, channels = connect_backends(settings, telemetry, tokens.token, discovery)
             checkout = Checkout(store, backends)
@@ -103,7 +105,6 @@ async def serve(settings: Settings, auth: AuthSettings) -> None:
                 for channel in channels:
                     await channel.close(grace=None)
     finally:
-        store.close()
         await tokens.close()
         telemetry.shutdown()
 
