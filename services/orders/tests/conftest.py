@@ -24,14 +24,15 @@ from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.common.v1 import money_pb2
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
-from folio_orders import db
 from folio_orders.app import connect_backends
 from folio_orders.reconcile import reconcile
 from folio_orders.saga import Checkout
 from folio_orders.servicer import ACCESS, OrdersServicer
 from folio_orders.settings import Settings
 from folio_orders.store import SqlOrderStore
+from folio_orders.tables import MIGRATIONS
 from folio_platform.auth import ServiceTokens, rules_for, services_only
+from folio_platform.database import Database
 from folio_platform.errors import InvalidArgument, to_status
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
@@ -303,13 +304,14 @@ class World:
 
     async def restarted(self, store_wrapper: Callable[[SqlOrderStore], Any] = lambda s: s) -> Checkout:
         """A new process's saga over the same database (no memory of the old one)."""
-        store = SqlOrderStore(db.create_engine_for(self.url))
+        database = Database.connect(self.url)
+        store = SqlOrderStore(database)
         backends, channels = connect_backends(self.settings, Telemetry(enabled=False), self.tokens.token)
 
         async def close() -> None:
             for channel in channels:
                 await channel.close()
-            store.close()
+            database.close()
 
         self.closers.append(close)
         return Checkout(store_wrapper(store), backends)
@@ -357,10 +359,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[SqlOrderStore]:
-    db.migrate(database_url)
-    store = SqlOrderStore(db.create_engine_for(database_url))
-    yield store
-    store.close()
+    with Database.open(database_url, MIGRATIONS) as database:
+        yield SqlOrderStore(database)
 
 
 def _service(module: Any, name: str) -> Any:
@@ -395,8 +395,8 @@ async def _world(url: str, tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[
         call_timeout_seconds=CALL_TIMEOUT,
         charge_timeout_seconds=CHARGE_TIMEOUT,
     )
-    db.migrate(url)
-    store = SqlOrderStore(db.create_engine_for(url))
+    database = Database.open(url, MIGRATIONS)
+    store = SqlOrderStore(database)
     tokens = ServiceTokens(
         issuer=issuer.url, client_id="folio-orders", client_secret=issuer.clients["folio-orders"]
     )
@@ -441,7 +441,7 @@ async def _world(url: str, tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[
         await channel.close()
     for server in servers.values():
         await server.stop()
-    store.close()
+    database.close()
 
 
 @pytest.fixture

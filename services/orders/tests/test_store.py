@@ -3,8 +3,9 @@
 import asyncio
 import time
 
-from folio_orders import db
 from folio_orders.store import LineRecord, OrderRecord, SqlOrderStore
+from folio_orders.tables import MIGRATIONS
+from folio_platform.database import Database
 
 ADDRESS = {
     "name": "Ada",
@@ -111,17 +112,13 @@ async def test_stuck_finds_pending_orders_untouched_since_the_cutoff(store: SqlO
 
 
 async def test_orders_survive_a_restart_and_migrations_repeat_safely(database_url: str) -> None:
-    db.migrate(database_url)
-    first = SqlOrderStore(db.create_engine_for(database_url))
-    order, _ = await _claim(first)
-    await first.reserved(order.id, LINES)
-    first.close()
+    with Database.open(database_url, MIGRATIONS) as database:
+        first = SqlOrderStore(database)
+        order, _ = await _claim(first)
+        await first.reserved(order.id, LINES)
 
-    db.migrate(database_url)
-    second = SqlOrderStore(db.create_engine_for(database_url))
-    try:
+    with Database.open(database_url, MIGRATIONS) as database:
+        second = SqlOrderStore(database)
         reloaded = await second.get(order.id)
         assert reloaded is not None
         assert (reloaded.step, len(reloaded.lines)) == ("reserved", 2)
-    finally:
-        second.close()

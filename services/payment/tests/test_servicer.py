@@ -16,6 +16,7 @@ from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_payment.ledger import SqlLedger
 from folio_payment.processor import CardDetails, Decision, SimulatedProcessor
 from folio_payment.servicer import ACCESS, PaymentServicer
+from folio_platform.database import Database
 from folio_platform.errors import field_violations
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
@@ -61,9 +62,9 @@ class Payments:
 
 
 @pytest.fixture
-async def payments(engine: Engine, issuer: TestIssuer) -> AsyncIterator[Payments]:
+async def payments(database: Database, issuer: TestIssuer) -> AsyncIterator[Payments]:
     """Payment as orders' service account (the only caller that moves money) sees it."""
-    ledger = SqlLedger(engine)
+    ledger = SqlLedger(database)
     processor = CountingProcessor()
     servicer = PaymentServicer(
         ledger,
@@ -80,10 +81,9 @@ async def payments(engine: Engine, issuer: TestIssuer) -> AsyncIterator[Payments
     )
     await server.start()
     channel = issuer.channel(server.port, issuer.service_token("folio-orders"))
-    yield Payments(payment_pb2_grpc.PaymentServiceStub(channel), processor, engine)
+    yield Payments(payment_pb2_grpc.PaymentServiceStub(channel), processor, database.engine)
     await channel.close()
     await server.stop()
-    ledger.close()
 
 
 def _charge(
