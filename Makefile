@@ -10,7 +10,8 @@ RUN := $(UV) run --frozen
 CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
 .PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean \
-	chart-test checkov dev pulumi-test pulumi-budget pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry eval
+	chart-test checkov dev pulumi-test pulumi-budget pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry eval \
+	container-deps images
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,7 +68,7 @@ bench-telemetry: install ## bench-catalog plus the same with full tracing + metr
 bench-checkout: install ## checkout p50/p99 at a steady arrival rate (RATE=10 per second)
 	$(RUN) python -m loadtest.bench_checkout --rate $${RATE:-10}
 
-# Delivery (issue 8): the chart, the gateway routes and the images' Dockerfiles, checked without a cluster.
+# Delivery: the chart, the gateway routes and the images' Dockerfiles, checked without a cluster.
 CHECKOV_VERSION := 3.3.30
 RENDERED := .folio/rendered
 
@@ -124,6 +125,15 @@ drill: install ## failure drills: SIGKILL each service under steady traffic, res
 
 bench-assistant: install ## assistant retrieval p50/p95 and round trips at BOOKS=10000 (embedded backends)
 	$(RUN) python -m loadtest.bench_assistant --books $${BOOKS:-10000}
+
+# Images (podman, no registry): a local Python 3.12 base made with debootstrap, then services/*/Dockerfile.
+export CONTAINERS_CONF := $(CURDIR)/scripts/images/containers.conf
+
+container-deps: ## Debian packages for building and running images (podman, buildah, runc, debootstrap, ...)
+	@scripts/container-deps.sh
+
+images: container-deps ## build every service image with podman (localhost/folio/<name>:local); prints size and build time
+	scripts/images/build.sh
 
 clean: ## remove local state (databases, caches); keeps .venv
 	rm -rf .folio .pytest_cache .mypy_cache .ruff_cache bench-results

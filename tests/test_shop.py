@@ -44,7 +44,7 @@ def _seed_book(seed: SeedCatalog, book_id: str):
 def test_up_reports_time_to_healthy_and_loads_the_seed_catalog(shop, seed) -> None:
     assert 0 < shop.took < 60
     loaded = re.search(
-        r"catalog +\| INFO +folio_catalog\.app: seed catalog loaded added_books=(\d+)", shop.log()
+        r"catalog +\| INFO +folio_catalog\.seed: seed catalog loaded added_books=(\d+)", shop.log()
     )
     assert loaded, shop.log()
     assert int(loaded.group(1)) == len(seed.books)

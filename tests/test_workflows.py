@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 # Services that never run in a cluster, so ship no image (dev-oidc: Keycloak replaces it there).
 EMBEDDED_ONLY = {"dev-oidc"}
-# The cluster services every image pipeline must cover (docs: /work/briefs coordination table).
+# The cluster services every image pipeline must cover (the services with a chart entry).
 CLUSTER_SERVICES = {"catalog", "cart", "payment", "orders", "storefront", "assistant"}
 
 

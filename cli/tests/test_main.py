@@ -63,6 +63,9 @@ def test_seed_loads_the_catalog_and_synthetic_books_once(tmp_path: Path) -> None
 
     assert first.exit_code == 0, first.output
     assert f"seed: {seed_books} catalog books and 50 synthetic books added" in first.output
+    # The catalog's own loader reports each batch to a progress bar per part.
+    assert re.search(rf"^seed catalog .* {seed_books}/{seed_books} ", first.output, re.M), first.output
+    assert re.search(r"^synthetic books .* 50/50 ", first.output, re.M), first.output
     assert again.exit_code == 0, again.output
     assert "seed: 0 catalog books and 0 synthetic books added" in again.output
     total, synthetic = _count(f"sqlite:///{data_dir / 'catalog.db'}")

@@ -11,24 +11,15 @@ from folio_testing.helm import load_values
 
 from .conftest import PROFILES, REPO
 
-# A service whose Dockerfile is written but whose source lives on another branch until it merges:
-# the Dockerfile waits in helm/pending/<name>/ (a services/<name>/ folder without pyproject.toml
-# would break the uv workspace). Empty once every service has landed.
-PENDING = {p.parent.name for p in (REPO / "helm" / "pending").glob("*/Dockerfile")}
 # Embedded-only stand-ins that are never deployed: no image, no chart entry (Keycloak replaces dev-oidc).
 EMBEDDED_ONLY = {"dev-oidc"}
 SERVICES = sorted(
-    ({p.parent.name for p in (REPO / "services").glob("*/pyproject.toml")} | PENDING) - EMBEDDED_ONLY,
+    {p.parent.name for p in (REPO / "services").glob("*/pyproject.toml")} - EMBEDDED_ONLY,
 )
 
 
 def _dockerfile(service: str) -> Path:
-    landed = REPO / "services" / service / "Dockerfile"
-    return (
-        landed
-        if landed.exists() or service not in PENDING
-        else REPO / "helm" / "pending" / service / "Dockerfile"
-    )
+    return REPO / "services" / service / "Dockerfile"
 
 
 def _instructions(text: str) -> list[tuple[str, str]]:
@@ -53,32 +44,29 @@ def test_embedded_only_services_ship_nothing_to_a_cluster() -> None:
     assert not EMBEDDED_ONLY & set(load_values([REPO / "helm" / "folio" / "values.yaml"])["services"])
 
 
-def test_a_landed_service_has_no_pending_dockerfile_left() -> None:
-    """After the merge that brings services/<name>/pyproject.toml: git mv helm/pending/<name>/Dockerfile services/<name>/."""
-    for service in PENDING:
-        landed = REPO / "services" / service
-        assert not (landed / "pyproject.toml").exists() or (landed / "Dockerfile").exists(), (
-            f"git mv helm/pending/{service}/Dockerfile services/{service}/Dockerfile"
-        )
-
-
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_dockerfile_has_the_one_shape(service: str) -> None:
     steps = _instructions(_dockerfile(service).read_text())
     kinds = [kind for kind, _ in steps]
     assert kinds == [
-        "ARG", "FROM", "ARG", "RUN", "ARG", "RUN", "ENV", "WORKDIR", "COPY", "RUN",
+        "ARG", "FROM", "WORKDIR", "COPY", "RUN",
+        "FROM", "ARG", "RUN", "ARG", "ARG", "RUN", "ENV", "WORKDIR", "COPY", "RUN", "COPY", "RUN",
         "FROM", "ARG", "RUN", "COPY", "ENV", "WORKDIR", "USER", "EXPOSE", "CMD",
     ]  # fmt: skip
     args = dict(steps)
     sync = [a for k, a in steps if k == "RUN" and "uv sync" in a]
-    assert sync == [f"uv sync --locked --no-dev --no-editable --package folio-{service}"]
-    assert ("COPY", ". .") in steps, "built from the repository root"
+    assert sync == [
+        f"uv sync --locked --no-dev --no-install-workspace --package folio-{service}",
+        f"uv sync --locked --no-dev --no-editable --package folio-{service}",
+    ], "dependencies from the lock first (a cached layer), then the workspace members"
+    copies = [a for k, a in steps if k == "COPY"]
+    assert copies[:3] == [". .", "--from=manifests /src .", ". ."], "built from the repository root"
+    assert ("ARG", "SSL_CERT_FILE") in steps, "a TLS-inspecting build host names its CA store"
     assert args["USER"] == "10001:10001", "a numbered non-root user"
     assert "useradd --system --uid 10001" in [a for k, a in steps if k == "RUN"][-1]
     assert args["CMD"] == f'["python", "-m", "folio_{service}"]', "exec form"
     froms = [a for k, a in steps if k == "FROM"]
-    assert froms == ["${PYTHON_IMAGE} AS build", "${PYTHON_IMAGE}"]
+    assert froms == ["${PYTHON_IMAGE} AS manifests", "${PYTHON_IMAGE} AS build", "${PYTHON_IMAGE}"]
     assert ("COPY", "--from=build /app/.venv /app/.venv") in steps
 
 

@@ -1,6 +1,6 @@
 {{/*
-What only this chart knows: which variables each service reads (coordination of issue 8:
-FOLIO_<SVC>_*, FOLIO_AUTH_*, OTEL_*) and where their values come from (values, or Secrets
+What only this chart knows: which variables each service reads
+(FOLIO_<SVC>_*, FOLIO_AUTH_*, OTEL_*) and where their values come from (values, or Secrets
 provisioned by the platform). Call with (dict "root" $ "name" $name "svc" $svc).
 */}}
 {{- define "folio.env" -}}

@@ -8,9 +8,8 @@ from importlib import resources
 import pytest
 
 from folio_catalog import db
-from folio_catalog.app import load_seed
 from folio_catalog.repository import SqlCatalogRepository
-from folio_catalog.seed import SeedCatalog, load_seed_catalog, synthetic_catalog
+from folio_catalog.seed import SeedCatalog, load_seed, load_seed_catalog, synthetic_catalog
 from folio_catalog.servicer import ID_PATTERN
 
 PUBLIC_DOMAIN_LAST_YEAR = 1929
@@ -102,6 +101,21 @@ async def test_seed_loads_once(sqlite_url: str, seed: SeedCatalog) -> None:
             assert counts[genre.id] == sum(genre.id in dict(b.genres) for b in seed.books)
         some = seed.books[len(seed.books) // 2]
         assert await repository.get_book(some.id) == some
+    finally:
+        repository.close()
+
+
+async def test_seed_goes_in_batches_and_reports_each(sqlite_url: str, seed: SeedCatalog) -> None:
+    db.migrate(sqlite_url)
+    repository = SqlCatalogRepository(db.create_engine_for(sqlite_url))
+    try:
+        first_half = SeedCatalog(seed.genres, seed.authors, seed.books[:250])
+        assert await load_seed(repository, first_half) == 250
+        told: list[int] = []
+        added = await load_seed(repository, seed, batch_size=400, progress=told.append)
+        assert added == len(seed.books) - 250
+        assert told == [400, 400, len(seed.books) - 800]
+        assert (await repository.list_books(offset=0, limit=1)).total == len(seed.books)
     finally:
         repository.close()
 

@@ -15,8 +15,8 @@ from folio_cart.servicer import ACCESS as CART_ACCESS
 from folio_cart.servicer import CartServicer
 from folio_cart.store import Limits, SqliteCartStore
 from folio_catalog import db as catalog_db
-from folio_catalog.app import load_seed
 from folio_catalog.repository import SqlCatalogRepository
+from folio_catalog.seed import load_seed
 from folio_catalog.servicer import ACCESS as CATALOG_ACCESS
 from folio_catalog.servicer import CatalogServicer
 from folio_orders import db

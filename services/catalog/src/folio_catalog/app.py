@@ -1,13 +1,12 @@
 """Wiring: settings -> database -> repository -> gRPC server. Nothing happens at import."""
 
 import asyncio
-import logging
 
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio_catalog import db
 from folio_catalog.drills import LatencyDrill
-from folio_catalog.repository import CatalogRepository, SqlCatalogRepository
-from folio_catalog.seed import load_seed_catalog
+from folio_catalog.repository import SqlCatalogRepository
+from folio_catalog.seed import load_seed
 from folio_catalog.servicer import ACCESS, CatalogServicer
 from folio_catalog.settings import Settings
 from folio_platform.auth import AuthSettings
@@ -16,16 +15,7 @@ from folio_platform.grpc_server import run_service, serve_grpc
 from folio_platform.settings import load_settings
 from folio_platform.telemetry import configure_telemetry
 
-log = logging.getLogger(__name__)
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
-
-
-async def load_seed(repository: CatalogRepository) -> int:
-    """Add the bundled seed books that are missing; returns how many were added."""
-    seed = load_seed_catalog()
-    added = await repository.add_missing(genres=seed.genres, authors=seed.authors, books=seed.books)
-    log.info("seed catalog loaded", extra={"added_books": added, "seed_books": len(seed.books)})
-    return added
 
 
 async def serve(settings: Settings, auth: AuthSettings) -> None:

@@ -26,8 +26,8 @@ if _version_not_supported:
 
 
 class CartServiceStub:
-    """One shopper's cart. `shopper_id` is the signed anonymous id today and the
-    authenticated user's id once identity lands; the messages do not change.
+    """One shopper's cart. `shopper_id` is the signed-in person's user id, or a guest's
+    anonymous id (`anon-…`) kept in the storefront's signed session.
 
     Errors: a bad shopper_id, book_id or quantity gives INVALID_ARGUMENT naming the
     field; more than the per-line or per-cart limit gives FAILED_PRECONDITION; the
@@ -69,8 +69,8 @@ class CartServiceStub:
 
 
 class CartServiceServicer:
-    """One shopper's cart. `shopper_id` is the signed anonymous id today and the
-    authenticated user's id once identity lands; the messages do not change.
+    """One shopper's cart. `shopper_id` is the signed-in person's user id, or a guest's
+    anonymous id (`anon-…`) kept in the storefront's signed session.
 
     Errors: a bad shopper_id, book_id or quantity gives INVALID_ARGUMENT naming the
     field; more than the per-line or per-cart limit gives FAILED_PRECONDITION; the
@@ -150,8 +150,8 @@ def add_CartServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class CartService:
-    """One shopper's cart. `shopper_id` is the signed anonymous id today and the
-    authenticated user's id once identity lands; the messages do not change.
+    """One shopper's cart. `shopper_id` is the signed-in person's user id, or a guest's
+    anonymous id (`anon-…`) kept in the storefront's signed session.
 
     Errors: a bad shopper_id, book_id or quantity gives INVALID_ARGUMENT naming the
     field; more than the per-line or per-cart limit gives FAILED_PRECONDITION; the

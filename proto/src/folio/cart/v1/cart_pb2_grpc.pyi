@@ -27,8 +27,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class CartServiceStub:
-    """One shopper's cart. `shopper_id` is the signed anonymous id today and the
-    authenticated user's id once identity lands; the messages do not change.
+    """One shopper's cart. `shopper_id` is the signed-in person's user id, or a guest's
+    anonymous id (`anon-…`) kept in the storefront's signed session.
 
     Errors: a bad shopper_id, book_id or quantity gives INVALID_ARGUMENT naming the
     field; more than the per-line or per-cart limit gives FAILED_PRECONDITION; the
@@ -53,8 +53,8 @@ class CartServiceStub:
 
 @_typing.type_check_only
 class CartServiceAsyncStub(CartServiceStub):
-    """One shopper's cart. `shopper_id` is the signed anonymous id today and the
-    authenticated user's id once identity lands; the messages do not change.
+    """One shopper's cart. `shopper_id` is the signed-in person's user id, or a guest's
+    anonymous id (`anon-…`) kept in the storefront's signed session.
 
     Errors: a bad shopper_id, book_id or quantity gives INVALID_ARGUMENT naming the
     field; more than the per-line or per-cart limit gives FAILED_PRECONDITION; the
@@ -75,8 +75,8 @@ class CartServiceAsyncStub(CartServiceStub):
     """Drops every line. Idempotent."""
 
 class CartServiceServicer(metaclass=_abc_1.ABCMeta):
-    """One shopper's cart. `shopper_id` is the signed anonymous id today and the
-    authenticated user's id once identity lands; the messages do not change.
+    """One shopper's cart. `shopper_id` is the signed-in person's user id, or a guest's
+    anonymous id (`anon-…`) kept in the storefront's signed session.
 
     Errors: a bad shopper_id, book_id or quantity gives INVALID_ARGUMENT naming the
     field; more than the per-line or per-cart limit gives FAILED_PRECONDITION; the

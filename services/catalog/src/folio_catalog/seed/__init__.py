@@ -1,13 +1,16 @@
 """The bundled seed catalog (real public-domain books) and a synthetic generator for benchmarks."""
 
 import json
+import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
 
-from folio_catalog.repository import AuthorRecord, BookRecord, GenreRecord
+from folio_catalog.repository import AuthorRecord, BookRecord, CatalogRepository, GenreRecord
 
+log = logging.getLogger(__name__)
 CURRENCY = "USD"
 
 
@@ -73,6 +76,30 @@ def load_seed_catalog() -> SeedCatalog:
     _check_unique("author", [a.id for a in authors])
     _check_unique("book", [b.id for b in books])
     return SeedCatalog(genres, authors, books)
+
+
+async def load_seed(
+    repository: CatalogRepository,
+    catalog: SeedCatalog | None = None,
+    *,
+    batch_size: int = 500,
+    progress: Callable[[int], object] | None = None,
+) -> int:
+    """Add the books of `catalog` (the bundled seed by default) that are missing, with their genres and
+    authors; returns how many books were added. Books already there keep their stock.
+
+    Books go in `batch_size` at a time, each batch its own transaction, so `progress` (told how many
+    books each batch covered) can drive a progress bar; a run cut short is finished by the next one.
+    """
+    catalog = catalog or load_seed_catalog()
+    added = await repository.add_missing(genres=catalog.genres, authors=catalog.authors, books=[])
+    for start in range(0, len(catalog.books), batch_size):
+        batch = catalog.books[start : start + batch_size]
+        added += await repository.add_missing(genres=[], authors=[], books=batch)
+        if progress is not None:
+            progress(len(batch))
+    log.info("seed catalog loaded", extra={"added_books": added, "seed_books": len(catalog.books)})
+    return added
 
 
 def _check_unique(kind: str, ids: list[str]) -> None:
