@@ -68,10 +68,28 @@ def test_edges_come_from_the_code_and_the_platform(models: dict[str, Model]) -> 
     assert any(why.startswith("ServiceMonitor") for _, why in edges)
 
 
-@pytest.mark.parametrize("stack", ["k3s", "k8s"])
-def test_every_edge_of_each_stack_holds(models: dict[str, Model], stack: str) -> None:
+@pytest.mark.parametrize("stack", ["k3s", "k8s", "dev"])
+def test_every_edge_of_each_stack_and_of_skaffold_dev_holds(models: dict[str, Model], stack: str) -> None:
     findings = check(models[stack])
     assert not findings, "\n".join(sorted(map(str, findings)))
+
+
+def test_skaffold_dev_brings_its_own_dependencies(models: dict[str, Model]) -> None:
+    """On a bare cluster nothing but skaffold's releases exists: the identity provider, its directory and
+    every Secret the services read come from helm/folio-dev, and no object needs a CRD."""
+    dev = models["dev"]
+    assert set(dev.releases) == {"folio", "folio-dev"}
+    edges = {(e.source.key, e.host) for e in Graph(dev).edges()}
+    assert ("folio/orders", "keycloak.folio.svc.cluster.local") in edges
+    assert ("folio/keycloak", "openldap.folio.svc.cluster.local") in edges
+    assert not [f for f in check(dev) if f.kind in ("install", "secret")]
+
+
+def test_skaffold_dev_without_its_dependencies_is_caught(charts: Charts) -> None:
+    """The same graph fails the dev profile as it was: the app chart alone on a bare cluster."""
+    bare = from_skaffold(charts, profiles=())
+    kinds = {f.kind for f in check(bare)}
+    assert {"install", "secret", "dns"} <= kinds
 
 
 def _drop_egress_to_payment(model: Model) -> None:
