@@ -129,3 +129,87 @@ def test_tokens_are_least_privilege(path: Path) -> None:
         writes = {scope for scope, level in granted.items() if level == "write"}
         # Only image jobs sign (OIDC identity for cosign keyless); nothing writes to the repository.
         assert writes <= ({"id-token"} if name == "image" else set()), f"{name} may write {writes}"
+
+
+def _make_prerequisites(target: str) -> list[str]:
+    """The prerequisites of a Makefile target."""
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith(f"{target}:"):
+            return line.split(":", 1)[1].split("##", 1)[0].split()
+    raise AssertionError(f"the Makefile has no target {target}")
+
+
+def _make_recipe(target: str) -> list[str]:
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return recipe
+
+
+def _system_dependency_targets() -> list[str]:
+    """The targets `make test` depends on that install Debian packages (they run a scripts/*-deps.sh)."""
+    return [
+        target
+        for target in _make_prerequisites("test")
+        if any(re.search(r"scripts/[\w-]+-deps\.sh", line) for line in _make_recipe(target))
+    ]
+
+
+def _packages(script: Path) -> set[str]:
+    """The Debian packages a *-deps.sh script installs when missing (its `missing="$missing <pkg>"` lines
+    and `tool:package` loops)."""
+    text = script.read_text()
+    found = set(re.findall(r'missing="\$missing ([a-z0-9][a-z0-9.+-]*)"', text))
+    for loop in re.findall(r"for \w+ in ([^;]+); do", text):
+        found.update(item.split(":", 1)[1] for item in loop.split() if ":" in item)
+    return found
+
+
+def test_the_pr_test_job_installs_what_make_test_needs_and_runs_it_as_the_runner_user() -> None:
+    """The job runs the Makefile's own dependency targets under sudo (so it cannot drift from
+    scripts/system-deps.sh), then make test without sudo."""
+    steps = [step.get("run", "") for step in load("pr.yml")["jobs"]["test"]["steps"]]
+    targets = _system_dependency_targets()
+    assert "system-deps" in targets
+    test_step = steps.index("make test")
+    for target in targets:
+        installing = [i for i, run in enumerate(steps) if run == f"sudo make {target}"]
+        assert installing, f"the test job never runs `sudo make {target}` (make test needs it)"
+        assert installing[0] < test_step
+    # No hand-kept package list beside the script: any apt-get in the job installs only what it names.
+    wanted = set().union(*(_packages(ROOT / script) for t in targets for script in _scripts(t)))
+    assert {"postgresql", "redis-server", "slapd", "prometheus", "prometheus-alertmanager"} <= wanted
+    for run in steps:
+        for listed in re.findall(r"apt-get install[^\n&|;]*", run):
+            extra = {word for word in listed.split()[2:] if not word.startswith("-")} - wanted
+            assert not extra, f"the workflow installs {extra}, which no deps script names"
+
+
+def _scripts(target: str) -> list[str]:
+    return [m for line in _make_recipe(target) for m in re.findall(r"scripts/[\w-]+-deps\.sh", line)]
+
+
+def test_the_dependency_scripts_refuse_to_install_without_root_and_say_what_is_missing(
+    tmp_path: Path,
+) -> None:
+    """Run as the runner user with a package missing, a deps script names it and the sudo command."""
+    for target in _system_dependency_targets():
+        for script in _scripts(target):
+            empty = tmp_path / "bin"
+            empty.mkdir(exist_ok=True)
+            result = subprocess.run(
+                ["/bin/sh", str(ROOT / script)],
+                # An empty PATH: every tool counts as missing, `id` too, so the script takes the branch of
+                # a user who is not root (it installs nothing).
+                env={"PATH": str(empty)},
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert result.returncode == 1, result.stderr
+            assert "sudo apt-get install" in result.stderr, result.stderr

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helm_python.errors import HelmRenderError
 
-from folio_testing.helm import ChartCopy, load_values
+from folio_testing.helm import ChartCopy, load_values, merge_values
 
 from .conftest import PROFILES, REPO
 
@@ -196,7 +197,8 @@ def test_checkout_calls_are_never_retried_after_a_timeout(rendered: dict[str, Ob
 
 @pytest.mark.parametrize("drill", sorted((REPO / "helm/folio/drills").glob("*.yaml")), ids=lambda p: p.stem)
 def test_drill_overlays_inject_faults_into_one_service(chart: ChartCopy, drill: Path) -> None:
-    objects = chart.render(load_values([*PROFILES["k8s"], drill]))
+    staging = {"global": {"environment": "staging"}}
+    objects = chart.render(merge_values(load_values([*PROFILES["k8s"], drill]), staging))
     faulty = {
         o["metadata"]["name"]: o["spec"]["http"][0]["fault"]
         for o in objects
@@ -207,6 +209,11 @@ def test_drill_overlays_inject_faults_into_one_service(chart: ChartCopy, drill: 
     assert name in CALLS
     assert fault.keys() <= {"delay", "abort"}
     assert fault
+
+
+def test_drill_overlays_are_refused_in_production(chart: ChartCopy) -> None:
+    with pytest.raises(HelmRenderError, match=r"refused in global\.environment production"):
+        chart.render(load_values([*PROFILES["k8s"], REPO / "helm/folio/drills/payment-slow.yaml"]))
 
 
 def _grpc_calls_in_code(service: str) -> set[str]:

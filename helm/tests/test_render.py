@@ -217,10 +217,10 @@ def test_the_helpers_come_from_the_library_chart(chart: ChartCopy) -> None:
 def test_nacos_is_wired_only_where_it_is_configured(rendered: dict[str, list[dict[str, Any]]]) -> None:
     for name, workload in _workloads(rendered, "k8s").items():
         env = _env(workload)
-        assert env["FOLIO_NACOS_SERVER_ADDRESSES"] == "nacos-headless.nacos:8848", name
+        assert env["FOLIO_NACOS_SERVER_ADDRESSES"] == "nacos-cs.nacos:8848", name
         assert env["FOLIO_NACOS_GROUP"] == "FOLIO"
-        # Registered under the pod's own IP: clients balance across pods, not through the Service.
-        assert env["FOLIO_ADVERTISE_HOST"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+        # Registered under the Service's name: clients dial it, so the mesh keeps mTLS and its routes.
+        assert env["FOLIO_ADVERTISE_HOST"] == f"{name}.folio.svc.cluster.local"
         assert "FOLIO_NACOS_PASSWORD" not in env
     for workload in _workloads(rendered, "default").values():
         assert not any(variable.startswith("FOLIO_NACOS_") for variable in _env(workload))

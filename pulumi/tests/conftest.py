@@ -6,7 +6,10 @@ from folio_deploy.offline import Evaluation, evaluate
 
 # Stand-ins for `pulumi config set --secret` values, recognisable wherever they might leak.
 K3S_SECRETS = {"sshPrivateKey": "config-secret-sshPrivateKey"}
-K8S_SECRETS = {"registryPassword": "config-secret-registryPassword"}
+K8S_SECRETS = {
+    "registryPassword": "config-secret-registryPassword",
+    "externalDnsCredentials": '{"CF_API_TOKEN": "config-secret-externalDnsCredentials"}',
+}
 
 
 @pytest.fixture(scope="session")

@@ -50,5 +50,11 @@ def test_k3s_over_ssh_without_a_private_key_says_how_to_set_it() -> None:
 
 
 def test_a_registry_user_without_its_password_says_how_to_set_it() -> None:
+    dns = {"externalDnsCredentials": '{"CF_API_TOKEN": "stand-in"}'}
     with pytest.raises(ConfigError, match=r"folio:registryPassword"):
-        evaluate("k8s")
+        evaluate("k8s", secrets=dns)
+
+
+def test_public_dns_without_the_providers_credentials_says_how_to_set_them() -> None:
+    with pytest.raises(ConfigError, match=r"folio:externalDnsCredentials"):
+        evaluate("k8s", secrets={"registryPassword": "stand-in"})

@@ -64,7 +64,32 @@ def test_edges_come_from_the_code_and_the_platform(models: dict[str, Model]) -> 
     assert ("folio/assistant", "FOLIO_ASSISTANT_QDRANT_URL") in edges
     assert any(source == "apisix/apisix" and why.startswith("ApisixRoute") for source, why in edges)
     assert any(source == "keycloak/keycloak" and why == "realm LDAP federation" for source, why in edges)
+    assert any(why.startswith("collector traces") for _, why in edges)
     assert any(why.startswith("ServiceMonitor") for _, why in edges)
+
+
+@pytest.mark.parametrize("stack", ["k3s", "k8s", "dev"])
+def test_every_edge_of_each_stack_and_of_skaffold_dev_holds(models: dict[str, Model], stack: str) -> None:
+    findings = check(models[stack])
+    assert not findings, "\n".join(sorted(map(str, findings)))
+
+
+def test_skaffold_dev_brings_its_own_dependencies(models: dict[str, Model]) -> None:
+    """On a bare cluster nothing but skaffold's releases exists: the identity provider, its directory and
+    every Secret the services read come from helm/folio-dev, and no object needs a CRD."""
+    dev = models["dev"]
+    assert set(dev.releases) == {"folio", "folio-dev"}
+    edges = {(e.source.key, e.host) for e in Graph(dev).edges()}
+    assert ("folio/orders", "keycloak.folio.svc.cluster.local") in edges
+    assert ("folio/keycloak", "openldap.folio.svc.cluster.local") in edges
+    assert not [f for f in check(dev) if f.kind in ("install", "secret")]
+
+
+def test_skaffold_dev_without_its_dependencies_is_caught(charts: Charts) -> None:
+    """The same graph fails the dev profile as it was: the app chart alone on a bare cluster."""
+    bare = from_skaffold(charts, profiles=())
+    kinds = {f.kind for f in check(bare)}
+    assert {"install", "secret", "dns"} <= kinds
 
 
 def _drop_egress_to_payment(model: Model) -> None:
@@ -97,8 +122,9 @@ def _rename_payment_service(model: Model) -> None:
     _obj(model, "Service", "folio", "payment")["metadata"]["name"] = "payments"
 
 
-def _drop_storefront_monitor(model: Model) -> None:
-    model.objects.remove(_obj(model, "ServiceMonitor", "folio", "storefront"))
+def _drop_traces_exporters(model: Model) -> None:
+    pipelines = model.releases["opentelemetry-collector"].values["config"]["service"]["pipelines"]
+    pipelines["traces"]["exporters"] = ["debug"]
 
 
 @pytest.mark.parametrize(
@@ -109,7 +135,7 @@ def _drop_storefront_monitor(model: Model) -> None:
         ("secret", "folio/catalog", _drop_catalog_database_secret),
         ("env", "folio/storefront", _unset_session_secret),
         ("dns", "folio/orders -> payment", _rename_payment_service),
-        ("pipeline", "folio/storefront", _drop_storefront_monitor),
+        ("pipeline", "collector traces", _drop_traces_exporters),
     ],
     ids=["policy", "mesh", "secret", "env", "dns", "pipeline"],
 )

@@ -23,11 +23,13 @@ K3S_RELEASES = {
     "kube-prometheus-stack",
     "loki",
     "opentelemetry-collector",
+    "tempo",
     "folio",
 }
-# The k8s stack adds what a lab node leaves out: public DNS, the registry, Deepflow with ClickHouse,
-# and Neo4j and Qdrant servers (on k3s the assistant keeps its graph and vectors embedded).
-K8S_RELEASES = K3S_RELEASES | {"external-dns", "harbor", "deepflow", "neo4j", "qdrant"}
+# The k8s stack adds what a lab node leaves out: public DNS, the registry, Deepflow with ClickHouse
+# (which holds the traces Tempo holds on k3s), and Neo4j and Qdrant servers (on k3s the assistant keeps
+# its graph and vectors embedded).
+K8S_RELEASES = K3S_RELEASES - {"tempo"} | {"external-dns", "harbor", "deepflow", "neo4j", "qdrant"}
 
 K3S_NAMESPACES = {
     "ingress-nginx",
@@ -99,20 +101,31 @@ def test_stack_outputs_give_the_shop_grafana_and_keycloak_urls(k3s: Evaluation, 
     assert set(k8s.outputs["releases"]) == K8S_RELEASES
 
 
-def test_app_namespace_is_in_the_mesh_and_the_others_are_not(k3s: Evaluation) -> None:
+def test_the_app_and_its_gateway_are_in_the_mesh_and_the_others_are_not(k3s: Evaluation) -> None:
     labels = {
         ns.plain("metadata")["name"]: ns.plain("metadata").get("labels", {})
         for ns in k3s.of_type("kubernetes:core/v1:Namespace")
     }
-    assert labels["folio"]["istio-injection"] == "enabled"
-    assert all("istio-injection" not in found for name, found in labels.items() if name != "folio")
+    meshed = {"folio", "apisix"}
+    assert all(labels[name]["istio-injection"] == "enabled" for name in meshed)
+    assert all("istio-injection" not in found for name, found in labels.items() if name not in meshed)
+
+
+def _issuers(evaluation: Evaluation) -> dict[str, dict[str, object]]:
+    return {
+        issuer.plain("metadata")["name"]: issuer.plain("spec")
+        for issuer in evaluation.of_type("kubernetes:cert-manager.io/v1:ClusterIssuer")
+    }
 
 
 def test_certificates_come_from_the_stack_issuer(k3s: Evaluation, k8s: Evaluation) -> None:
-    (k3s_issuer,) = k3s.of_type("kubernetes:cert-manager.io/v1:ClusterIssuer")
-    assert k3s_issuer.plain("spec") == {"selfSigned": {}}
-    (k8s_issuer,) = k8s.of_type("kubernetes:cert-manager.io/v1:ClusterIssuer")
-    assert k8s_issuer.plain("spec")["acme"]["email"] == "platform@example.com"
+    assert _issuers(k3s)["folio-selfsigned"] == {"selfSigned": {}}
+    acme = _issuers(k8s)["folio-letsencrypt"]["acme"]
+    assert isinstance(acme, dict)
+    assert acme["email"] == "platform@example.com"
+    # Internal endpoints (the directory's LDAPS) get theirs from the cluster's own CA on both stacks.
+    for evaluation in (k3s, k8s):
+        assert _issuers(evaluation)["folio-internal"] == {"ca": {"secretName": "folio-internal-ca"}}
     app = k8s.releases()["folio"].plain("values")
     assert app["ingress"]["clusterIssuer"] == "folio-letsencrypt"
 
@@ -156,8 +169,8 @@ def test_nothing_is_created_before_what_it_needs(k3s: Evaluation) -> None:
     assert "istio-base" in releases["istiod"].depends_on
     assert "postgresql" in releases["keycloak"].depends_on
     assert {"istiod", "kube-prometheus-stack"} <= releases["folio"].depends_on
-    (issuer,) = k3s.of_type("kubernetes:cert-manager.io/v1:ClusterIssuer")
-    assert "cert-manager" in issuer.depends_on
+    for issuer in k3s.of_type("kubernetes:cert-manager.io/v1:ClusterIssuer"):
+        assert issuer.depends_on & {"cert-manager", "internal-ca", "internal-ca-root-issuer"}, issuer.name
 
 
 def test_the_app_waits_for_the_platform_services_its_secrets_point_at(k3s: Evaluation) -> None:

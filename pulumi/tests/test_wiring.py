@@ -22,8 +22,13 @@ def secret_data(evaluation: Evaluation, name: str) -> dict[str, str]:
 def test_app_values_carry_the_platform_endpoints(k8s: Evaluation) -> None:
     values = app_values(k8s)
     issuer = f"{k8s.outputs['keycloakUrl']}/realms/folio"
-    assert values["auth"] == {"issuerUrl": issuer, "audience": "folio"}
-    assert values["gateway"]["oidc"]["discovery"] == f"{issuer}/.well-known/openid-configuration"
+    # Tokens name the public issuer; keys and tokens come from Keycloak's in-cluster Service.
+    internal = "http://keycloak-http.keycloak.svc.cluster.local/realms/folio"
+    assert values["auth"] == {"issuerUrl": issuer, "audience": "folio", "discoveryUrl": internal}
+    assert values["gateway"]["oidc"]["discovery"] == f"{internal}/.well-known/openid-configuration"
+    assert values["nacos"]["serverAddresses"] == "nacos-cs.nacos.svc.cluster.local:8848"
+    assert values["nacos"]["credentials"]["secretName"] == "folio-nacos"
+    assert secret_data(k8s, "folio-nacos")["password"] == "generated-nacos-admin-password"
     assert (
         values["global"]["otel"]["endpoint"] == "http://otel-collector.observability.svc.cluster.local:4317"
     )
@@ -34,6 +39,8 @@ def test_app_values_carry_the_platform_endpoints(k8s: Evaluation) -> None:
         "neo4j://neo4j:generated-neo4j-password@neo4j.folio-data.svc.cluster.local:7687"
     )
     assert assistant["qdrantUrl"] == "http://qdrant.folio-data.svc.cluster.local:6333"
+    assert assistant["qdrantApiKey"] == {"secretName": "folio-assistant-qdrant", "secretKey": "api-key"}
+    assert secret_data(k8s, "folio-assistant-qdrant")["api-key"] == "generated-qdrant-api-key"
     assert assistant["llm"] == {
         "baseUrl": "http://ollama.ai.svc.cluster.local:11434/v1",
         "model": "qwen2.5:0.5b",
@@ -58,12 +65,16 @@ def test_network_policies_let_the_app_reach_exactly_the_stores_the_platform_inst
     common = {
         ("folio-data", (5432,)),
         ("folio-data", (6379,)),
-        ("keycloak", (8080, 8443)),
+        ("keycloak", (8080,)),
+        ("nacos", (8848, 9848)),
         ("observability", (4317, 4318)),
         ("ai", (11434,)),
     }
     assert egress(k3s) == common
     assert egress(k8s) == common | {("folio-data", (7687,)), ("folio-data", (6333, 6334))}
+    # Nothing of the shop leaves the cluster: no service gets egress to the internet.
+    for evaluation in (k3s, k8s):
+        assert app_values(evaluation)["networkPolicy"]["externalEgress"] == {"ports": [], "services": []}
 
 
 def test_every_service_gets_an_image_from_the_configured_registry_and_tag(k8s: Evaluation) -> None:
@@ -152,6 +163,11 @@ def test_own_llm_endpoint_replaces_ollama() -> None:
     )
     assert "ollama" not in evaluation.releases()
     assert app_values(evaluation)["services"]["assistant"]["llm"]["baseUrl"] == "https://llm.example.org/v1"
+    # Only the assistant may leave the cluster, and only for HTTPS.
+    assert app_values(evaluation)["networkPolicy"]["externalEgress"] == {
+        "ports": [443],
+        "services": ["assistant"],
+    }
 
 
 def test_own_postgresql_without_its_password_stops_with_the_command_to_set_it() -> None:
@@ -187,8 +203,14 @@ def test_keycloak_and_the_app_share_each_confidential_clients_secret(k3s: Evalua
         == realm["FOLIO_IDENTITY_GATEWAY_CLIENT_SECRET"]
     )
     assert realm["FOLIO_IDENTITY_SHOP_URL"] == k3s.outputs["shopUrl"]
-    assert realm["FOLIO_IDENTITY_LDAP_URL"] == "ldap://openldap.keycloak.svc.cluster.local:389"
-    ldap = k3s.secrets()[("keycloak", "openldap-admin")].plain("stringData")
-    assert realm["FOLIO_IDENTITY_LDAP_BIND_CREDENTIAL"] == ldap["LDAP_ADMIN_PASSWORD"]
+    # LDAPS, bound as a read-only account whose entry the directory is loaded with.
+    assert realm["FOLIO_IDENTITY_LDAP_URL"] == "ldaps://openldap.keycloak.svc.cluster.local:636"
+    assert realm["FOLIO_IDENTITY_LDAP_BIND_DN"] == "cn=keycloak-reader,ou=services,dc=folio,dc=example"
+    assert realm["FOLIO_IDENTITY_LDAP_BIND_CREDENTIAL"] == "generated-openldap-reader-password"
+    directory = k3s.releases()["openldap"].plain("values")
+    assert (
+        "userPassword: generated-openldap-reader-password" in directory["customLdifFiles"]["10-services.ldif"]
+    )
+    assert directory["customTLS"] == {"enabled": True, "secret": "openldap-tls"}
     keycloak = k3s.releases()["keycloak"].plain("values")
     assert "keycloak-realm-env" in keycloak["extraEnvFrom"]

@@ -112,6 +112,12 @@ spec:
             {{- toYaml . | nindent 12 }}
           {{- end }}
           {{- include "folio-lib.probes" . | nindent 10 }}
+          {{- /* Endpoints and the mesh's sidecars learn of a terminating pod a moment after it gets
+                 SIGTERM: keep serving that long, so a rollout drops no request. */}}
+          lifecycle:
+            preStop:
+              exec:
+                command: ["sleep", {{ $g.preStopSeconds | default 5 | quote }}]
           resources:
             {{- toYaml .svc.resources | nindent 12 }}
           securityContext:

@@ -51,6 +51,13 @@ provisioned by the platform). Call with (dict "root" $ "name" $name "svc" $svc).
 {{- with $svc.qdrantUrl }}
 - name: {{ $prefix }}QDRANT_URL
   value: {{ . | quote }}
+{{- with $svc.qdrantApiKey }}{{ with .secretName }}
+- name: {{ $prefix }}QDRANT_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $svc.qdrantApiKey.secretKey }}
+{{- end }}{{ end }}
 {{- end }}
 {{- with $svc.llm }}
 {{- with .baseUrl }}
@@ -77,6 +84,10 @@ provisioned by the platform). Call with (dict "root" $ "name" $name "svc" $svc).
   value: {{ $root.Values.auth.issuerUrl | quote }}
 - name: FOLIO_AUTH_AUDIENCE
   value: {{ $root.Values.auth.audience | quote }}
+{{- with $root.Values.auth.discoveryUrl }}
+- name: FOLIO_AUTH_DISCOVERY_URL
+  value: {{ . | quote }}
+{{- end }}
 {{- with $svc.oidcClient }}
 - name: FOLIO_AUTH_CLIENT_ID
   value: {{ .clientId | quote }}
@@ -97,10 +108,10 @@ provisioned by the platform). Call with (dict "root" $ "name" $name "svc" $svc).
   value: {{ .connectTimeoutSeconds | quote }}
 - name: FOLIO_ZONE
   value: {{ .zone | quote }}
+{{- /* Registered instances carry the Service's name, not the pod's IP: a client dials the name, so the
+       mesh keeps mTLS and applies the Service's routes (timeouts, retries, faults). */}}
 - name: FOLIO_ADVERTISE_HOST
-  valueFrom:
-    fieldRef:
-      fieldPath: status.podIP
+  value: {{ printf "%s.%s.svc.cluster.local" (include "folio-lib.name" $) $root.Release.Namespace | quote }}
 {{- with .credentials }}{{ if .secretName }}
 - name: FOLIO_NACOS_USERNAME
   valueFrom:

@@ -42,6 +42,20 @@ async def test_a_good_token_gives_the_callers_identity(issuer: TestIssuer) -> No
     await verifier.close()
 
 
+async def test_keys_come_from_the_discovery_address_while_tokens_name_the_public_issuer(
+    issuer: TestIssuer,
+) -> None:
+    """In a cluster the services fetch Keycloak's keys from its in-cluster Service; the tokens still
+    carry the public issuer URL, which is what they are checked against."""
+    public = "https://keycloak.example.com/realms/folio"
+    verifier = TokenVerifier(issuer=public, audience="folio", discovery=issuer.url)
+    identity = await verifier.verify(issuer.token("u-1", issuer=public))
+    assert identity.subject == "u-1"
+    with pytest.raises(errors.Unauthenticated):
+        await verifier.verify(issuer.token("u-2"))  # signed by the same keys, but another issuer
+    await verifier.close()
+
+
 async def test_a_service_account_token_names_its_client(issuer: TestIssuer) -> None:
     verifier = verifier_for(issuer)
     assert (await verifier.verify(issuer.service_token("folio-orders"))).service == "folio-orders"

@@ -114,6 +114,10 @@ class App(pulumi.ComponentResource):
         )
         if endpoints.graph_url is not None:
             secret("folio-assistant-graph", {"url": endpoints.graph_url})
+        if endpoints.qdrant_api_key is not None:
+            secret("folio-assistant-qdrant", {"api-key": endpoints.qdrant_api_key})
+        if endpoints.nacos_credentials is not None:
+            secret("folio-nacos", dict(endpoints.nacos_credentials))
 
         pull_secrets: list[dict[str, str]] = []
         if config.app.registry_username:
@@ -199,12 +203,18 @@ class App(pulumi.ComponentResource):
                     else {"secretName": ""}
                 ),
                 "qdrantUrl": endpoints.qdrant_url if endpoints.qdrant_url is not None else "",
+                "qdrantApiKey": {
+                    "secretName": "folio-assistant-qdrant" if endpoints.qdrant_api_key is not None else "",
+                    "secretKey": "api-key",
+                },
                 "llm": {"baseUrl": endpoints.llm_base_url, "model": endpoints.llm_model},
                 # The embedded graph / vector index live on the assistant's volume.
                 "persistence": {"enabled": embedded},
             }
         )
         issuer = endpoints.issuer_url or ""
+        # Discovery, keys and tokens from Keycloak's in-cluster Service; tokens still name `issuer`.
+        discovery = endpoints.discovery_url or issuer
         return {
             "global": {
                 "image": {"registry": config.app.image_registry, "tag": config.app.image_tag},
@@ -213,18 +223,29 @@ class App(pulumi.ComponentResource):
                 "environment": pulumi.get_stack(),
                 "otel": {"endpoint": endpoints.otel_endpoint or ""},
             },
-            "auth": {"issuerUrl": issuer, "audience": "folio"},
+            "auth": {"issuerUrl": issuer, "audience": "folio", "discoveryUrl": endpoints.discovery_url or ""},
+            "nacos": {
+                "serverAddresses": endpoints.nacos_addresses or "",
+                "credentials": {
+                    "secretName": "folio-nacos" if endpoints.nacos_credentials is not None else "",
+                    "usernameKey": "username",
+                    "passwordKey": "password",
+                },
+            },
             "services": services,
             "networkPolicy": {
                 "platformEgress": endpoints.egress,
-                "externalEgress": {"ports": sorted({443, *endpoints.external_ports}), "services": []},
+                "externalEgress": endpoints.external_egress,
             },
             "mesh": {"enabled": config.platform.istio.enabled},
+            # Alertmanager gets Folio's routing from its own release (kube-prometheus-stack's
+            # alertmanager.config); the chart's copy of it would be a Secret nothing reads.
+            "observability": {"alertmanager": {"enabled": False}},
             "gateway": {
                 "enabled": endpoints.gateway_address is not None,
                 "host": shop_host,
                 "oidc": {
-                    "discovery": f"{issuer}/.well-known/openid-configuration",
+                    "discovery": f"{discovery}/.well-known/openid-configuration",
                     "clientId": "folio-gateway",
                     "secretName": "folio-gateway-oidc",
                 },

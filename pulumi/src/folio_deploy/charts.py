@@ -45,6 +45,7 @@ CHARTS: dict[str, ChartRef] = {
     "opentelemetry-collector": ChartRef(
         "opentelemetry-collector", "0.113.0", "https://open-telemetry.github.io/opentelemetry-helm-charts"
     ),
+    "tempo": ChartRef("tempo", "1.10.1", "https://grafana.github.io/helm-charts"),
     "deepflow": ChartRef("deepflow", "6.6.018", "https://deepflowio.github.io/deepflow"),
 }
 

@@ -19,6 +19,8 @@ SECRET_KEYS = (
     "neo4jPassword",
     "llmApiKey",
     "registryPassword",
+    # JSON object: each of platform.externalDns.credentialsEnv -> its value.
+    "externalDnsCredentials",
 )
 
 

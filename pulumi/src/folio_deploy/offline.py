@@ -156,6 +156,17 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, str]:
     return config
 
 
+def stand_in_secrets(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, str]:
+    """A recognisable stand-in for every secret config key, in the shape the program reads it."""
+    from folio_deploy.config import SECRET_KEYS
+
+    platform = json.loads(stack_config(stack, project_dir).get(f"{PROJECT}:platform", "{}"))
+    credentials = (platform.get("externalDns") or {}).get("credentialsEnv") or []
+    stand_ins = {key: "offline-stand-in" for key in SECRET_KEYS}
+    stand_ins["externalDnsCredentials"] = json.dumps({name: "offline-stand-in" for name in credentials})
+    return stand_ins
+
+
 def evaluate(
     stack: str,
     secrets: dict[str, str] | None = None,

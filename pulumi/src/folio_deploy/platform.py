@@ -5,11 +5,15 @@ Each component can be switched off in the stack config; the data stores can inst
 `Endpoints`, so the App release is wired to the real release outputs (and waits for them).
 """
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
 from folio_deploy.config import StackConfig, require_secret_config, secret_config
 from folio_deploy.resources import generated_password, helm_release, kube_secret, namespace, requests
@@ -34,8 +38,20 @@ NAMESPACES = {
     "kube-prometheus-stack": "observability",
     "loki": "observability",
     "opentelemetry-collector": "observability",
+    "tempo": "observability",
     "deepflow": "deepflow",
 }
+# Namespaces whose every pod gets an Istio sidecar: the gateway calls the shop, whose workloads accept
+# only mTLS from named service accounts.
+MESHED_NAMESPACES = {"apisix"}
+REPO = Path(__file__).resolve().parents[3]
+# The Collector's pipelines (receivers, processors, log parsing), shared with plain-Helm installs; the
+# program adds the exporters of the backends this stack installs.
+COLLECTOR_VALUES = REPO / "helm" / "observability" / "otel-collector-values.yaml"
+# Alertmanager's routing: the same file `folio up --observe` and the tests use.
+ALERTMANAGER_CONFIG = REPO / "helm" / "folio" / "files" / "alertmanager" / "alertmanager.yml"
+REALM_FILE = REPO / "identity" / "keycloak" / "folio-realm.json"
+DIRECTORY_LDIF = REPO / "identity" / "openldap" / "bootstrap.ldif"
 
 # Requests per workload (cpu, memory): "small" fits one 4-CPU / 8 GiB k3s node, "standard" a real cluster.
 SIZES: dict[str, dict[str, tuple[str, str]]] = {
@@ -66,6 +82,7 @@ SIZES: dict[str, dict[str, tuple[str, str]]] = {
         "external-dns": ("10m", "32Mi"),
         "harbor": ("100m", "256Mi"),
         "deepflow": ("200m", "512Mi"),
+        "tempo": ("50m", "128Mi"),
     },
     "standard": {
         "ingress-nginx": ("200m", "256Mi"),
@@ -94,15 +111,18 @@ SIZES: dict[str, dict[str, tuple[str, str]]] = {
         "external-dns": ("50m", "64Mi"),
         "harbor": ("200m", "512Mi"),
         "deepflow": ("1", "2Gi"),
+        "tempo": ("200m", "512Mi"),
     },
 }
 
 KEYCLOAK_REALM = "folio"
 # Private ranges that hold every usual pod network (k3s: 10.42.0.0/16; most CNIs: 10.x or 172.16/12).
 POD_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
-# The directory's base (identity/openldap/bootstrap.ldif) and the admin Keycloak binds as.
+# The directory's base (identity/openldap/bootstrap.ldif) and the read-only account Keycloak binds as.
 LDAP_DOMAIN = "folio.example"
-LDAP_BIND_DN = "cn=admin,dc=folio,dc=example"
+LDAP_BIND_DN = "cn=keycloak-reader,ou=services,dc=folio,dc=example"
+# The in-cluster CA that signs the certificates of internal TLS endpoints (the directory's LDAPS).
+INTERNAL_ISSUER = "folio-internal"
 # Confidential OIDC clients whose secrets Keycloak and the app must share (client -> Keycloak client id).
 OIDC_CLIENTS = {
     "storefront": "folio-storefront",
@@ -132,7 +152,14 @@ class Endpoints:
     oidc_client_secrets: dict[str, pulumi.Output[str]]
     # NetworkPolicy egress the app needs to reach them: {namespace, ports, services} per store.
     egress: list[dict[str, object]]
-    external_ports: list[int]
+    # Egress outside the cluster: {ports, services} (a store or an LLM you bring).
+    external_egress: dict[str, list[Any]]
+    # Where the services fetch the issuer's discovery document from (Keycloak's in-cluster Service).
+    discovery_url: str | None
+    nacos_addresses: str | None
+    nacos_credentials: dict[str, pulumi.Output[str]] | None
+    # The Qdrant server's API key (None: embedded or yours without one).
+    qdrant_api_key: pulumi.Output[str] | None
 
 
 def _dns(release: k8s.helm.v3.Release, service: str) -> pulumi.Output[str]:
@@ -143,6 +170,15 @@ def _dns(release: k8s.helm.v3.Release, service: str) -> pulumi.Output[str]:
 def _svc(release: k8s.helm.v3.Release, service: str, port: int, scheme: str = "") -> pulumi.Output[str]:
     """scheme://service.namespace.svc.cluster.local:port of a release's service."""
     return pulumi.Output.concat(scheme, _dns(release, service), f":{port}")
+
+
+def _json_key(key: str) -> Callable[[str], str]:
+    """Read one key of a JSON object given as secret config text."""
+
+    def read(text: str) -> str:
+        return str(json.loads(text)[key])
+
+    return read
 
 
 class Platform(pulumi.ComponentResource):
@@ -179,6 +215,7 @@ class Platform(pulumi.ComponentResource):
         if on.cert_manager.enabled:
             cert_manager = self._release("cert-manager", self._cert_manager())
             self._cluster_issuer(cert_manager)
+            self._internal_ca(cert_manager)
         if on.external_dns.enabled:
             self._release("external-dns", self._external_dns())
         if on.istio.enabled:
@@ -188,19 +225,25 @@ class Platform(pulumi.ComponentResource):
         postgres = self._postgresql()
         redis_url = self._redis()
         graph_url = self._neo4j()
-        qdrant_url = self._qdrant()
+        qdrant_url, qdrant_api_key = self._qdrant()
         llm_base_url = self._llm()
 
         # Generated once here, handed to Keycloak (realm env) and to the app (its Secrets) alike.
         oidc_client_secrets = {
             client: generated_password(f"{client}-oidc-secret", self) for client in OIDC_CLIENTS
         }
-        ldap_admin = self._openldap() if on.openldap.enabled else None
+        ldap_reader = self._openldap() if on.openldap.enabled else None
+        discovery_url = None
         if on.keycloak.enabled:
-            self._keycloak(postgres, oidc_client_secrets, ldap_admin)
+            self._keycloak(postgres, oidc_client_secrets, ldap_reader)
+            discovery_url = (
+                f"http://keycloak-http.{NAMESPACES['keycloak']}.svc.cluster.local/realms/{KEYCLOAK_REALM}"
+            )
+        nacos_addresses = None
+        nacos_credentials = None
         if on.nacos.enabled:
-            # The services find it by name: the app chart's k8s profile sets nacos.serverAddresses.
-            self._release("nacos", self._nacos())
+            nacos_credentials = self._nacos()
+            nacos_addresses = f"nacos-cs.{NAMESPACES['nacos']}.svc.cluster.local:8848"
         gateway = None
         if on.apisix.enabled:
             apisix = self._release("apisix", self._apisix())
@@ -212,6 +255,7 @@ class Platform(pulumi.ComponentResource):
             self._harbor()
         if on.deepflow.enabled:
             self._deepflow()
+        self._fences()
 
         self.endpoints = Endpoints(
             postgres_host=postgres[0],
@@ -228,13 +272,11 @@ class Platform(pulumi.ComponentResource):
             gateway_address=gateway,
             oidc_client_secrets=oidc_client_secrets,
             egress=self._egress(),
-            external_ports=sorted(
-                {
-                    store.external.port
-                    for store in (on.postgresql, on.redis, on.neo4j, on.qdrant)
-                    if store.mode == "external" and store.external
-                }
-            ),
+            external_egress=self._external_egress(),
+            discovery_url=discovery_url,
+            nacos_addresses=nacos_addresses,
+            nacos_credentials=nacos_credentials,
+            qdrant_api_key=qdrant_api_key,
         )
         self.register_outputs({"releases": sorted(self.releases)})
 
@@ -242,7 +284,9 @@ class Platform(pulumi.ComponentResource):
 
     def _namespace(self, name: str) -> k8s.core.v1.Namespace:
         if name not in self.namespaces:
-            self.namespaces[name] = namespace(name, self, self._k8s)
+            meshed = name in MESHED_NAMESPACES and self._config.platform.istio.enabled
+            labels = {"istio-injection": "enabled"} if meshed else None
+            self.namespaces[name] = namespace(name, self, self._k8s, labels)
         return self.namespaces[name]
 
     def _release(
@@ -326,9 +370,81 @@ class Platform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=self._k8s, depends_on=[cert_manager]),
         )
 
+    def _internal_ca(self, cert_manager: k8s.helm.v3.Release) -> None:
+        """A CA of the cluster's own for internal TLS (Let's Encrypt signs no *.svc.cluster.local name):
+        a self-signed root, kept in cert-manager's namespace, behind the ClusterIssuer folio-internal."""
+        opts = pulumi.ResourceOptions(parent=self, provider=self._k8s, depends_on=[cert_manager])
+        root = k8s.apiextensions.CustomResource(
+            "internal-ca-root-issuer",
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{INTERNAL_ISSUER}-root"),
+            spec={"selfSigned": {}},
+            opts=opts,
+        )
+        ca = k8s.apiextensions.CustomResource(
+            "internal-ca",
+            api_version="cert-manager.io/v1",
+            kind="Certificate",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{INTERNAL_ISSUER}-ca", namespace=NAMESPACES["cert-manager"]
+            ),
+            spec={
+                "isCA": True,
+                "commonName": "Folio internal CA",
+                "secretName": f"{INTERNAL_ISSUER}-ca",
+                "privateKey": {"algorithm": "ECDSA", "size": 256},
+                "issuerRef": {
+                    "name": f"{INTERNAL_ISSUER}-root",
+                    "kind": "ClusterIssuer",
+                    "group": "cert-manager.io",
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=self._k8s, depends_on=[root]),
+        )
+        self._internal_issuer = k8s.apiextensions.CustomResource(
+            "internal-ca-issuer",
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=INTERNAL_ISSUER),
+            spec={"ca": {"secretName": f"{INTERNAL_ISSUER}-ca"}},
+            opts=pulumi.ResourceOptions(parent=self, provider=self._k8s, depends_on=[ca]),
+        )
+
+    def _certificate(
+        self, name: str, namespace_name: str, dns_names: list[str]
+    ) -> k8s.apiextensions.CustomResource:
+        """A certificate from the internal CA in Secret `name` (tls.crt, tls.key and ca.crt)."""
+        ns = self._namespace(namespace_name)
+        return k8s.apiextensions.CustomResource(
+            f"certificate-{namespace_name}-{name}",
+            api_version="cert-manager.io/v1",
+            kind="Certificate",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace_name),
+            spec={
+                "secretName": name,
+                "dnsNames": dns_names,
+                "issuerRef": {"name": INTERNAL_ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+            },
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=self._k8s, depends_on=[ns, self._internal_issuer]
+            ),
+        )
+
     def _external_dns(self) -> dict[str, Any]:
-        # The DNS provider's credentials are yours: keys of the Secret `external-dns-credentials`.
+        # The DNS provider's credentials are yours (`pulumi config set --secret externalDnsCredentials
+        # '{"CF_API_TOKEN": "..."}'`): the program keeps them in the Secret `external-dns-credentials`.
         settings = self._config.platform.external_dns
+        if settings.credentials_env:
+            given = require_secret_config(
+                "externalDnsCredentials",
+                "platform.externalDns.credentialsEnv names the provider's credentials",
+            )
+            self._secret(
+                "external-dns-credentials",
+                NAMESPACES["external-dns"],
+                {name: given.apply(_json_key(name)) for name in settings.credentials_env},
+            )
         return {
             "provider": {"name": settings.provider},
             "sources": ["ingress"],
@@ -359,6 +475,8 @@ class Platform(pulumi.ComponentResource):
         admin_key = generated_password("apisix-admin-key", self)
         return {
             "fullnameOverride": "apisix",
+            # The gateway's mesh identity: the storefront admits cluster.local/ns/apisix/sa/apisix only.
+            "serviceAccount": {"create": True, "name": "apisix"},
             "replicaCount": 1 if self._config.profile == "small" else 2,
             "resources": self._res("apisix"),
             "apisix": {
@@ -481,14 +599,17 @@ class Platform(pulumi.ComponentResource):
             pulumi.Output.concat("neo4j://neo4j:", password, "@", _dns(release, "neo4j"), ":7687")
         )
 
-    def _qdrant(self) -> pulumi.Output[str] | None:
+    def _qdrant(self) -> tuple[pulumi.Output[str] | None, pulumi.Output[str] | None]:
+        """The Qdrant URL (None: embedded) and the API key the server requires (None: none)."""
         settings = self._config.platform.qdrant
         if settings.mode == "embedded":
-            return None
+            return None, None
         if settings.mode == "external":
             external = settings.external
             assert external is not None
-            return pulumi.Output.from_input(f"http://{external.host}:{external.port}")
+            return pulumi.Output.from_input(f"http://{external.host}:{external.port}"), None
+        api_key = generated_password("qdrant-api-key", self)
+        self._secret("qdrant-auth", NAMESPACES["qdrant"], {"api-key": api_key})
         release = self._release(
             "qdrant",
             {
@@ -496,12 +617,14 @@ class Platform(pulumi.ComponentResource):
                 "replicaCount": 1,
                 "resources": self._res("qdrant"),
                 "persistence": {"size": "4Gi"},
+                # Every request needs the key: reaching the pod is not enough to read the vectors.
+                "apiKey": {"valueFrom": {"secretKeyRef": {"name": "qdrant-auth", "key": "api-key"}}},
             },
         )
-        return _svc(release, "qdrant", 6333, "http://")
+        return _svc(release, "qdrant", 6333, "http://"), api_key
 
     def _egress(self) -> list[dict[str, object]]:
-        """What the app's NetworkPolicies must let out: one entry per in-cluster store it uses."""
+        """What the app's NetworkPolicies must let out: one entry per in-cluster system it calls."""
         on = self._config.platform
         egress: list[dict[str, object]] = []
         stores = (
@@ -514,12 +637,36 @@ class Platform(pulumi.ComponentResource):
             if mode == "chart":
                 egress.append({"namespace": "folio-data", "ports": ports, "services": services})
         if on.keycloak.enabled:
-            egress.append({"namespace": NAMESPACES["keycloak"], "ports": [8080, 8443], "services": []})
+            # Discovery, JWKS and tokens from Keycloak's in-cluster Service (its container port).
+            egress.append({"namespace": NAMESPACES["keycloak"], "ports": [8080], "services": []})
+        if on.nacos.enabled:
+            # The SDK: HTTP on 8848, gRPC on 9848.
+            egress.append({"namespace": NAMESPACES["nacos"], "ports": [8848, 9848], "services": []})
         if on.observability.enabled:
             egress.append({"namespace": "observability", "ports": [4317, 4318], "services": []})
         if on.llm.enabled:
             egress.append({"namespace": NAMESPACES["ollama"], "ports": [11434], "services": ["assistant"]})
         return egress
+
+    def _external_egress(self) -> dict[str, list[Any]]:
+        """Egress out of the cluster, only for the services that call something outside it."""
+        on = self._config.platform
+        ports: set[int] = set()
+        services: set[str] = set()
+        owners = (
+            (on.postgresql, ["catalog", "payment", "orders"]),
+            (on.redis, ["cart"]),
+            (on.neo4j, ["assistant"]),
+            (on.qdrant, ["assistant"]),
+        )
+        for store, users in owners:
+            if store.mode == "external" and store.external:
+                ports.add(store.external.port)
+                services.update(users)
+        if not on.llm.enabled:
+            ports.add(443)  # an OpenAI-compatible endpoint you bring
+            services.add("assistant")
+        return {"ports": sorted(ports), "services": sorted(services)}
 
     def _llm(self) -> pulumi.Output[str]:
         llm = self._config.platform.llm
@@ -539,12 +686,36 @@ class Platform(pulumi.ComponentResource):
         return pulumi.Output.concat(_svc(release, "ollama", 11434, "http://"), "/v1")
 
     def _openldap(self) -> pulumi.Output[str]:
+        """The directory, loaded with Folio's people and groups and a read-only account for Keycloak,
+        serving LDAPS with a certificate from the internal CA. Returns the reader's password."""
         admin = generated_password("openldap-admin-password", self)
         config_admin = generated_password("openldap-config-password", self)
+        reader = generated_password("openldap-reader-password", self)
         self._secret(
             "openldap-admin",
-            "keycloak",
+            NAMESPACES["openldap"],
             {"LDAP_ADMIN_PASSWORD": admin, "LDAP_CONFIG_ADMIN_PASSWORD": config_admin},
+        )
+        tls = self._config.platform.cert_manager.enabled
+        if tls:
+            self._certificate(
+                "openldap-tls",
+                NAMESPACES["openldap"],
+                [
+                    "openldap",
+                    f"openldap.{NAMESPACES['openldap']}.svc",
+                    f"openldap.{NAMESPACES['openldap']}.svc.cluster.local",
+                ],
+            )
+        base = ",".join(f"dc={part}" for part in LDAP_DOMAIN.split("."))
+        # Loaded once into an empty directory; the reader may read (the image's default ACL lets any bound
+        # account read, and none but the admin write).
+        services_ldif = pulumi.Output.concat(
+            f"dn: ou=services,{base}\nobjectClass: organizationalUnit\nou: services\n\n",
+            f"dn: {LDAP_BIND_DN}\nobjectClass: simpleSecurityObject\nobjectClass: organizationalRole\n",
+            "cn: keycloak-reader\nuserPassword: ",
+            reader,
+            "\n",
         )
         self._release(
             "openldap",
@@ -556,23 +727,29 @@ class Platform(pulumi.ComponentResource):
                 "phpldapadmin": {"enabled": False},
                 "resources": self._res("openldap"),
                 "persistence": {"enabled": True, "size": "1Gi"},
+                "customLdifFiles": {
+                    "00-folio.ldif": DIRECTORY_LDIF.read_text(),
+                    "10-services.ldif": services_ldif,
+                },
+                "customTLS": {"enabled": tls, "secret": "openldap-tls" if tls else ""},
             },
         )
-        return admin
+        return reader
 
     def _keycloak(
         self,
         postgres: tuple[pulumi.Output[str], int, str, pulumi.Output[str]],
         client_secrets: dict[str, pulumi.Output[str]],
-        ldap_admin: pulumi.Output[str] | None,
+        ldap_reader: pulumi.Output[str] | None,
     ) -> None:
         host, port, user, db_password = postgres
+        ns = NAMESPACES["keycloak"]
         admin = generated_password("keycloak-admin-password", self)
-        self._secret("keycloak-admin", "keycloak", {"username": "admin", "password": admin})
-        self._secret("keycloak-db", "keycloak", {"password": db_password})
+        self._secret("keycloak-admin", ns, {"username": "admin", "password": admin})
+        self._secret("keycloak-db", ns, {"password": db_password})
         public_host = f"keycloak.{self._config.domain}"
-        # The realm file's placeholders (identity/keycloak/folio-realm.json): `kc.sh --import-realm`
-        # and `folio identity apply` both read them from Keycloak's environment.
+        # The realm file's placeholders (identity/keycloak/folio-realm.json): `kc.sh --import-realm` and
+        # `folio identity apply` both read them from Keycloak's environment.
         realm_env: dict[str, pulumi.Input[str]] = {
             "FOLIO_IDENTITY_SHOP_URL": f"https://shop.{self._config.domain}",
             "FOLIO_IDENTITY_STOREFRONT_CLIENT_SECRET": client_secrets["storefront"],
@@ -580,13 +757,32 @@ class Platform(pulumi.ComponentResource):
             "FOLIO_IDENTITY_ASSISTANT_CLIENT_SECRET": client_secrets["assistant"],
             "FOLIO_IDENTITY_GATEWAY_CLIENT_SECRET": client_secrets["gateway"],
         }
-        if ldap_admin is not None:
+        tls = self._config.platform.cert_manager.enabled
+        if ldap_reader is not None:
+            scheme, ldap_port = ("ldaps", 636) if tls else ("ldap", 389)
             realm_env |= {
-                "FOLIO_IDENTITY_LDAP_URL": f"ldap://openldap.{NAMESPACES['openldap']}.svc.cluster.local:389",
+                "FOLIO_IDENTITY_LDAP_URL": f"{scheme}://openldap.{NAMESPACES['openldap']}.svc.cluster.local:{ldap_port}",
                 "FOLIO_IDENTITY_LDAP_BIND_DN": LDAP_BIND_DN,
-                "FOLIO_IDENTITY_LDAP_BIND_CREDENTIAL": ldap_admin,
+                "FOLIO_IDENTITY_LDAP_BIND_CREDENTIAL": ldap_reader,
             }
-        self._secret("keycloak-realm-env", "keycloak", realm_env)
+        self._secret("keycloak-realm-env", ns, realm_env)
+        # The realm, imported on the first start (`--import-realm` skips a realm that exists).
+        realm = k8s.core.v1.ConfigMap(
+            "keycloak-realm",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="keycloak-realm", namespace=ns),
+            data={"folio-realm.json": REALM_FILE.read_text()},
+            opts=pulumi.ResourceOptions(parent=self, provider=self._k8s, depends_on=[self._namespace(ns)]),
+        )
+        volumes = "- name: realm\n  configMap: {name: keycloak-realm}\n"
+        mounts = "- name: realm\n  mountPath: /opt/keycloak/data/import\n  readOnly: true\n"
+        trust = ""
+        if tls and ldap_reader is not None:
+            # The directory's certificate is signed by the internal CA: Keycloak trusts that CA.
+            volumes += "- name: ldap-ca\n  secret: {secretName: openldap-tls, items: [{key: ca.crt, path: folio-internal-ca.crt}]}\n"
+            mounts += "- name: ldap-ca\n  mountPath: /opt/keycloak/conf/truststores\n  readOnly: true\n"
+            trust = (
+                "- name: KC_TRUSTSTORE_PATHS\n  value: /opt/keycloak/conf/truststores/folio-internal-ca.crt\n"
+            )
         self._release(
             "keycloak",
             {
@@ -597,6 +793,7 @@ class Platform(pulumi.ComponentResource):
                     "start",
                     "--http-enabled=true",
                     "--hostname-strict=false",
+                    "--import-realm",
                 ],
                 "proxy": {"enabled": True, "mode": "xforwarded"},
                 "http": {"relativePath": "/"},
@@ -616,42 +813,64 @@ class Platform(pulumi.ComponentResource):
                     "- name: KC_BOOTSTRAP_ADMIN_PASSWORD\n"
                     "  valueFrom: {secretKeyRef: {name: keycloak-admin, key: password}}\n"
                     f"- name: KC_HOSTNAME\n  value: https://{public_host}\n"
+                    # Tokens name the public issuer; the token and key endpoints answer with the address
+                    # they were asked on, so services inside the cluster never leave it.
+                    "- name: KC_HOSTNAME_BACKCHANNEL_DYNAMIC\n  value: 'true'\n" + trust
                 ),
                 "extraEnvFrom": "- secretRef: {name: keycloak-realm-env}\n",
+                "extraVolumes": volumes,
+                "extraVolumeMounts": mounts,
                 "ingress": {
                     "enabled": True,
                     "ingressClassName": "nginx",
                     "annotations": self._tls_annotations(),
-                    "rules": [{"host": public_host, "paths": [{"path": "/", "pathType": "Prefix"}]}],
+                    # Sign-in and the realm's public documents only: the admin console is reached with
+                    # `kubectl port-forward -n keycloak svc/keycloak-http 8080:80`, never from the internet.
+                    "rules": [
+                        {
+                            "host": public_host,
+                            "paths": [
+                                {"path": "/realms/", "pathType": "Prefix"},
+                                {"path": "/resources/", "pathType": "Prefix"},
+                            ],
+                        }
+                    ],
                     "tls": [{"hosts": [public_host], "secretName": "keycloak-tls"}],
                 },
             },
-            depends_on=[self.releases["postgresql"]] if "postgresql" in self.releases else [],
+            depends_on=[realm, *([self.releases["postgresql"]] if "postgresql" in self.releases else [])],
         )
 
-    def _nacos(self) -> dict[str, Any]:
+    def _nacos(self) -> dict[str, pulumi.Output[str]]:
+        """Nacos with auth on, and the account the services join it with (username, password)."""
         # Nacos 3 refuses to start without its auth token (Base64, >= 32 bytes decoded: 64 alphanumerics
         # decode to 48) and the server identity pair; all three are generated secrets.
         storage_class = self._config.storage_class
-        return {
-            "global": {"mode": "standalone"},
-            "nacos": {
-                "replicaCount": 1,
-                "storage": {"type": "embedded"},
-                "authToken": generated_password("nacos-auth-token", self, 64),
-                "identityKey": "folio-nacos",
-                "identityValue": generated_password("nacos-identity", self),
+        password = generated_password("nacos-admin-password", self)
+        self._secret("nacos-admin", NAMESPACES["nacos"], {"username": "nacos", "password": password})
+        self._release(
+            "nacos",
+            {
+                "global": {"mode": "standalone"},
+                "nacos": {
+                    "replicaCount": 1,
+                    "storage": {"type": "embedded"},
+                    "authToken": generated_password("nacos-auth-token", self, 64),
+                    "identityKey": "folio-nacos",
+                    "identityValue": generated_password("nacos-identity", self),
+                },
+                "service": {"type": "ClusterIP", "port": 8848},
+                "resources": self._res("nacos", "1Gi"),
+                # Embedded storage in a volume when the cluster has a storage class; else in the pod (the
+                # config the app reads is re-applied from the repo on every deploy, so nothing is lost).
+                "persistence": (
+                    {"enabled": True, "data": {"storageClassName": storage_class}}
+                    if storage_class
+                    else {"enabled": False}
+                ),
             },
-            "service": {"type": "ClusterIP", "port": 8848},
-            "resources": self._res("nacos", "1Gi"),
-            # Embedded storage in a volume when the cluster has a storage class; else in the pod (the
-            # config the app reads is re-applied from the repo on every deploy, so nothing is lost).
-            "persistence": (
-                {"enabled": True, "data": {"storageClassName": storage_class}}
-                if storage_class
-                else {"enabled": False}
-            ),
-        }
+        )
+        return {"username": pulumi.Output.from_input("nacos"), "password": password}
 
     def _observability(self) -> pulumi.Output[str]:
         admin = generated_password("grafana-admin-password", self)
@@ -671,9 +890,15 @@ class Platform(pulumi.ComponentResource):
                         "serviceMonitorSelectorNilUsesHelmValues": False,
                         "podMonitorSelectorNilUsesHelmValues": False,
                         "ruleSelectorNilUsesHelmValues": False,
+                        # The Collector pushes the metrics it receives over OTLP (remote write).
+                        "enableRemoteWriteReceiver": True,
                     }
                 },
-                "alertmanager": {"alertmanagerSpec": {"replicas": 1, "resources": self._res("alertmanager")}},
+                "alertmanager": {
+                    "alertmanagerSpec": {"replicas": 1, "resources": self._res("alertmanager")},
+                    # Folio's routing (SLO pages and tickets), the file the local stack and the tests use.
+                    "config": yaml.safe_load(ALERTMANAGER_CONFIG.read_text()),
+                },
                 "prometheusOperator": {"resources": self._res("prometheus-operator")},
                 "kube-state-metrics": {"resources": self._res("kube-state-metrics")},
                 "prometheus-node-exporter": {"resources": self._res("node-exporter")},
@@ -697,7 +922,18 @@ class Platform(pulumi.ComponentResource):
                             "name": "Loki",
                             "type": "loki",
                             "url": "http://loki.observability.svc.cluster.local:3100",
-                        }
+                        },
+                        *(
+                            []
+                            if self._config.platform.deepflow.enabled
+                            else [
+                                {
+                                    "name": "Tempo",
+                                    "type": "tempo",
+                                    "url": "http://tempo.observability.svc.cluster.local:3100",
+                                }
+                            ]
+                        ),
                     ],
                     # Dashboards as code: ConfigMaps labelled grafana_dashboard=1 in any namespace.
                     "sidecar": {"dashboards": {"enabled": True, "searchNamespace": "ALL"}},
@@ -735,33 +971,86 @@ class Platform(pulumi.ComponentResource):
                 "test": {"enabled": False},
             },
         )
+        traces = self._traces_backend()
+        collector_values = yaml.safe_load(COLLECTOR_VALUES.read_text())
+        config = collector_values["config"]
+        pipelines = config["service"]["pipelines"]
+        pipelines["traces"]["exporters"] = [traces]
+        used = {name for pipeline in pipelines.values() for name in pipeline["exporters"]}
+        config["exporters"] = {
+            name: exporter for name, exporter in config["exporters"].items() if name in used
+        }
         collector = self._release(
             "opentelemetry-collector",
+            collector_values
+            | {"fullnameOverride": "otel-collector", "resources": self._res("otel-collector")},
+        )
+        return _svc(collector, "otel-collector", 4317, "http://")
+
+    def _traces_backend(self) -> str:
+        """Where the Collector sends traces: Deepflow (beside its eBPF spans, in its ClickHouse) where the
+        stack installs it, else Tempo. Returns the Collector exporter's name."""
+        if self._config.platform.deepflow.enabled:
+            return "otlphttp/deepflow"
+        self._release(
+            "tempo",
             {
-                "fullnameOverride": "otel-collector",
-                "mode": "deployment",
-                "replicaCount": 1,
-                "image": {"repository": "otel/opentelemetry-collector-contrib"},
-                "resources": self._res("otel-collector"),
-                "config": {
-                    "exporters": {
-                        "otlphttp/loki": {
-                            "endpoint": "http://loki.observability.svc.cluster.local:3100/otlp"
-                        },
-                        "prometheusremotewrite": {
-                            "endpoint": "http://kps-prometheus.observability.svc.cluster.local:9090/api/v1/write"
-                        },
-                    },
-                    "service": {
-                        "pipelines": {
-                            "logs": {"exporters": ["otlphttp/loki"]},
-                            "metrics": {"exporters": ["prometheusremotewrite"]},
+                "fullnameOverride": "tempo",
+                "tempo": {
+                    "resources": self._res("tempo"),
+                    "retention": "48h" if self._config.profile == "small" else "336h",
+                    "receivers": {
+                        "otlp": {
+                            "protocols": {
+                                "grpc": {"endpoint": "0.0.0.0:4317"},
+                                "http": {"endpoint": "0.0.0.0:4318"},
+                            }
                         }
                     },
                 },
+                "persistence": {"enabled": True, "size": "4Gi"},
             },
         )
-        return _svc(collector, "otel-collector", 4317, "http://")
+        return "otlp/tempo"
+
+    def _fences(self) -> None:
+        """Ingress NetworkPolicies for the namespaces holding data: only the callers that need a store reach it."""
+        on = self._config.platform
+        folio = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "folio"}}}
+        keycloak = {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACES["keycloak"]}}
+        }
+        rules: dict[str, list[dict[str, Any]]] = {}
+        stores = (
+            ("postgresql", on.postgresql.mode, [5432], [folio, *([keycloak] if on.keycloak.enabled else [])]),
+            ("redis", on.redis.mode, [6379], [folio]),
+            ("neo4j", on.neo4j.mode, [7687], [folio]),
+            ("qdrant", on.qdrant.mode, [6333, 6334], [folio]),
+        )
+        for store, mode, ports, peers in stores:
+            if mode == "chart":
+                rules.setdefault(NAMESPACES[store], []).append(
+                    {"from": peers, "ports": [{"protocol": "TCP", "port": port} for port in ports]}
+                )
+        if on.nacos.enabled:
+            rules.setdefault(NAMESPACES["nacos"], []).append(
+                {"from": [folio], "ports": [{"protocol": "TCP", "port": port} for port in (8848, 9848)]}
+            )
+        for namespace_name, ingress in rules.items():
+            # Pods of the namespace keep talking to each other (a store's own replicas and jobs).
+            ingress.append({"from": [{"podSelector": {}}]})
+            k8s.networking.v1.NetworkPolicy(
+                f"fence-{namespace_name}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="folio-fence", namespace=namespace_name),
+                spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                    policy_types=["Ingress"],
+                    ingress=ingress,  # type: ignore[arg-type]  # plain dicts in the API's own shape
+                ),
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=self._k8s, depends_on=[self._namespace(namespace_name)]
+                ),
+            )
 
     def _harbor(self) -> None:
         admin = generated_password("harbor-admin-password", self)

@@ -15,8 +15,7 @@ from typing import Any
 
 import yaml
 
-from folio_deploy.config import SECRET_KEYS
-from folio_deploy.offline import evaluate
+from folio_deploy.offline import evaluate, stand_in_secrets
 
 
 def _ints(value: Any) -> Any:
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack")
     parser.add_argument("out", type=Path)
     args = parser.parse_args(argv)
-    evaluation = evaluate(args.stack, secrets={key: "offline-stand-in" for key in SECRET_KEYS})
+    evaluation = evaluate(args.stack, secrets=stand_in_secrets(args.stack))
     args.out.mkdir(parents=True, exist_ok=True)
     for name, release in sorted(evaluation.releases().items()):
         values_file = args.out / f"{name}.yaml"

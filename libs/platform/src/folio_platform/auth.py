@@ -40,6 +40,11 @@ class AuthSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FOLIO_AUTH_")
 
     issuer_url: str = Field(description="OIDC issuer, e.g. https://keycloak.example/realms/folio")
+    discovery_url: str | None = Field(
+        default=None,
+        description="where to fetch the issuer's discovery document (e.g. Keycloak's in-cluster Service); "
+        "tokens still carry issuer_url; unset: issuer_url",
+    )
     audience: str = Field(default="folio", description="the aud every access token must carry")
     leeway_seconds: int = Field(default=30, ge=0, le=300, description="clock skew allowed on exp/nbf/iat")
     client_id: str | None = Field(default=None, description="this service's own client (service account)")
@@ -49,6 +54,11 @@ class AuthSettings(BaseSettings):
     jwks_refresh_seconds: float = Field(
         default=10.0, gt=0, description="at most one JWKS fetch per this many seconds on unknown key ids"
     )
+
+    @property
+    def metadata_base(self) -> str:
+        """The base URL the discovery document is fetched from."""
+        return (self.discovery_url or self.issuer_url).rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -204,8 +214,10 @@ class TokenVerifier:
         leeway_seconds: int = 30,
         refresh_seconds: float = 10.0,
         http: httpx.AsyncClient | None = None,
+        discovery: str | None = None,
     ) -> None:
         self.issuer = issuer.rstrip("/")
+        self.discovery = (discovery or issuer).rstrip("/")
         self.audience = audience
         self.leeway = leeway_seconds
         self.refresh_seconds = refresh_seconds
@@ -222,6 +234,7 @@ class TokenVerifier:
             audience=settings.audience,
             leeway_seconds=settings.leeway_seconds,
             refresh_seconds=settings.jwks_refresh_seconds,
+            discovery=settings.metadata_base,
         )
 
     async def close(self) -> None:
@@ -264,7 +277,7 @@ class TokenVerifier:
         self._fetched_at = time.monotonic()
         try:
             if self._jwks_uri is None:
-                self._jwks_uri = await _discovered(self._http, self.issuer, "jwks_uri")
+                self._jwks_uri = await _discovered(self._http, self.discovery, "jwks_uri")
             response = await self._http.get(self._jwks_uri)
             response.raise_for_status()
             key_set = jwt.PyJWKSet.from_dict(response.json())
@@ -288,8 +301,10 @@ class ServiceTokens:
         client_secret: str,
         http: httpx.AsyncClient | None = None,
         renew_before_seconds: float = 30.0,
+        discovery: str | None = None,
     ) -> None:
         self.issuer = issuer.rstrip("/")
+        self.discovery = (discovery or issuer).rstrip("/")
         self.client_id = client_id
         self._secret = client_secret
         self._http = http or httpx.AsyncClient(timeout=5.0)
@@ -310,6 +325,7 @@ class ServiceTokens:
             issuer=settings.issuer_url,
             client_id=settings.client_id,
             client_secret=settings.client_secret.get_secret_value(),
+            discovery=settings.metadata_base,
         )
 
     async def close(self) -> None:
@@ -333,7 +349,7 @@ class ServiceTokens:
     async def _fetch(self) -> None:
         try:
             if self._token_endpoint is None:
-                self._token_endpoint = await _discovered(self._http, self.issuer, "token_endpoint")
+                self._token_endpoint = await _discovered(self._http, self.discovery, "token_endpoint")
             response = await self._http.post(
                 self._token_endpoint,
                 data={"grant_type": "client_credentials"},

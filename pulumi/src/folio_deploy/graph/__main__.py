@@ -3,17 +3,16 @@
 import argparse
 import sys
 
-from folio_deploy.config import SECRET_KEYS
 from folio_deploy.graph.check import Graph, render
 from folio_deploy.graph.model import Charts, Model, from_evaluation, from_skaffold
-from folio_deploy.offline import evaluate
+from folio_deploy.offline import evaluate, stand_in_secrets
 
 
 def build(name: str, charts: Charts) -> Model:
     """The model of a Pulumi stack (k3s, k8s) or of skaffold's dev profile (dev)."""
     if name == "dev":
         return from_skaffold(charts)
-    return from_evaluation(evaluate(name, secrets={key: "offline-stand-in" for key in SECRET_KEYS}), charts)
+    return from_evaluation(evaluate(name, secrets=stand_in_secrets(name)), charts)
 
 
 def main(argv: list[str] | None = None) -> int:

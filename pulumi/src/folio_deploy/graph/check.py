@@ -365,12 +365,11 @@ class Graph:
     def _platform_edges(self) -> list[Edge]:
         edges: list[Edge] = []
         releases = self.model.releases
-        if "keycloak" in releases:
-            keycloak = self.pod(releases["keycloak"].namespace, "keycloak")
-            if keycloak is not None:
-                realm = self.env_from(keycloak)
-                if url := realm.get("FOLIO_IDENTITY_LDAP_URL"):
-                    edges += [e for e in [self._url_edge(keycloak, url, "realm LDAP federation")] if e]
+        for keycloak in self.identity_pods():
+            realm = self.env_from(keycloak)
+            if url := realm.get("FOLIO_IDENTITY_LDAP_URL"):
+                edges += [e for e in [self._url_edge(keycloak, url, "realm LDAP federation")] if e]
+            if "keycloak" in releases and keycloak.namespace == releases["keycloak"].namespace:
                 database = releases["keycloak"].values.get("database") or {}
                 if database.get("hostname"):
                     edges.append(
@@ -438,6 +437,12 @@ class Graph:
                 ):
                     edges.append(edge)
         return edges
+
+    def identity_pods(self) -> list[Pod]:
+        """Keycloak's pods (the platform's release, or the dev chart's)."""
+        return [
+            p for p in self.pods if any(c.get("name") == "keycloak" for c in p.spec.get("containers", []))
+        ]
 
     def collector_pipelines(self) -> dict[str, dict[str, Any]]:
         """The Collector's pipelines as it runs them: the chart's defaults with the release's config over them."""
@@ -712,10 +717,13 @@ class Graph:
                     if "configMapRef" in source:
                         refs.append(("ConfigMap", source["configMapRef"]["name"], None))
             for volume in pod.spec.get("volumes") or []:
-                if "secret" in volume:
-                    refs.append(("Secret", volume["secret"]["secretName"], None))
-                if "configMap" in volume:
-                    refs.append(("ConfigMap", volume["configMap"]["name"], None))
+                sources = [volume, *((volume.get("projected") or {}).get("sources") or [])]
+                for source in sources:
+                    if "secret" in source:
+                        secret = source["secret"]
+                        refs.append(("Secret", secret.get("secretName") or secret["name"], None))
+                    if "configMap" in source:
+                        refs.append(("ConfigMap", source["configMap"]["name"], None))
             for kind, name, key in refs:
                 if kind == "Secret" and (pod.namespace, name) in made:
                     continue
@@ -764,7 +772,9 @@ class Graph:
         """Each signal a service emits reaches a backend the stack installs."""
         findings: list[Finding] = []
         pods = list(self.app_pods())
-        if not pods:
+        if not pods or not {"opentelemetry-collector", "kube-prometheus-stack"} & self.model.releases.keys():
+            # No telemetry backend installed (skaffold dev, observability off): logs stay on stdout for
+            # kubectl and skaffold; a service with an OTLP endpoint is still checked as an edge.
             return findings
         edges = self.edges()
         pipelines = self.collector_pipelines()
@@ -853,44 +863,49 @@ class Graph:
     def check_identity(self) -> list[Finding]:
         """Keycloak: the realm imported on install, the directory read over TLS by a read-only account,
         the admin console off the public host."""
-        release = self.model.releases.get("keycloak")
-        keycloak = self.pod(release.namespace, "keycloak") if release else None
-        if release is None or keycloak is None:
-            return []
         findings = []
-        container = keycloak.spec["containers"][0]
-        mounts = [m.get("mountPath", "") for m in container.get("volumeMounts") or []]
-        if "--import-realm" not in container.get("command", []) or not any(
-            m.startswith("/opt/keycloak/data/import") for m in mounts
-        ):
-            findings.append(
-                Finding(
-                    "identity",
-                    keycloak.key,
-                    "the folio realm is imported by nothing on install (kc.sh start --import-realm with the realm file in /opt/keycloak/data/import)",
+        for keycloak in self.identity_pods():
+            container = keycloak.spec["containers"][0]
+            mounts = [m.get("mountPath", "") for m in container.get("volumeMounts") or []]
+            arguments = [*(container.get("command") or []), *(container.get("args") or [])]
+            if "--import-realm" not in arguments or not any(
+                m.startswith("/opt/keycloak/data/import") for m in mounts
+            ):
+                findings.append(
+                    Finding(
+                        "identity",
+                        keycloak.key,
+                        "the folio realm is imported by nothing on install "
+                        "(kc.sh start --import-realm with the realm file in /opt/keycloak/data/import)",
+                    )
                 )
-            )
-        realm = self.env_from(keycloak)
-        url = realm.get("FOLIO_IDENTITY_LDAP_URL", "")
-        if url and not url.startswith("ldaps://") and realm.get("FOLIO_IDENTITY_LDAP_START_TLS") != "true":
-            findings.append(
-                Finding(
-                    "identity",
-                    f"{keycloak.key} -> {url}",
-                    "the directory is read over plain LDAP (no ldaps://, no StartTLS): bind password and people's data in clear",
+            realm = self.env_from(keycloak)
+            url = realm.get("FOLIO_IDENTITY_LDAP_URL", "")
+            if (
+                url
+                and not url.startswith("ldaps://")
+                and realm.get("FOLIO_IDENTITY_LDAP_START_TLS") != "true"
+            ):
+                findings.append(
+                    Finding(
+                        "identity",
+                        f"{keycloak.key} -> {url}",
+                        "the directory is read over plain LDAP (no ldaps://, no StartTLS): "
+                        "bind password and people's data in clear",
+                    )
                 )
-            )
-        bind = realm.get("FOLIO_IDENTITY_LDAP_BIND_DN", "")
-        if bind.startswith("cn=admin,"):
-            findings.append(
-                Finding(
-                    "identity",
-                    f"{keycloak.key} -> {url}",
-                    f"Keycloak binds as the directory's admin ({bind}) for a read-only federation",
+            bind = realm.get("FOLIO_IDENTITY_LDAP_BIND_DN", "")
+            if bind.startswith("cn=admin,"):
+                findings.append(
+                    Finding(
+                        "identity",
+                        f"{keycloak.key} -> {url}",
+                        f"Keycloak binds as the directory's admin ({bind}) for a read-only federation",
+                    )
                 )
-            )
+        release = self.model.releases.get("keycloak")
         for public in self.model.of_kind("Ingress"):
-            if public["metadata"]["namespace"] != release.namespace:
+            if release is None or public["metadata"]["namespace"] != release.namespace:
                 continue
             for rule in public["spec"].get("rules", []):
                 for path in (rule.get("http") or {}).get("paths", []):

@@ -137,7 +137,7 @@ def _sign_in(auth: AuthSettings) -> SignIn:
         "folio",
         client_id=auth.client_id,
         client_secret=auth.client_secret.get_secret_value(),
-        server_metadata_url=f"{auth.issuer_url.rstrip('/')}/.well-known/openid-configuration",
+        server_metadata_url=f"{auth.metadata_base}/.well-known/openid-configuration",
         client_kwargs={"scope": "openid profile email", "code_challenge_method": "S256"},
     )
     return SignIn(
