@@ -36,12 +36,17 @@ from folio_platform.database import Database
 from folio_platform.errors import InvalidArgument, to_status
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
+from folio_testing.data import (
+    BAD_LUHN_CARD_NUMBER,
+    DECLINED_CARD_NUMBER,
+    EMAIL,
+    GOOD_CARD_NUMBER,
+    address_message,
+    card_message,
+)
 from folio_testing.issuer import TestIssuer
 from folio_testing.plugin import PostgresServer
 
-GOOD_CARD = "4242424242424242"
-DECLINED_CARD = "4000000000000002"
-BAD_LUHN_CARD = "4242424242424241"
 CALL_TIMEOUT = 1.0
 CHARGE_TIMEOUT = 1.0
 
@@ -175,7 +180,7 @@ class FakeCatalog(_Switchboard, catalog_pb2_grpc.CatalogServiceServicer):
 
 
 class FakePayment(_Switchboard, payment_pb2_grpc.PaymentServiceServicer):
-    """Charges idempotent by key; DECLINED_CARD declines, BAD_LUHN_CARD is INVALID_ARGUMENT."""
+    """Charges idempotent by key; the declined test card declines, a bad Luhn number is INVALID_ARGUMENT."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -189,12 +194,12 @@ class FakePayment(_Switchboard, payment_pb2_grpc.PaymentServiceServicer):
 
     async def Charge(self, request, context):  # type: ignore[no-untyped-def]
         await self._before("Charge", context)
-        if request.card.number == BAD_LUHN_CARD:
+        if request.card.number == BAD_LUHN_CARD_NUMBER:
             await context.abort_with_status(
                 to_status(InvalidArgument("card.number", "is not a valid card number; check it for a typo"))
             )
         if request.idempotency_key not in self.payments:
-            declined = request.card.number == DECLINED_CARD
+            declined = request.card.number == DECLINED_CARD_NUMBER
             self.payments[request.idempotency_key] = payment_pb2.Payment(
                 id=f"pay_{uuid.uuid4().hex[:8]}",
                 idempotency_key=request.idempotency_key,
@@ -268,16 +273,14 @@ class FakeServer:
 
 
 def place_request(
-    *, shopper: str = "anon-ada", key: str | None = None, number: str = GOOD_CARD
+    *, shopper: str = "anon-ada", key: str | None = None, number: str = GOOD_CARD_NUMBER
 ) -> orders_pb2.PlaceOrderRequest:
     return orders_pb2.PlaceOrderRequest(
         shopper_id=shopper,
         idempotency_key=key or uuid.uuid4().hex,
-        email="ada@example.org",
-        card=payment_pb2.Card(number=number, exp_month=12, exp_year=2035, cvv="123"),
-        shipping_address=orders_pb2.ShippingAddress(
-            name="Ada Lovelace", line1="1 Rue de Rivoli", city="Paris", postal_code="75001", country="FR"
-        ),
+        email=EMAIL,
+        card=card_message(number),
+        shipping_address=address_message(),
     )
 
 

@@ -6,15 +6,8 @@ import time
 from folio_orders.store import LineRecord, OrderRecord, SqlOrderStore
 from folio_orders.tables import MIGRATIONS
 from folio_platform.database import Database
+from folio_testing.data import ADDRESS, EMAIL
 
-ADDRESS = {
-    "name": "Ada",
-    "line1": "1 Road",
-    "line2": "",
-    "city": "Paris",
-    "postal_code": "1",
-    "country": "FR",
-}
 LINES = [
     LineRecord("moby-dick", "Moby-Dick", 2, 1250, "USD"),
     LineRecord("dracula", "Dracula", 1, 899, "USD"),
@@ -24,7 +17,7 @@ LINES = [
 async def _claim(
     store: SqlOrderStore, shopper: str = "anon-ada", key: str = "key-00001"
 ) -> tuple[OrderRecord, bool]:
-    return await store.claim(shopper_id=shopper, key=key, email="ada@example.org", address=ADDRESS)
+    return await store.claim(shopper_id=shopper, key=key, email=EMAIL, address=ADDRESS)
 
 
 async def test_one_order_per_shopper_and_key(store: SqlOrderStore) -> None:

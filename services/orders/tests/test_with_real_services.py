@@ -38,6 +38,15 @@ from folio_platform.database import Database
 from folio_platform.errors import field_violations
 from folio_platform.grpc_server import GrpcServer, ServerAuth
 from folio_platform.telemetry import Telemetry
+from folio_testing.data import (
+    BAD_LUHN_CARD_NUMBER,
+    DECLINED_CARD_NUMBER,
+    EMAIL,
+    GOOD_CARD_NUMBER,
+    TIMEOUT_CARD_NUMBER,
+    address_message,
+    card_message,
+)
 from folio_testing.issuer import TestIssuer
 
 PROCESSOR_TIMEOUT = 0.3
@@ -147,15 +156,13 @@ async def shop(tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[Shop]:
         database.close()
 
 
-def _request(key: str, number: str = "4242424242424242") -> orders_pb2.PlaceOrderRequest:
+def _request(key: str, number: str = GOOD_CARD_NUMBER) -> orders_pb2.PlaceOrderRequest:
     return orders_pb2.PlaceOrderRequest(
         shopper_id="anon-ada",
         idempotency_key=key,
-        email="ada@example.org",
-        card=payment_pb2.Card(number=number, exp_month=12, exp_year=2035, cvv="123"),
-        shipping_address=orders_pb2.ShippingAddress(
-            name="Ada", line1="1 Road", city="Paris", postal_code="75001", country="FR"
-        ),
+        email=EMAIL,
+        card=card_message(number),
+        shipping_address=address_message(),
     )
 
 
@@ -192,12 +199,12 @@ async def test_checkout_against_the_real_services(shop: Shop) -> None:
     for key, number, code, expected in [
         (
             "real-declined-1",
-            "4000000000000002",
+            DECLINED_CARD_NUMBER,
             grpc.StatusCode.FAILED_PRECONDITION,
             "Your card was declined.",
         ),
-        ("real-bad-card-1", "4242424242424241", grpc.StatusCode.INVALID_ARGUMENT, "card.number"),
-        ("real-timeout-1", "4000000000000119", grpc.StatusCode.UNAVAILABLE, PAYMENT_DOWN),
+        ("real-bad-card-1", BAD_LUHN_CARD_NUMBER, grpc.StatusCode.INVALID_ARGUMENT, "card.number"),
+        ("real-timeout-1", TIMEOUT_CARD_NUMBER, grpc.StatusCode.UNAVAILABLE, PAYMENT_DOWN),
     ]:
         await _fill_cart(shop, book.id, 1)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
