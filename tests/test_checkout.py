@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from folio_cli.main import app as folio
-from folio_testing.data import BAD_LUHN_CARD, CARD, DECLINED_CARD, EMAIL, GOOD_CARD_NUMBER, checkout
+from folio_testing.data import BAD_LUHN_CARD, BAD_LUHN_CARD_NUMBER, CARD, DECLINED_CARD, EMAIL, GOOD_CARD_NUMBER, checkout
 
 pytestmark = pytest.mark.e2e
 
@@ -165,8 +165,14 @@ def test_checkout_pages_from_book_to_confirmation(shop) -> None:
         assert bad.status_code == 400
         assert "cvv" in bad.text.lower()
         assert GOOD_CARD_NUMBER not in bad.text  # the card number is never echoed back
+        # A mistyped digit gets past the form's pattern and is refused by payment (Luhn):
+        # the page answering it carries a new key, so the corrected card is a new attempt.
+        mistyped = browser.post("/checkout", data=fields | {"card_number": BAD_LUHN_CARD_NUMBER})
+        assert 400 <= mistyped.status_code < 500, mistyped.text
+        new_key = mistyped.text.split('name="idempotency_key" value="')[1].split('"')[0]
+        assert new_key != key
 
-        placed = browser.post("/checkout", data=fields)
+        placed = browser.post("/checkout", data=fields | {"idempotency_key": new_key})
 
         assert placed.status_code == 303
         confirmation = browser.get(placed.headers["location"]).text
