@@ -9,7 +9,15 @@ import pytest
 from typer.testing import CliRunner
 
 from folio_cli.main import app as folio
-from folio_testing.data import BAD_LUHN_CARD, BAD_LUHN_CARD_NUMBER, CARD, DECLINED_CARD, EMAIL, GOOD_CARD_NUMBER, checkout
+from folio_testing.data import (
+    BAD_LUHN_CARD,
+    BAD_LUHN_CARD_NUMBER,
+    CARD,
+    DECLINED_CARD,
+    EMAIL,
+    GOOD_CARD_NUMBER,
+    checkout,
+)
 
 pytestmark = pytest.mark.e2e
 
