@@ -100,8 +100,15 @@ def evaluate(
     import grpc
 
     from folio.assistant.v1 import assistant_pb2, assistant_pb2_grpc
-    from folio_assistant.evaluation import evaluate as run_evaluation
-    from folio_assistant.evaluation import format_report, load_questions
+
+    try:
+        from folio_assistant.evaluation import evaluate as run_evaluation
+        from folio_assistant.evaluation import format_report, load_questions
+    except ImportError:
+        typer.secho(
+            "folio eval needs the assistant's evaluation set: install folio-cli[eval]", fg="red", err=True
+        )
+        raise typer.Exit(2) from None
 
     target = assistant_address(port, address)
 

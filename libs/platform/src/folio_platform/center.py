@@ -6,6 +6,7 @@ live settings and the static addresses only.
 """
 
 import contextlib
+import importlib.util
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -53,6 +54,11 @@ class CenterSettings(BaseSettings):
 
 
 def _nacos_options(settings: CenterSettings):  # type: ignore[no-untyped-def]
+    if importlib.util.find_spec("v2") is None:  # the Nacos SDK's package
+        raise SystemExit(
+            "FOLIO_NACOS_SERVER_ADDRESSES is set, but Nacos' SDK is not installed: "
+            "the service needs folio-platform[nacos]"
+        )
     from folio_platform.nacos import NacosOptions
 
     assert settings.nacos_server_addresses is not None

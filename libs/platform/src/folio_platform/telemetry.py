@@ -5,10 +5,11 @@ endpoint, or `OTEL_TRACES_EXPORTER`/`OTEL_METRICS_EXPORTER`) or the service was 
 port (`FOLIO_<SVC>_METRICS_PORT`); `OTEL_SDK_DISABLED=true` wins. When off, the API's no-op
 providers stay in place and no instrumentation is installed, so an unobserved laptop run pays
 nothing. When on, the standard instrumentations of the libraries every service shares are
-installed here, once: SQLAlchemy (engines made by `folio_platform.database`), redis-py and
-httpx; the gRPC interceptors are added by `grpc_server`/`grpc_client`, FastAPI by the storefront.
+installed here, once: httpx, and SQLAlchemy (engines made by `folio_platform.database`) and
+redis-py where the service installed them (the platform's `sql` and `redis` extras); the gRPC interceptors are added by `grpc_server`/`grpc_client`, FastAPI by the storefront.
 """
 
+import importlib.util
 import logging
 import os
 from collections.abc import Mapping
@@ -103,20 +104,35 @@ def _prometheus_reader(host: str, port: int) -> tuple[MetricReader, Any]:
     return PrometheusMetricReader(), server
 
 
-def _instrument_libraries() -> None:
-    """The standard instrumentations of the libraries every service shares (idempotent)."""
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
-    for instrumentor in (RedisInstrumentor(), HTTPXClientInstrumentor()):
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument()
-    sqlalchemy = SQLAlchemyInstrumentor()
-    if not sqlalchemy.is_instrumented_by_opentelemetry:
-        # Its declared range stops below SQLAlchemy 2.1 (which Folio runs), though the engine events
-        # it hooks are unchanged; the end-to-end trace test proves the SQL spans arrive.
-        sqlalchemy.instrument(skip_dep_check=True)
+
+def _instrument_libraries() -> None:
+    """The standard instrumentations of the shared libraries this service installed (idempotent):
+    httpx always; SQLAlchemy and redis-py with the platform's `sql` and `redis` extras."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    httpx = HTTPXClientInstrumentor()
+    if not httpx.is_instrumented_by_opentelemetry:
+        httpx.instrument()
+    if _installed("opentelemetry.instrumentation.redis") and _installed("redis"):
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+        redis = RedisInstrumentor()
+        if not redis.is_instrumented_by_opentelemetry:
+            redis.instrument()
+    if _installed("opentelemetry.instrumentation.sqlalchemy") and _installed("sqlalchemy"):
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        sqlalchemy = SQLAlchemyInstrumentor()
+        if not sqlalchemy.is_instrumented_by_opentelemetry:
+            # Its declared range stops below SQLAlchemy 2.1 (which Folio runs), though the engine events
+            # it hooks are unchanged; the end-to-end trace test proves the SQL spans arrive.
+            sqlalchemy.instrument(skip_dep_check=True)
 
 
 def configure_telemetry(
