@@ -764,8 +764,11 @@ class Graph:
                             f"calls {callee} but {addresses} gives no address for it (the default is 127.0.0.1)",
                         )
                     )
-            if env.get("FOLIO_ENVIRONMENT", {}).get("value") == "production" and "FOLIO_DRILLS" in env:
-                findings.append(Finding("env", pod.key, "failure drills are switched on in production"))
+            environment = code.platform_settings()["CenterSettings"].variable("environment")
+            if environment not in env:
+                findings.append(
+                    Finding("env", pod.key, f"{environment} is unset: production would accept failure drills")
+                )
         return findings
 
     def check_telemetry(self) -> list[Finding]:
