@@ -114,6 +114,10 @@ def _drop_catalog_database_secret(model: Model) -> None:
     model.objects.remove(_obj(model, "Secret", "folio", "folio-catalog-database"))
 
 
+def _drop_orders_service_account(model: Model) -> None:
+    model.objects.remove(_obj(model, "ServiceAccount", "folio", "orders"))
+
+
 def _unset_session_secret(model: Model) -> None:
     container = _container(model, "storefront")
     container["env"] = [e for e in container["env"] if e["name"] != "FOLIO_STOREFRONT_SESSION_SECRET"]
@@ -134,11 +138,12 @@ def _drop_traces_exporters(model: Model) -> None:
         ("policy", "folio/orders -> payment", _drop_egress_to_payment),
         ("mesh", "folio/orders -> payment", _unmesh_orders),
         ("secret", "folio/catalog", _drop_catalog_database_secret),
+        ("secret", "folio/orders", _drop_orders_service_account),
         ("env", "folio/storefront", _unset_session_secret),
         ("dns", "folio/orders -> payment", _rename_payment_service),
         ("pipeline", "collector traces", _drop_traces_exporters),
     ],
-    ids=["policy", "mesh", "secret", "env", "dns", "pipeline"],
+    ids=["policy", "mesh", "secret", "service-account", "env", "dns", "pipeline"],
 )
 def test_the_checker_sees_each_class_of_break(
     models: dict[str, Model], kind: str, subject: str, mutate: Mutation

@@ -697,7 +697,8 @@ class Graph:
         return findings
 
     def check_references(self) -> list[Finding]:
-        """Every Secret / ConfigMap key a pod reads exists or is made by the stack."""
+        """Every Secret / ConfigMap key a pod reads, and its service account, exists or is made by the stack
+        (a described platform chart makes its own service accounts)."""
         findings = []
         made = {
             (c["metadata"].get("namespace"), c["spec"]["secretName"])
@@ -724,6 +725,10 @@ class Graph:
                         refs.append(("Secret", secret.get("secretName") or secret["name"], None))
                     if "configMap" in source:
                         refs.append(("ConfigMap", source["configMap"]["name"], None))
+            obj = self.model.get(pod.kind, pod.namespace, pod.name)
+            described = ((obj or {}).get("metadata", {}).get("annotations") or {}).get(DESCRIBED)
+            if not described and pod.service_account != "default":
+                refs.append(("ServiceAccount", pod.service_account, None))
             for kind, name, key in refs:
                 if kind == "Secret" and (pod.namespace, name) in made:
                     continue
