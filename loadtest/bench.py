@@ -11,102 +11,25 @@ With --knee it steps a fixed arrival rate (constant-throughput shoppers) up unti
 
 import argparse
 import asyncio
-import csv
 import json
 import math
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 
-from folio_cli.launcher import Stack
+from folio_cli.launcher import Stack, free_port
 from folio_cli.services import SERVICES
+from folio_testing.locust import run_locust, signin_env
 from loadtest import bench_checkout
-from loadtest.bench_catalog import free_port
 
-HERE = Path(__file__).parent
+LOCUSTFILE = Path(__file__).parent / "locustfile.py"
 PER_SHOPPER_RATE = 1.0  # requests per second per constant-throughput shopper in a knee step
-
-
-@dataclass
-class Endpoint:
-    name: str
-    requests: int
-    failures: int
-    rps: float
-    p50: float
-    p95: float
-    p99: float
-
-
-@dataclass
-class Run:
-    users: int
-    seconds: float
-    endpoints: list[Endpoint]
-    total: Endpoint
-    locust_cpu_percent: float
-    services: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    @property
-    def error_rate(self) -> float:
-        return self.total.failures / max(1, self.total.requests)
-
-
-def _endpoints(stats_csv: Path) -> tuple[list[Endpoint], Endpoint]:
-    rows = list(csv.DictReader(stats_csv.open()))
-
-    def endpoint(row: dict[str, str]) -> Endpoint:
-        def number(key: str) -> float:
-            value = row.get(key, "") or "0"
-            return float(value) if value != "N/A" else 0.0
-
-        return Endpoint(
-            name=f"{row['Type']} {row['Name']}".strip(),
-            requests=int(number("Request Count")),
-            failures=int(number("Failure Count")),
-            rps=number("Requests/s"),
-            p50=number("50%"),
-            p95=number("95%"),
-            p99=number("99%"),
-        )
-
-    endpoints = [endpoint(r) for r in rows if r["Name"] != "Aggregated"]
-    return endpoints, _steady_total(stats_csv.with_name("locust.json"), endpoints)
-
-
-def _steady_total(locust_json: Path, endpoints: list[Endpoint]) -> Endpoint:
-    """The mix in steady state: every request but each shopper's one-off setup ("setup: ..."), with
-    percentiles from Locust's merged response-time histograms."""
-    entries = [e for e in json.loads(locust_json.read_text()) if not e["name"].startswith("setup: ")]
-    histogram: dict[int, int] = {}
-    for entry in entries:
-        for millis, count in entry["response_times"].items():
-            histogram[int(float(millis))] = histogram.get(int(float(millis)), 0) + count
-    count = sum(histogram.values())
-
-    def percentile(share: float) -> float:
-        seen = 0
-        for millis in sorted(histogram):
-            seen += histogram[millis]
-            if seen >= share * count:
-                return float(millis)
-        return 0.0
-
-    steady = [e for e in endpoints if not e.name.split(" ", 1)[-1].startswith("setup: ")]
-    return Endpoint(
-        "steady mix", count, sum(e["num_failures"] for e in entries), sum(e.rps for e in steady),
-        percentile(0.5), percentile(0.95), percentile(0.99),
-    )  # fmt: skip
 
 
 def _processes(stack: Stack | None) -> dict[str, psutil.Process]:
@@ -124,47 +47,6 @@ def memory_mib(stack: Stack) -> dict[str, float]:
     return found
 
 
-def locust(
-    host: str,
-    users: int,
-    seconds: float,
-    out: Path,
-    *,
-    rate: float = 0.0,
-    html: bool = True,
-    extra_env: dict[str, str] | None = None,
-) -> Run:
-    """Run the shopper mix headless for `seconds`; Locust's CSV and HTML land in `out`."""
-    out.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless", "--only-summary",
-        "-u", str(users), "-r", str(max(1, users)), "-t", f"{int(seconds)}s", "--host", host,
-        "--csv", str(out / "shop"), "--json-file", str(out / "locust"), "--loglevel", "WARNING",
-    ]  # fmt: skip
-    if html:
-        command += ["--html", str(out / "shop.html")]
-    env = os.environ | ({"FOLIO_LOAD_RATE": str(rate)} if rate else {}) | (extra_env or {})
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter running Locust on our own file
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    watched = psutil.Process(process.pid)
-    busy = 0.0
-    deadline = time.monotonic() + seconds + 120
-    while process.poll() is None and time.monotonic() < deadline:
-        # Sampled while it runs: an exited process's CPU time can no longer be read.
-        try:
-            cpu = watched.cpu_times()
-            busy = cpu.user + cpu.system
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.5)
-    _, stderr = process.communicate(timeout=30)
-    if process.returncode not in (0, 1):  # 1: some requests failed, which the report shows
-        raise RuntimeError(f"locust failed ({process.returncode}): {stderr[-2000:]}")
-    endpoints, total = _endpoints(out / "shop_stats.csv")
-    return Run(users, seconds, endpoints, total, locust_cpu_percent=100 * busy / seconds)
-
-
 @contextmanager
 def target(host: str | None) -> Iterator[tuple[str, Stack | None]]:
     """The shop to load: --host as given, else the embedded stack started here on free ports."""
@@ -179,20 +61,6 @@ def target(host: str | None) -> Iterator[tuple[str, Stack | None]]:
             yield stack.url("storefront").rstrip("/"), stack
         finally:
             stack.down()
-
-
-def signin_env(stack: Stack | None) -> dict[str, str]:
-    """Signed-in shoppers for the local stack: one seeded person of its development identity provider."""
-    if stack is None:
-        return {}
-    from folio_cli import dev_identity
-
-    person = dev_identity.people()[0].username
-    return {
-        "FOLIO_LOAD_SIGNIN": f"{person}:{dev_identity.passwords(stack.data_dir)[person]}",
-        "FOLIO_LOAD_ISSUER": stack.url("dev-oidc").rstrip("/"),
-        "FOLIO_LOAD_CLIENT_SECRET": dev_identity.client_secret(stack.data_dir, "folio-storefront"),
-    }
 
 
 def _wait_for_the_assistants_index(stack: Stack, timeout: float = 300) -> None:
@@ -241,7 +109,9 @@ def knee(
     rate = start
     while rate <= limit:
         users = max(1, math.ceil(rate / PER_SHOPPER_RATE))
-        run = locust(host, users, seconds, out / f"knee-{rate:g}", rate=PER_SHOPPER_RATE, html=False)
+        run = run_locust(
+            LOCUSTFILE, host, users, seconds, out / f"knee-{rate:g}", rate=PER_SHOPPER_RATE, html=False
+        )
         ok = run.total.p99 <= 3 * max(run.total.p50, 1.0) and run.error_rate < 0.001
         steps.append({
             "offered_rps": rate, "achieved_rps": round(run.total.rps, 1), "p50_ms": run.total.p50,
@@ -284,7 +154,7 @@ def main() -> None:
             }
         members = signin_env(stack)
         run, usage = service_usage(
-            stack, lambda: locust(host, args.users, args.seconds, args.out, extra_env=members)
+            stack, lambda: run_locust(LOCUSTFILE, host, args.users, args.seconds, args.out, extra_env=members)
         )
         report["mix"] = {
             "users": args.users, "seconds": args.seconds, "rps": round(run.total.rps, 1), "error_rate": round(run.error_rate, 4),

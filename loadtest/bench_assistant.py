@@ -23,12 +23,13 @@ from folio_assistant.graph import open_graph
 from folio_assistant.ingest import Ingestion, Progress
 from folio_assistant.retrieval import Retriever
 from folio_assistant.vectors import VectorIndex
-from folio_catalog import db
 from folio_catalog.repository import SqlCatalogRepository
 from folio_catalog.seed import load_seed_catalog, synthetic_catalog
 from folio_catalog.servicer import ACCESS as CATALOG_ACCESS
 from folio_catalog.servicer import CatalogServicer
+from folio_catalog.tables import MIGRATIONS
 from folio_platform.auth import TokenVerifier
+from folio_platform.database import Database
 from folio_platform.grpc_server import GrpcServer, ServerAuth
 from folio_platform.telemetry import Telemetry
 
@@ -40,8 +41,8 @@ async def build_index(data_dir: Path, *, synthetic: int = 0, threads: int = 1) -
     data_dir/assistant. Returns the ingestion's last progress and its duration in seconds."""
     url = f"sqlite:///{(data_dir / 'catalog.db').resolve()}"
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    await asyncio.to_thread(db.migrate, url)
-    repository = SqlCatalogRepository(db.create_engine_for(url))
+    database = await asyncio.to_thread(Database.open, url, MIGRATIONS)
+    repository = SqlCatalogRepository(database)
     seed = load_seed_catalog()
     await repository.add_missing(genres=seed.genres, authors=seed.authors, books=seed.books)
     if synthetic:
@@ -81,7 +82,7 @@ async def build_index(data_dir: Path, *, synthetic: int = 0, threads: int = 1) -
         await server.server.stop(None)
         await vectors.close()
         await graph.close()
-        repository.close()
+        database.close()
 
 
 def _percentile(values: list[float], q: float) -> float:

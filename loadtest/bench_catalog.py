@@ -14,7 +14,6 @@ second; it prints the throughput cost against telemetry off (target <= 10% of sa
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,16 +24,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from folio_cli.launcher import Stack
+from folio_cli.launcher import Stack, free_port
 from loadtest.httpload import LoadResult, run_load
 
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pids: list[int]) -> float:

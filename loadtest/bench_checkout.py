@@ -18,28 +18,12 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
-from folio_cli.launcher import Stack
+from folio_cli.launcher import Stack, free_port
 from folio_cli.main import app as folio
 from folio_cli.services import SERVICES
-from loadtest.bench_catalog import free_port
+from folio_testing.data import checkout
 
-CHECKOUT = {
-    "email": "bench@example.org",
-    "shipping_address": {
-        "name": "Bench",
-        "line1": "1 Road",
-        "city": "Paris",
-        "postal_code": "75001",
-        "country": "FR",
-    },
-    "card": {
-        "number": "4242424242424242",
-        "exp_month": 12,
-        "exp_year": 2035,
-        "cvv": "123",
-        "holder_name": "Bench",
-    },
-}
+CHECKOUT = checkout(email="bench@example.org")
 
 
 async def shopper(base_url: str, book_id: str, latencies: list[float], statuses: list[int]) -> None:

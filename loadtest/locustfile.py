@@ -24,23 +24,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from locust import FastHttpUser, between, constant_throughput, task
 
-CHECKOUT = {
-    "email": "load@example.org",
-    "shipping_address": {
-        "name": "Load",
-        "line1": "1 Road",
-        "city": "Paris",
-        "postal_code": "75001",
-        "country": "FR",
-    },
-    "card": {
-        "number": "4242424242424242",
-        "exp_month": 12,
-        "exp_year": 2035,
-        "cvv": "123",
-        "holder_name": "Load",
-    },
-}
+from folio_testing.data import checkout
+
+CHECKOUT = checkout(email="load@example.org")
 WORDS = ["whale", "sea", "love", "war", "detective", "ghost", "island", "king", "voyage", "murder", "garden"]
 _RATE = float(os.environ.get("FOLIO_LOAD_RATE", "0"))
 

@@ -9,23 +9,17 @@ import pytest
 from typer.testing import CliRunner
 
 from folio_cli.main import app as folio
+from folio_testing.data import (
+    BAD_LUHN_CARD,
+    BAD_LUHN_CARD_NUMBER,
+    CARD,
+    DECLINED_CARD,
+    EMAIL,
+    GOOD_CARD_NUMBER,
+    checkout,
+)
 
 pytestmark = pytest.mark.e2e
-
-CARD = {
-    "number": "4242 4242 4242 4242",
-    "exp_month": 12,
-    "exp_year": 2035,
-    "cvv": "123",
-    "holder_name": "Ada L",
-}
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
 
 
 def _shopper(shop) -> httpx.Client:
@@ -36,8 +30,9 @@ def _shopper(shop) -> httpx.Client:
 def _checkout(
     client: httpx.Client, *, card: dict[str, object] = CARD, key: str | None = None
 ) -> httpx.Response:
-    body = {"email": "ada@example.org", "shipping_address": ADDRESS, "card": card}
-    return client.post("/api/v1/orders", json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex})
+    return client.post(
+        "/api/v1/orders", json=checkout(card), headers={"Idempotency-Key": key or uuid.uuid4().hex}
+    )
 
 
 def _stock(client: httpx.Client, book_id: str) -> int:
@@ -83,7 +78,7 @@ def test_a_declined_card_places_nothing_and_keeps_the_stock(shop) -> None:
         before = _stock(shopper, book["id"])
         shopper.post("/api/v1/cart/items", json={"book_id": book["id"], "quantity": 1})
 
-        refused = _checkout(shopper, card=CARD | {"number": "4000 0000 0000 0002"})
+        refused = _checkout(shopper, card=DECLINED_CARD)
 
         assert refused.status_code == 409, refused.text
         assert "declined" in refused.json()["error"]["message"].lower()
@@ -94,7 +89,7 @@ def test_a_declined_card_places_nothing_and_keeps_the_stock(shop) -> None:
 def test_bad_checkout_input_names_the_field(shop) -> None:
     with _shopper(shop) as shopper:
         shopper.post("/api/v1/cart/items", json={"book_id": _in_stock_book(shopper, 1)["id"], "quantity": 1})
-        not_luhn = _checkout(shopper, card=CARD | {"number": "4242 4242 4242 4241"})
+        not_luhn = _checkout(shopper, card=BAD_LUHN_CARD)
         assert not_luhn.status_code == 400
         assert not_luhn.json()["error"]["field"] == "card.number"
         assert (
@@ -162,14 +157,14 @@ def test_checkout_pages_from_book_to_confirmation(shop) -> None:
         key = form.split('name="idempotency_key" value="')[1].split('"')[0]
         fields = {
             "idempotency_key": key,
-            "email": "ada@example.org",
+            "email": EMAIL,
             "name": "Ada",
             "line1": "1 Road",
             "city": "Paris",
             "postal_code": "75001",
             "country": "fr",
             "card_holder_name": "Ada",
-            "card_number": "4242424242424242",
+            "card_number": GOOD_CARD_NUMBER,
             "card_exp_month": "12",
             "card_exp_year": "2035",
             "card_cvv": "123",
@@ -177,9 +172,15 @@ def test_checkout_pages_from_book_to_confirmation(shop) -> None:
         bad = browser.post("/checkout", data=fields | {"card_cvv": "12"})
         assert bad.status_code == 400
         assert "cvv" in bad.text.lower()
-        assert "4242424242424242" not in bad.text  # the card number is never echoed back
+        assert GOOD_CARD_NUMBER not in bad.text  # the card number is never echoed back
+        # A mistyped digit gets past the form's pattern and is refused by payment (Luhn):
+        # the page answering it carries a new key, so the corrected card is a new attempt.
+        mistyped = browser.post("/checkout", data=fields | {"card_number": BAD_LUHN_CARD_NUMBER})
+        assert 400 <= mistyped.status_code < 500, mistyped.text
+        new_key = mistyped.text.split('name="idempotency_key" value="')[1].split('"')[0]
+        assert new_key != key
 
-        placed = browser.post("/checkout", data=fields)
+        placed = browser.post("/checkout", data=fields | {"idempotency_key": new_key})
 
         assert placed.status_code == 303
         confirmation = browser.get(placed.headers["location"]).text

@@ -15,27 +15,11 @@ from typer.testing import CliRunner
 from folio_cli.launcher import Stack
 from folio_cli.main import app as folio
 from folio_cli.services import SERVICES
+from folio_testing.data import checkout
 from folio_testing.plugin import free_port
 
 pytestmark = pytest.mark.e2e
 
-CHECKOUT = {
-    "email": "ada@example.org",
-    "shipping_address": {
-        "name": "Ada",
-        "line1": "1 Road",
-        "city": "Paris",
-        "postal_code": "75001",
-        "country": "FR",
-    },
-    "card": {
-        "number": "4242424242424242",
-        "exp_month": 12,
-        "exp_year": 2035,
-        "cvv": "123",
-        "holder_name": "Ada",
-    },
-}
 # Fast recovery so the test need not wait the default 15 s.
 FAST_RECOVERY = {
     "FOLIO_ORDERS_RECOVERY_AFTER_SECONDS": "2",
@@ -71,7 +55,9 @@ def _shopper_loop(base_url: str, books: list[str], stop: threading.Event, outcom
             key = uuid.uuid4().hex
             for _ in range(5):
                 try:
-                    response = client.post("/api/v1/orders", json=CHECKOUT, headers={"Idempotency-Key": key})
+                    response = client.post(
+                        "/api/v1/orders", json=checkout(), headers={"Idempotency-Key": key}
+                    )
                 except httpx.HTTPError:
                     time.sleep(0.3)
                     continue

@@ -22,18 +22,10 @@ from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_cli import dev_identity
 from folio_platform.auth import bearer
+from folio_testing.data import checkout
 from folio_testing.issuer import SigningKey
 
 pytestmark = pytest.mark.e2e
-
-CARD = {
-    "holder_name": "Alice Archer",
-    "number": "4242 4242 4242 4242",
-    "exp_month": 12,
-    "exp_year": 2035,
-    "cvv": "123",
-}
-ADDRESS = {"name": "Alice", "line1": "1 Rue", "city": "Paris", "postal_code": "75001", "country": "FR"}
 
 
 def _browser_sign_in(browser: httpx.Client, shop, username: str) -> httpx.Response:  # type: ignore[no-untyped-def]
@@ -116,7 +108,7 @@ def test_people_see_only_their_own_cart_and_orders(shop) -> None:  # type: ignor
         as_alice.post("/api/v1/cart/items", json={"book_id": "dracula", "quantity": 1}).raise_for_status()
         order = as_alice.post(
             "/api/v1/orders",
-            json={"email": "alice@folio.example", "card": CARD, "shipping_address": ADDRESS},
+            json=checkout(email="alice@folio.example"),
             headers={"Idempotency-Key": secrets.token_hex(8)},
         )
         assert order.status_code == 201, order.text

@@ -22,24 +22,11 @@ from typer.testing import CliRunner
 from folio_cli.launcher import ServiceFailed, Stack
 from folio_cli.main import app as folio
 from folio_cli.services import SERVICES
+from folio_testing.data import checkout
 from folio_testing.plugin import free_port
 
 pytestmark = pytest.mark.e2e
 
-CARD = {
-    "number": "4242 4242 4242 4242",
-    "exp_month": 12,
-    "exp_year": 2035,
-    "cvv": "123",
-    "holder_name": "Ada L",
-}
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
 # How soon a flag must act: the files are polled every 0.5 s.
 WITHIN = 5.0
 
@@ -156,8 +143,7 @@ def _checkout(web: httpx.Client) -> httpx.Response:
         200,
         201,
     )
-    body = {"email": "ada@example.org", "shipping_address": ADDRESS, "card": CARD}
-    return web.post("/api/v1/orders", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+    return web.post("/api/v1/orders", json=checkout(), headers={"Idempotency-Key": uuid.uuid4().hex})
 
 
 def test_payment_failures_decline_checkout_live_and_clearing_restores_it(

@@ -16,6 +16,8 @@ import pytest
 from folio_cli.launcher import ServiceFailed, Stack
 from folio_cli.observe import ALERTMANAGER_CONFIG, Observer
 from folio_cli.services import SERVICES
+from folio_testing import data
+from folio_testing.data import CARD, DECLINED_CARD
 from folio_testing.otlp import OtlpReceiver, ReceivedSpan
 from folio_testing.plugin import free_port
 
@@ -23,15 +25,6 @@ pytestmark = pytest.mark.e2e
 
 SERVER, CLIENT = 2, 3  # OTLP span kinds
 BACKENDS = ("catalog", "cart", "orders", "payment")
-CARD = {
-    "number": "4242 4242 4242 4242",
-    "exp_month": 12,
-    "exp_year": 2035,
-    "cvv": "123",
-    "holder_name": "Ada L",
-}
-DECLINED = CARD | {"number": "4000 0000 0000 0002"}
-ADDRESS = {"name": "Ada", "line1": "1 Square", "city": "London", "postal_code": "SW1Y 4JH", "country": "GB"}
 
 
 @dataclass
@@ -68,8 +61,9 @@ def observed(otlp_receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFacto
 
 
 def checkout(client: httpx.Client, card: dict[str, object] = CARD) -> httpx.Response:
-    body = {"email": "ada@example.org", "shipping_address": ADDRESS, "card": card}
-    return client.post("/api/v1/orders", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+    return client.post(
+        "/api/v1/orders", json=data.checkout(card), headers={"Idempotency-Key": uuid.uuid4().hex}
+    )
 
 
 def fill_cart(client: httpx.Client, receiver: OtlpReceiver) -> None:
@@ -153,7 +147,7 @@ def test_one_checkout_is_one_trace_across_every_process(observed: ObservedShop) 
 def test_business_and_rpc_metrics_are_exported_over_otlp(observed: ObservedShop) -> None:
     with httpx.Client(base_url=observed.stack.url("storefront"), timeout=30) as shopper:
         fill_cart(shopper, observed.receiver)
-        assert checkout(shopper, DECLINED).status_code == 409
+        assert checkout(shopper, DECLINED_CARD).status_code == 409
 
     def arrived() -> bool:
         return {"folio.checkout.failures", "rpc.server.duration"} <= observed.receiver.metric_names(
@@ -172,7 +166,7 @@ def test_logs_carry_the_trace_id(observed: ObservedShop) -> None:
     with httpx.Client(base_url=observed.stack.url("storefront"), timeout=30) as shopper:
         fill_cart(shopper, observed.receiver)
         observed.receiver.clear()
-        assert checkout(shopper, DECLINED).status_code == 409
+        assert checkout(shopper, DECLINED_CARD).status_code == 409
     spans = observed.receiver.wait_for(
         lambda spans: any(s.service == "orders" and s.kind == SERVER for s in spans)
     )
@@ -228,7 +222,7 @@ def traffic(observed: ObservedShop, prometheus: Observer) -> None:
         lambda: {str(r["metric"]["job"]) for r in promql(prometheus, "up == 1")} >= jobs,
         timeout=20,  # type: ignore[index]
     ), promql(prometheus, "up")
-    for card in (CARD, DECLINED, CARD):
+    for card in (CARD, DECLINED_CARD, CARD):
         with httpx.Client(base_url=observed.stack.url("storefront"), timeout=30) as shopper:
             fill_cart(shopper, observed.receiver)
             checkout(shopper, card)

@@ -13,12 +13,14 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from loadtest.bench import locust, signin_env
+from folio_testing.locust import run_locust, signin_env
 
 from .conftest import RunningStack
 
 pytestmark = pytest.mark.e2e
 
+# The shopper mix `make load` and `make bench` run.
+LOCUSTFILE = Path(__file__).resolve().parents[1] / "loadtest" / "locustfile.py"
 # Hypothesis examples per operation: enough to reach odd inputs, few enough for `make test`.
 EXAMPLES = 25
 
@@ -62,7 +64,8 @@ def test_the_locust_shopper_mix_runs_every_journey_without_failures(
     shop: RunningStack, tmp_path: Path
 ) -> None:
     members = signin_env(shop.stack)
-    run = locust(
+    run = run_locust(
+        LOCUSTFILE,
         shop.stack.url("storefront").rstrip("/"),
         users=6,
         seconds=12,

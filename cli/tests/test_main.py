@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from folio_catalog import db
 from folio_catalog.repository import SqlCatalogRepository
 from folio_catalog.seed import load_seed_catalog
 from folio_cli.main import app
+from folio_platform.database import Database
 from folio_testing.plugin import free_port
 
 # Wide enough that typer's error box does not wrap the message.
@@ -47,11 +47,9 @@ def _count(url: str) -> tuple[int, set[str]]:
         page = await repository.list_books(offset=0, limit=100_000)
         return page.total, {b.id for b in page.items if b.id.startswith("synthetic-")}
 
-    repository = SqlCatalogRepository(db.create_engine_for(url))
-    try:
+    with Database.connect(url) as database:
+        repository = SqlCatalogRepository(database)
         return asyncio.run(read())
-    finally:
-        repository.close()
 
 
 def test_seed_loads_the_catalog_and_synthetic_books_once(tmp_path: Path) -> None:

@@ -26,22 +26,16 @@ async def test_without_redis_the_cart_is_a_sqlite_file_in_the_data_dir(
 ) -> None:
     monkeypatch.delenv("FOLIO_CART_REDIS_URL", raising=False)
     monkeypatch.setenv("FOLIO_CART_DATA_DIR", str(tmp_path / "fresh" / "data"))
-    store = await open_store(load_settings(Settings))
-    try:
+    async with open_store(load_settings(Settings)) as store:
         assert isinstance(store, SqliteCartStore)
         await store.add("anon-1", "moby-dick", 1)
         assert (tmp_path / "fresh" / "data" / "cart.db").is_file()
-    finally:
-        await store.close()
 
 
 @pytest.mark.redis
 async def test_a_redis_url_selects_redis(monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer) -> None:
     monkeypatch.setenv("FOLIO_CART_REDIS_URL", redis_server.url)
-    store = await open_store(load_settings(Settings))
-    try:
+    async with open_store(load_settings(Settings)) as store:
         assert isinstance(store, RedisCartStore)
         await store.clear("anon-app")
         assert await store.add("anon-app", "moby-dick", 2) == [Line("moby-dick", 2)]
-    finally:
-        await store.close()

@@ -4,6 +4,8 @@ import pytest
 
 from folio_cart.drills import OutageDrillStore
 from folio_cart.store import Limits, Line, SqliteCartStore
+from folio_cart.tables import MIGRATIONS
+from folio_platform.database import Database
 from folio_platform.errors import Unavailable
 
 
@@ -11,8 +13,8 @@ async def test_the_outage_drill_fails_every_call_like_a_store_that_is_down_and_l
     tmp_path: Path,
 ) -> None:
     outage = False
-    store = OutageDrillStore(SqliteCartStore(f"sqlite:///{tmp_path / 'cart.db'}", Limits()), lambda: outage)
-    try:
+    with Database.open(f"sqlite:///{tmp_path / 'cart.db'}", MIGRATIONS) as database:
+        store = OutageDrillStore(SqliteCartStore(database, Limits()), lambda: outage)
         assert await store.add("ada", "emma", 1) == [Line("emma", 1)]
 
         outage = True
@@ -28,5 +30,3 @@ async def test_the_outage_drill_fails_every_call_like_a_store_that_is_down_and_l
 
         outage = False
         assert await store.get("ada") == [Line("emma", 1)]  # nothing was lost or changed meanwhile
-    finally:
-        await store.close()

@@ -10,6 +10,8 @@ import pytest
 from folio.cart.v1 import cart_pb2, cart_pb2_grpc
 from folio_cart.servicer import ACCESS, CartServicer
 from folio_cart.store import CartStore, Limits, RedisCartStore, SqliteCartStore
+from folio_cart.tables import MIGRATIONS
+from folio_platform.database import Database
 from folio_platform.errors import field_violations
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
@@ -32,13 +34,12 @@ async def _serve(store: CartStore, issuer: TestIssuer) -> GrpcServer:
 @pytest.fixture
 async def stub(tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[cart_pb2_grpc.CartServiceStub]:
     """The cart as the storefront's service account sees it (guest carts, anon-...)."""
-    store = SqliteCartStore(f"sqlite:///{tmp_path / 'cart.db'}", Limits())
-    server = await _serve(store, issuer)
-    channel = issuer.channel(server.port, issuer.service_token("folio-storefront"))
-    yield cart_pb2_grpc.CartServiceStub(channel)
-    await channel.close()
-    await server.stop()
-    await store.close()
+    with Database.open(f"sqlite:///{tmp_path / 'cart.db'}", MIGRATIONS) as database:
+        server = await _serve(SqliteCartStore(database, Limits()), issuer)
+        channel = issuer.channel(server.port, issuer.service_token("folio-storefront"))
+        yield cart_pb2_grpc.CartServiceStub(channel)
+        await channel.close()
+        await server.stop()
 
 
 async def test_a_cart_through_grpc(stub: cart_pb2_grpc.CartServiceStub) -> None:
@@ -164,11 +165,10 @@ async def test_redis_down_gives_unavailable_naming_the_store_quickly(issuer: Tes
 
 @pytest.fixture
 async def cart_server(tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[GrpcServer]:
-    store = SqliteCartStore(f"sqlite:///{tmp_path / 'cart.db'}", Limits())
-    server = await _serve(store, issuer)
-    yield server
-    await server.stop()
-    await store.close()
+    with Database.open(f"sqlite:///{tmp_path / 'cart.db'}", MIGRATIONS) as database:
+        server = await _serve(SqliteCartStore(database, Limits()), issuer)
+        yield server
+        await server.stop()
 
 
 async def _get(issuer: TestIssuer, server: GrpcServer, token: str | None, shopper: str) -> grpc.StatusCode:

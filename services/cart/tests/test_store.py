@@ -9,6 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from folio_cart.store import CartStore, Limits, Line, RedisCartStore, SqliteCartStore
+from folio_cart.tables import MIGRATIONS
+from folio_platform.database import Database
 from folio_platform.errors import FailedPrecondition, Unavailable
 from folio_testing.plugin import RedisServer
 
@@ -18,12 +20,13 @@ LIMITS = Limits(max_quantity=99, max_lines=5)
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CartStore]:
     if request.param == "sqlite":
-        opened: CartStore = SqliteCartStore(f"sqlite:///{tmp_path / 'cart.db'}", LIMITS)
-    else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        opened = RedisCartStore(server.url, LIMITS, ttl_seconds=60)
-    yield opened
-    await opened.close()
+        with Database.open(f"sqlite:///{tmp_path / 'cart.db'}", MIGRATIONS) as database:
+            yield SqliteCartStore(database, LIMITS)
+        return
+    server: RedisServer = request.getfixturevalue("redis_server")
+    redis_store = RedisCartStore(server.url, LIMITS, ttl_seconds=60)
+    yield redis_store
+    await redis_store.close()
 
 
 @pytest.fixture
@@ -108,15 +111,11 @@ async def test_update_quantity_of_a_missing_book_creates_its_line(store: CartSto
 
 async def test_the_sqlite_cart_survives_a_restart(tmp_path: Path, shopper: str) -> None:
     url = f"sqlite:///{tmp_path / 'cart.db'}"
-    first = SqliteCartStore(url, LIMITS)
-    await first.add(shopper, "moby-dick", 2)
-    await first.close()
+    with Database.open(url, MIGRATIONS) as database:
+        await SqliteCartStore(database, LIMITS).add(shopper, "moby-dick", 2)
 
-    reopened = SqliteCartStore(url, LIMITS)
-    try:
-        assert await reopened.get(shopper) == [Line("moby-dick", 2)]
-    finally:
-        await reopened.close()
+    with Database.open(url, MIGRATIONS) as database:
+        assert await SqliteCartStore(database, LIMITS).get(shopper) == [Line("moby-dick", 2)]
 
 
 @pytest.mark.redis

@@ -9,10 +9,11 @@ import psycopg
 import pytest
 
 from folio.catalog.v1 import catalog_pb2_grpc
-from folio_catalog import db
 from folio_catalog.repository import AuthorRecord, BookRecord, GenreRecord, SqlCatalogRepository
 from folio_catalog.seed import SeedCatalog
 from folio_catalog.servicer import ACCESS, CatalogServicer
+from folio_catalog.tables import MIGRATIONS
+from folio_platform.database import Database
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
 from folio_testing.issuer import TestIssuer
@@ -184,15 +185,11 @@ def fixture_catalog() -> SeedCatalog:
 def _load_fixture_catalog(url: str) -> None:
     """Migrate `url` and load the fixture catalog into it, on a loop of its own."""
 
-    async def load() -> None:
-        repository = SqlCatalogRepository(db.create_engine_for(url))
-        try:
-            await repository.add_missing(genres=GENRES, authors=AUTHORS, books=BOOKS)
-        finally:
-            repository.close()
+    async def load(database: Database) -> None:
+        await SqlCatalogRepository(database).add_missing(genres=GENRES, authors=AUTHORS, books=BOOKS)
 
-    db.migrate(url)
-    asyncio.run(load())
+    with Database.open(url, MIGRATIONS) as database:
+        asyncio.run(load(database))
 
 
 @pytest.fixture(scope="session")
@@ -247,17 +244,15 @@ def writable_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str
 @pytest.fixture
 def repository(loaded_database_url: str) -> Iterator[SqlCatalogRepository]:
     """The fixture catalog on every backend, for tests that only read."""
-    repo = SqlCatalogRepository(db.create_engine_for(loaded_database_url))
-    yield repo
-    repo.close()
+    with Database.connect(loaded_database_url) as database:
+        yield SqlCatalogRepository(database)
 
 
 @pytest.fixture
 def writable_repository(writable_database_url: str) -> Iterator[SqlCatalogRepository]:
     """The fixture catalog in a database of this test's own, on every backend, for tests that write."""
-    repo = SqlCatalogRepository(db.create_engine_for(writable_database_url))
-    yield repo
-    repo.close()
+    with Database.connect(writable_database_url) as database:
+        yield SqlCatalogRepository(database)
 
 
 @pytest.fixture
@@ -265,9 +260,8 @@ def sqlite_repository(sqlite_template: Path, tmp_path: Path) -> Iterator[SqlCata
     """The fixture catalog in a SQLite file of this test's own."""
     path = tmp_path / "catalog.db"
     shutil.copyfile(sqlite_template, path)
-    repo = SqlCatalogRepository(db.create_engine_for(f"sqlite:///{path}"))
-    yield repo
-    repo.close()
+    with Database.connect(f"sqlite:///{path}") as database:
+        yield SqlCatalogRepository(database)
 
 
 StartCatalog = Callable[[SqlCatalogRepository], Awaitable[GrpcServer]]

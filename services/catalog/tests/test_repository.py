@@ -8,7 +8,6 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
-from folio_catalog import db
 from folio_catalog.repository import (
     AuthorRecord,
     BookOrder,
@@ -17,6 +16,8 @@ from folio_catalog.repository import (
     SqlCatalogRepository,
 )
 from folio_catalog.seed import SeedCatalog
+from folio_catalog.tables import MIGRATIONS
+from folio_platform.database import Database, create_engine_for, migrate
 
 
 def _ids(books: list[BookRecord]) -> list[str]:
@@ -410,28 +411,25 @@ async def test_search_treats_operator_words_as_words(repository: SqlCatalogRepos
 
 
 async def test_migrate_twice_is_a_no_op(database_url: str, fixture_catalog: SeedCatalog) -> None:
-    db.migrate(database_url)
-    repo = SqlCatalogRepository(db.create_engine_for(database_url))
-    try:
+    with Database.open(database_url, MIGRATIONS) as database:
+        repo = SqlCatalogRepository(database)
         await repo.add_missing(
             genres=fixture_catalog.genres, authors=fixture_catalog.authors, books=fixture_catalog.books
         )
-        db.migrate(database_url)
+        migrate(database_url, MIGRATIONS)
         assert (await repo.list_books(offset=0, limit=1)).total == len(fixture_catalog.books)
         assert await _search(repo, "leviathan") == ["leviathan"]
-    finally:
-        repo.close()
     assert _applied_revisions(database_url) == [_head_revision()]
 
 
 def _head_revision() -> str | None:
     config = Config()
-    config.set_main_option("script_location", str(db.MIGRATIONS))
+    config.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(config).get_current_head()
 
 
 def _applied_revisions(url: str) -> list[str]:
-    engine = db.create_engine_for(url)
+    engine = create_engine_for(url)
     try:
         with engine.connect() as connection:
             return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
@@ -443,29 +441,25 @@ async def test_upgrading_an_existing_database_keeps_data_searchable(
     database_url: str, fixture_catalog: SeedCatalog
 ) -> None:
     # A database made by the first release, upgraded in place, finds what a new one finds.
-    engine = db.create_engine_for(database_url)
+    engine = create_engine_for(database_url)
     config = Config()
-    config.set_main_option("script_location", str(db.MIGRATIONS))
+    config.set_main_option("script_location", str(MIGRATIONS))
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "0001")
     finally:
         engine.dispose()
-    old = SqlCatalogRepository(db.create_engine_for(database_url))
-    try:
+    with Database.connect(database_url) as database:
+        old = SqlCatalogRepository(database)
         await old.add_missing(
             genres=fixture_catalog.genres, authors=fixture_catalog.authors, books=fixture_catalog.books
         )
-    finally:
-        old.close()
-    db.migrate(database_url)
+    migrate(database_url, MIGRATIONS)
     assert _applied_revisions(database_url) == [_head_revision()]
-    repo = SqlCatalogRepository(db.create_engine_for(database_url))
-    try:
+    with Database.connect(database_url) as database:
+        repo = SqlCatalogRepository(database)
         assert (await repo.list_books(offset=0, limit=1)).total == len(fixture_catalog.books)
         assert await _search(repo, "voyage") == await _search(repo, "voyages")
         assert await _search(repo, "fiancee") == ["jane-eyre"]
         assert set(await _search(repo, "herman melville")) == {"moby-dick", "typee"}
-    finally:
-        repo.close()

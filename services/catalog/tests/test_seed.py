@@ -7,10 +7,11 @@ from importlib import resources
 
 import pytest
 
-from folio_catalog import db
 from folio_catalog.repository import SqlCatalogRepository
 from folio_catalog.seed import SeedCatalog, load_seed, load_seed_catalog, synthetic_catalog
 from folio_catalog.servicer import ID_PATTERN
+from folio_catalog.tables import MIGRATIONS
+from folio_platform.database import Database
 
 PUBLIC_DOMAIN_LAST_YEAR = 1929
 MIN_FEATURED = 8
@@ -90,9 +91,8 @@ def test_featured_books_exist(seed: SeedCatalog) -> None:
 
 
 async def test_seed_loads_once(sqlite_url: str, seed: SeedCatalog) -> None:
-    db.migrate(sqlite_url)
-    repository = SqlCatalogRepository(db.create_engine_for(sqlite_url))
-    try:
+    with Database.open(sqlite_url, MIGRATIONS) as database:
+        repository = SqlCatalogRepository(database)
         assert await load_seed(repository) == len(seed.books)
         assert await load_seed(repository) == 0
         assert (await repository.list_books(offset=0, limit=1)).total == len(seed.books)
@@ -101,14 +101,11 @@ async def test_seed_loads_once(sqlite_url: str, seed: SeedCatalog) -> None:
             assert counts[genre.id] == sum(genre.id in dict(b.genres) for b in seed.books)
         some = seed.books[len(seed.books) // 2]
         assert await repository.get_book(some.id) == some
-    finally:
-        repository.close()
 
 
 async def test_seed_goes_in_batches_and_reports_each(sqlite_url: str, seed: SeedCatalog) -> None:
-    db.migrate(sqlite_url)
-    repository = SqlCatalogRepository(db.create_engine_for(sqlite_url))
-    try:
+    with Database.open(sqlite_url, MIGRATIONS) as database:
+        repository = SqlCatalogRepository(database)
         first_half = SeedCatalog(seed.genres, seed.authors, seed.books[:250])
         assert await load_seed(repository, first_half) == 250
         told: list[int] = []
@@ -116,8 +113,6 @@ async def test_seed_goes_in_batches_and_reports_each(sqlite_url: str, seed: Seed
         assert added == len(seed.books) - 250
         assert told == [400, 400, len(seed.books) - 800]
         assert (await repository.list_books(offset=0, limit=1)).total == len(seed.books)
-    finally:
-        repository.close()
 
 
 # --- synthetic catalog ---------------------------------------------------------------------
@@ -157,9 +152,8 @@ def test_synthetic_catalog_is_well_formed(seed: SeedCatalog, synthetic: SeedCata
 async def test_synthetic_catalog_loads_into_sqlite(
     sqlite_url: str, seed: SeedCatalog, synthetic: SeedCatalog
 ) -> None:
-    db.migrate(sqlite_url)
-    repository = SqlCatalogRepository(db.create_engine_for(sqlite_url))
-    try:
+    with Database.open(sqlite_url, MIGRATIONS) as database:
+        repository = SqlCatalogRepository(database)
         started = time.perf_counter()
         added = await repository.add_missing(
             genres=seed.genres, authors=synthetic.authors, books=synthetic.books
@@ -172,5 +166,3 @@ async def test_synthetic_catalog_loads_into_sqlite(
         assert await repository.get_book(last.id) == last
         found = await repository.search_books(query=last.title, offset=0, limit=5)
         assert found.items[0].id == last.id
-    finally:
-        repository.close()

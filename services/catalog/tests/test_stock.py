@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import update
 
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from folio_catalog import db
-from folio_catalog.models import BookRow
 from folio_catalog.repository import SqlCatalogRepository
+from folio_catalog.tables import books
+from folio_platform.database import create_engine_for
 from folio_platform.errors import FailedPrecondition, NotFound, field_violations
 from folio_testing.issuer import TestIssuer
 
@@ -45,11 +45,11 @@ async def test_the_price_is_the_one_at_reservation_time(
     writable_repository: SqlCatalogRepository, writable_database_url: str
 ) -> None:
     await writable_repository.reserve("order-1", [("moby-dick", 1)])
-    engine = db.create_engine_for(writable_database_url)
+    engine = create_engine_for(writable_database_url)
     try:
         with engine.begin() as connection:
             connection.execute(
-                update(BookRow).where(BookRow.id == "moby-dick").values(price_minor=2500, title="Moby Dick")
+                update(books).where(books.c.id == "moby-dick").values(price_minor=2500, title="Moby Dick")
             )
     finally:
         engine.dispose()

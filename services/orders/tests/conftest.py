@@ -24,23 +24,29 @@ from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.common.v1 import money_pb2
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
-from folio_orders import db
 from folio_orders.app import connect_backends
 from folio_orders.reconcile import reconcile
 from folio_orders.saga import Checkout
 from folio_orders.servicer import ACCESS, OrdersServicer
 from folio_orders.settings import Settings
 from folio_orders.store import SqlOrderStore
+from folio_orders.tables import MIGRATIONS
 from folio_platform.auth import ServiceTokens, rules_for, services_only
+from folio_platform.database import Database
 from folio_platform.errors import InvalidArgument, to_status
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
+from folio_testing.data import (
+    BAD_LUHN_CARD_NUMBER,
+    DECLINED_CARD_NUMBER,
+    EMAIL,
+    GOOD_CARD_NUMBER,
+    address_message,
+    card_message,
+)
 from folio_testing.issuer import TestIssuer
 from folio_testing.plugin import PostgresServer
 
-GOOD_CARD = "4242424242424242"
-DECLINED_CARD = "4000000000000002"
-BAD_LUHN_CARD = "4242424242424241"
 CALL_TIMEOUT = 1.0
 CHARGE_TIMEOUT = 1.0
 
@@ -174,7 +180,7 @@ class FakeCatalog(_Switchboard, catalog_pb2_grpc.CatalogServiceServicer):
 
 
 class FakePayment(_Switchboard, payment_pb2_grpc.PaymentServiceServicer):
-    """Charges idempotent by key; DECLINED_CARD declines, BAD_LUHN_CARD is INVALID_ARGUMENT."""
+    """Charges idempotent by key; the declined test card declines, a bad Luhn number is INVALID_ARGUMENT."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -188,12 +194,12 @@ class FakePayment(_Switchboard, payment_pb2_grpc.PaymentServiceServicer):
 
     async def Charge(self, request, context):  # type: ignore[no-untyped-def]
         await self._before("Charge", context)
-        if request.card.number == BAD_LUHN_CARD:
+        if request.card.number == BAD_LUHN_CARD_NUMBER:
             await context.abort_with_status(
                 to_status(InvalidArgument("card.number", "is not a valid card number; check it for a typo"))
             )
         if request.idempotency_key not in self.payments:
-            declined = request.card.number == DECLINED_CARD
+            declined = request.card.number == DECLINED_CARD_NUMBER
             self.payments[request.idempotency_key] = payment_pb2.Payment(
                 id=f"pay_{uuid.uuid4().hex[:8]}",
                 idempotency_key=request.idempotency_key,
@@ -267,16 +273,14 @@ class FakeServer:
 
 
 def place_request(
-    *, shopper: str = "anon-ada", key: str | None = None, number: str = GOOD_CARD
+    *, shopper: str = "anon-ada", key: str | None = None, number: str = GOOD_CARD_NUMBER
 ) -> orders_pb2.PlaceOrderRequest:
     return orders_pb2.PlaceOrderRequest(
         shopper_id=shopper,
         idempotency_key=key or uuid.uuid4().hex,
-        email="ada@example.org",
-        card=payment_pb2.Card(number=number, exp_month=12, exp_year=2035, cvv="123"),
-        shipping_address=orders_pb2.ShippingAddress(
-            name="Ada Lovelace", line1="1 Rue de Rivoli", city="Paris", postal_code="75001", country="FR"
-        ),
+        email=EMAIL,
+        card=card_message(number),
+        shipping_address=address_message(),
     )
 
 
@@ -303,13 +307,14 @@ class World:
 
     async def restarted(self, store_wrapper: Callable[[SqlOrderStore], Any] = lambda s: s) -> Checkout:
         """A new process's saga over the same database (no memory of the old one)."""
-        store = SqlOrderStore(db.create_engine_for(self.url))
+        database = Database.connect(self.url)
+        store = SqlOrderStore(database)
         backends, channels = connect_backends(self.settings, Telemetry(enabled=False), self.tokens.token)
 
         async def close() -> None:
             for channel in channels:
                 await channel.close()
-            store.close()
+            database.close()
 
         self.closers.append(close)
         return Checkout(store_wrapper(store), backends)
@@ -357,10 +362,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[SqlOrderStore]:
-    db.migrate(database_url)
-    store = SqlOrderStore(db.create_engine_for(database_url))
-    yield store
-    store.close()
+    with Database.open(database_url, MIGRATIONS) as database:
+        yield SqlOrderStore(database)
 
 
 def _service(module: Any, name: str) -> Any:
@@ -395,8 +398,8 @@ async def _world(url: str, tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[
         call_timeout_seconds=CALL_TIMEOUT,
         charge_timeout_seconds=CHARGE_TIMEOUT,
     )
-    db.migrate(url)
-    store = SqlOrderStore(db.create_engine_for(url))
+    database = Database.open(url, MIGRATIONS)
+    store = SqlOrderStore(database)
     tokens = ServiceTokens(
         issuer=issuer.url, client_id="folio-orders", client_secret=issuer.clients["folio-orders"]
     )
@@ -441,7 +444,7 @@ async def _world(url: str, tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[
         await channel.close()
     for server in servers.values():
         await server.stop()
-    store.close()
+    database.close()
 
 
 @pytest.fixture

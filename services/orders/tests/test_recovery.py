@@ -15,15 +15,7 @@ from folio.orders.v1 import orders_pb2
 from folio_orders.recovery import recover_forever, recover_once
 from folio_orders.saga import INTERRUPTED
 from folio_orders.store import SqlOrderStore
-
-ADDRESS = {
-    "name": "Ada",
-    "line1": "1 Road",
-    "line2": "",
-    "city": "Paris",
-    "postal_code": "75001",
-    "country": "FR",
-}
+from folio_testing.data import ADDRESS
 
 
 class Crash(BaseException):

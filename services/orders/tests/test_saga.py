@@ -10,6 +10,14 @@ from folio.payment.v1 import payment_pb2
 from folio_orders.recovery import recover_once
 from folio_orders.saga import INTERRUPTED, NOT_KEPT, PAYMENT_DOWN
 from folio_platform.errors import field_violations
+from folio_testing.data import (
+    ADDRESS,
+    BAD_LUHN_CARD_NUMBER,
+    DECLINED_CARD_NUMBER,
+    EMAIL,
+    address_message,
+    card_message,
+)
 
 CONFIRMED, FAILED, PENDING = (
     orders_pb2.ORDER_STATUS_CONFIRMED,
@@ -17,7 +25,6 @@ CONFIRMED, FAILED, PENDING = (
     orders_pb2.ORDER_STATUS_PENDING,
 )
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
-GOOD, DECLINED, BAD_LUHN = "4242424242424242", "4000000000000002", "4242424242424241"
 
 
 async def _fails(call: object) -> grpc.aio.AioRpcError:
@@ -52,7 +59,7 @@ async def test_a_checkout_charges_the_catalog_prices_once_and_empties_the_cart(a
         order.total,
     )
     assert order.payment_id == charge.id
-    assert (order.email, order.shipping_address.country) == ("ada@example.org", "FR")
+    assert (order.email, order.shipping_address.country) == (EMAIL, ADDRESS["country"])
     assert world.catalog.stock == {"moby-dick": 3, "dracula": 0, "emma": 3}
     assert world.cart.items == {}
     await world.assert_consistent()
@@ -90,7 +97,7 @@ async def test_stock_the_catalog_cannot_hold_fails_with_its_reason(world, cart, 
 
 async def test_a_declined_card_releases_the_stock_and_keeps_the_cart(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
-    request = world.request(key="declined-once", number=DECLINED)
+    request = world.request(key="declined-once", number=DECLINED_CARD_NUMBER)
 
     error = await _fails(world.stub.PlaceOrder(request))
 
@@ -109,7 +116,7 @@ async def test_a_declined_card_releases_the_stock_and_keeps_the_cart(world) -> N
 
 async def test_a_malformed_card_is_invalid_argument_naming_the_card_field(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
-    request = world.request(key="bad-card-key", number=BAD_LUHN)
+    request = world.request(key="bad-card-key", number=BAD_LUHN_CARD_NUMBER)
 
     error = await _fails(world.stub.PlaceOrder(request))
 
@@ -127,11 +134,9 @@ def _bad(field: str, value: object) -> orders_pb2.PlaceOrderRequest:
     request = orders_pb2.PlaceOrderRequest(
         shopper_id="anon-ada",
         idempotency_key="a-good-key-1",
-        email="ada@example.org",
-        card=payment_pb2.Card(number=GOOD, exp_month=12, exp_year=2035, cvv="123"),
-        shipping_address=orders_pb2.ShippingAddress(
-            name="Ada", line1="1 Road", city="Paris", postal_code="75001", country="FR"
-        ),
+        email=EMAIL,
+        card=card_message(),
+        shipping_address=address_message(),
     )
     if field == "card":
         request.ClearField("card")
@@ -325,7 +330,7 @@ async def test_a_compensation_that_cannot_run_yet_is_finished_by_recovery(world)
     world.cart.items["anon-ada"] = {"moby-dick": 1}
     world.catalog.fail["ReleaseStock"] = UNAVAILABLE
 
-    error = await _fails(world.stub.PlaceOrder(world.request(number=DECLINED)))
+    error = await _fails(world.stub.PlaceOrder(world.request(number=DECLINED_CARD_NUMBER)))
 
     assert error.code() == UNAVAILABLE
     assert (await _only_order(world)).status == PENDING

@@ -3,17 +3,11 @@
 import asyncio
 import time
 
-from folio_orders import db
 from folio_orders.store import LineRecord, OrderRecord, SqlOrderStore
+from folio_orders.tables import MIGRATIONS
+from folio_platform.database import Database
+from folio_testing.data import ADDRESS, EMAIL
 
-ADDRESS = {
-    "name": "Ada",
-    "line1": "1 Road",
-    "line2": "",
-    "city": "Paris",
-    "postal_code": "1",
-    "country": "FR",
-}
 LINES = [
     LineRecord("moby-dick", "Moby-Dick", 2, 1250, "USD"),
     LineRecord("dracula", "Dracula", 1, 899, "USD"),
@@ -23,7 +17,7 @@ LINES = [
 async def _claim(
     store: SqlOrderStore, shopper: str = "anon-ada", key: str = "key-00001"
 ) -> tuple[OrderRecord, bool]:
-    return await store.claim(shopper_id=shopper, key=key, email="ada@example.org", address=ADDRESS)
+    return await store.claim(shopper_id=shopper, key=key, email=EMAIL, address=ADDRESS)
 
 
 async def test_one_order_per_shopper_and_key(store: SqlOrderStore) -> None:
@@ -111,17 +105,13 @@ async def test_stuck_finds_pending_orders_untouched_since_the_cutoff(store: SqlO
 
 
 async def test_orders_survive_a_restart_and_migrations_repeat_safely(database_url: str) -> None:
-    db.migrate(database_url)
-    first = SqlOrderStore(db.create_engine_for(database_url))
-    order, _ = await _claim(first)
-    await first.reserved(order.id, LINES)
-    first.close()
+    with Database.open(database_url, MIGRATIONS) as database:
+        first = SqlOrderStore(database)
+        order, _ = await _claim(first)
+        await first.reserved(order.id, LINES)
 
-    db.migrate(database_url)
-    second = SqlOrderStore(db.create_engine_for(database_url))
-    try:
+    with Database.open(database_url, MIGRATIONS) as database:
+        second = SqlOrderStore(database)
         reloaded = await second.get(order.id)
         assert reloaded is not None
         assert (reloaded.step, len(reloaded.lines)) == ("reserved", 2)
-    finally:
-        second.close()

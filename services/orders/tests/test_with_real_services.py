@@ -14,12 +14,12 @@ from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_cart.servicer import ACCESS as CART_ACCESS
 from folio_cart.servicer import CartServicer
 from folio_cart.store import Limits, SqliteCartStore
-from folio_catalog import db as catalog_db
+from folio_cart.tables import MIGRATIONS as CART_MIGRATIONS
 from folio_catalog.repository import SqlCatalogRepository
 from folio_catalog.seed import load_seed
 from folio_catalog.servicer import ACCESS as CATALOG_ACCESS
 from folio_catalog.servicer import CatalogServicer
-from folio_orders import db
+from folio_catalog.tables import MIGRATIONS as CATALOG_MIGRATIONS
 from folio_orders.app import connect_backends
 from folio_orders.reconcile import reconcile
 from folio_orders.saga import PAYMENT_DOWN, Checkout
@@ -27,15 +27,26 @@ from folio_orders.servicer import ACCESS as ORDERS_ACCESS
 from folio_orders.servicer import OrdersServicer
 from folio_orders.settings import Settings
 from folio_orders.store import SqlOrderStore
-from folio_payment import db as payment_db
+from folio_orders.tables import MIGRATIONS
 from folio_payment.ledger import SqlLedger
 from folio_payment.processor import SimulatedProcessor
 from folio_payment.servicer import ACCESS as PAYMENT_ACCESS
 from folio_payment.servicer import PaymentServicer
+from folio_payment.tables import MIGRATIONS as PAYMENT_MIGRATIONS
 from folio_platform.auth import ServiceTokens
+from folio_platform.database import Database
 from folio_platform.errors import field_violations
 from folio_platform.grpc_server import GrpcServer, ServerAuth
 from folio_platform.telemetry import Telemetry
+from folio_testing.data import (
+    BAD_LUHN_CARD_NUMBER,
+    DECLINED_CARD_NUMBER,
+    EMAIL,
+    GOOD_CARD_NUMBER,
+    TIMEOUT_CARD_NUMBER,
+    address_message,
+    card_message,
+)
 from folio_testing.issuer import TestIssuer
 
 PROCESSOR_TIMEOUT = 0.3
@@ -76,13 +87,15 @@ async def shop(tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[Shop]:
     """The four services wired as in production; the test calls orders as the storefront does for a
     guest, and reads the others as orders' own service account."""
     catalog_url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    catalog_db.migrate(catalog_url)
-    repository = SqlCatalogRepository(catalog_db.create_engine_for(catalog_url))
+    databases = [
+        Database.open(catalog_url, CATALOG_MIGRATIONS),
+        Database.open(f"sqlite:///{tmp_path / 'payment.db'}", PAYMENT_MIGRATIONS),
+        Database.open(f"sqlite:///{tmp_path / 'cart.db'}", CART_MIGRATIONS),
+    ]
+    repository = SqlCatalogRepository(databases[0])
     await load_seed(repository)
-    payment_url = f"sqlite:///{tmp_path / 'payment.db'}"
-    payment_db.migrate(payment_url)
-    ledger = SqlLedger(payment_db.create_engine_for(payment_url))
-    cart_store = SqliteCartStore(f"sqlite:///{tmp_path / 'cart.db'}", Limits())
+    ledger = SqlLedger(databases[1])
+    cart_store = SqliteCartStore(databases[2], Limits())
 
     catalog_servicer = CatalogServicer(repository)
     cart_servicer = CartServicer(cart_store)
@@ -109,9 +122,8 @@ async def shop(tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[Shop]:
         service_addresses={name: f"127.0.0.1:{server.port}" for name, server in servers.items()},
         charge_timeout_seconds=3,
     )
-    url = settings.resolved_database_url()
-    db.migrate(url)
-    store = SqlOrderStore(db.create_engine_for(url))
+    databases.append(Database.open(settings.resolved_database_url(), MIGRATIONS))
+    store = SqlOrderStore(databases[-1])
     tokens = ServiceTokens(
         issuer=issuer.url, client_id="folio-orders", client_secret=issuer.clients["folio-orders"]
     )
@@ -140,21 +152,17 @@ async def shop(tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[Shop]:
     for server in servers.values():
         await server.stop()
     await tokens.close()
-    store.close()
-    ledger.close()
-    repository.close()
-    await cart_store.close()
+    for database in databases:
+        database.close()
 
 
-def _request(key: str, number: str = "4242424242424242") -> orders_pb2.PlaceOrderRequest:
+def _request(key: str, number: str = GOOD_CARD_NUMBER) -> orders_pb2.PlaceOrderRequest:
     return orders_pb2.PlaceOrderRequest(
         shopper_id="anon-ada",
         idempotency_key=key,
-        email="ada@example.org",
-        card=payment_pb2.Card(number=number, exp_month=12, exp_year=2035, cvv="123"),
-        shipping_address=orders_pb2.ShippingAddress(
-            name="Ada", line1="1 Road", city="Paris", postal_code="75001", country="FR"
-        ),
+        email=EMAIL,
+        card=card_message(number),
+        shipping_address=address_message(),
     )
 
 
@@ -191,12 +199,12 @@ async def test_checkout_against_the_real_services(shop: Shop) -> None:
     for key, number, code, expected in [
         (
             "real-declined-1",
-            "4000000000000002",
+            DECLINED_CARD_NUMBER,
             grpc.StatusCode.FAILED_PRECONDITION,
             "Your card was declined.",
         ),
-        ("real-bad-card-1", "4242424242424241", grpc.StatusCode.INVALID_ARGUMENT, "card.number"),
-        ("real-timeout-1", "4000000000000119", grpc.StatusCode.UNAVAILABLE, PAYMENT_DOWN),
+        ("real-bad-card-1", BAD_LUHN_CARD_NUMBER, grpc.StatusCode.INVALID_ARGUMENT, "card.number"),
+        ("real-timeout-1", TIMEOUT_CARD_NUMBER, grpc.StatusCode.UNAVAILABLE, PAYMENT_DOWN),
     ]:
         await _fill_cart(shop, book.id, 1)
         with pytest.raises(grpc.aio.AioRpcError) as caught:

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from folio_payment import db
+from folio_payment.tables import MIGRATIONS
+from folio_platform.database import Database, create_engine_for, migrate
 from folio_testing.plugin import PostgresServer
 
 
@@ -14,7 +15,7 @@ from folio_testing.plugin import PostgresServer
 def postgres_ledger_url(postgres_server: PostgresServer) -> str:
     """One migrated PostgreSQL database for the session (creating one per test costs a second)."""
     url = postgres_server.create_database()
-    db.migrate(url)
+    migrate(url, MIGRATIONS)
     return url
 
 
@@ -23,10 +24,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty, migrated ledger on each backend the service supports."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'payment.db'}"
-        db.migrate(url)
+        migrate(url, MIGRATIONS)
         return url
     url = str(request.getfixturevalue("postgres_ledger_url"))
-    engine = db.create_engine_for(url)
+    engine = create_engine_for(url)
     with engine.begin() as connection:
         connection.execute(text("TRUNCATE payments"))
     engine.dispose()
@@ -35,6 +36,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = db.create_engine_for(database_url)
+    engine = create_engine_for(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def database(engine: Engine) -> Iterator[Database]:
+    """The ledger database as the service opens it (over `engine`, for tests that look underneath)."""
+    with Database(engine) as database:
+        yield database

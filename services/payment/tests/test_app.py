@@ -7,7 +7,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -18,11 +17,11 @@ from folio.common.v1 import money_pb2
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_payment.settings import Settings
 from folio_platform.auth import bearer
+from folio_testing.data import TIMEOUT_CARD_NUMBER, card_message
 from folio_testing.issuer import TestIssuer
 from folio_testing.plugin import free_port
 
-NEXT_YEAR = datetime.now(UTC).year + 1
-CARD = payment_pb2.Card(number="4242424242424242", exp_month=12, exp_year=NEXT_YEAR, cvv="123")
+CARD = card_message()
 
 
 @contextmanager
@@ -91,7 +90,7 @@ def test_the_service_charges_times_out_and_keeps_its_ledger_across_restarts(
         hangs = payment_pb2.ChargeRequest(
             idempotency_key="order-ord_hangs",
             amount=charge.amount,
-            card=payment_pb2.Card(number="4000000000000119", exp_month=12, exp_year=NEXT_YEAR, cvv="123"),
+            card=card_message(TIMEOUT_CARD_NUMBER),
         )
         started = time.monotonic()
         with pytest.raises(grpc.RpcError) as timed_out:

@@ -3,8 +3,9 @@ import time
 from folio_payment.drills import DRILL_DECLINE, DrillProcessor
 from folio_payment.processor import CardDetails, Decision, SimulatedProcessor
 from folio_platform.config import PaymentDrills
+from folio_testing.data import CVV, EXP_MONTH, EXP_YEAR, GOOD_CARD_NUMBER
 
-CARD = CardDetails(number="4242424242424242", brand="visa", exp_month=12, exp_year=2035, cvv="123")
+CARD = CardDetails(number=GOOD_CARD_NUMBER, brand="visa", exp_month=EXP_MONTH, exp_year=EXP_YEAR, cvv=CVV)
 
 
 async def test_without_drills_the_processor_answers_as_ever() -> None:

@@ -1,7 +1,6 @@
 """The ledger contract, on SQLite and PostgreSQL: claim, settle, refund, look up, list."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -9,8 +8,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
 
-from folio_payment import db
 from folio_payment.ledger import ChargeAttempt, PaymentRecord, SqlLedger
+from folio_payment.tables import MIGRATIONS
+from folio_platform.database import Database, create_engine_for
 from folio_platform.errors import FailedPrecondition, NotFound
 from folio_testing.plugin import PostgresServer
 
@@ -32,10 +32,8 @@ async def _paid(ledger: SqlLedger, key: str) -> PaymentRecord:
 
 
 @pytest.fixture
-async def ledger(engine: Engine) -> AsyncIterator[SqlLedger]:
-    ledger = SqlLedger(engine)
-    yield ledger
-    ledger.close()
+def ledger(database: Database) -> SqlLedger:
+    return SqlLedger(database)
 
 
 async def test_a_claim_is_pending_until_settled(ledger: SqlLedger) -> None:
@@ -174,18 +172,15 @@ async def test_pages_are_oldest_first(ledger: SqlLedger, engine: Engine) -> None
 
 
 async def test_the_ledger_survives_a_new_instance(database_url: str) -> None:
-    first = SqlLedger(db.create_engine_for(database_url))
-    paid = await _paid(first, "key-00001")
-    first.close()
+    with Database.connect(database_url) as database:
+        paid = await _paid(SqlLedger(database), "key-00001")
 
-    db.migrate(database_url)  # a restart migrates again: harmless
-    second = SqlLedger(db.create_engine_for(database_url))
-    try:
+    # A restart migrates again: harmless.
+    with Database.open(database_url, MIGRATIONS) as database:
+        second = SqlLedger(database)
         assert await second.by_key("key-00001") == paid
         again, created = await second.claim(_attempt("key-00001"))
         assert (again, created) == (paid, False)
-    finally:
-        second.close()
 
 
 async def test_no_card_number_or_cvv_column_exists(engine: Engine) -> None:
@@ -205,9 +200,9 @@ def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 async def test_a_ledger_from_the_first_schema_upgrades_in_place(blank_url: str) -> None:
-    engine = db.create_engine_for(blank_url)
+    engine = create_engine_for(blank_url)
     config = Config()
-    config.set_main_option("script_location", str(db.MIGRATIONS))
+    config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
@@ -220,12 +215,9 @@ async def test_a_ledger_from_the_first_schema_upgrades_in_place(blank_url: str) 
         )
     engine.dispose()
 
-    db.migrate(blank_url)
-    ledger = SqlLedger(db.create_engine_for(blank_url))
-    try:
+    with Database.open(blank_url, MIGRATIONS) as database:
+        ledger = SqlLedger(database)
         old = await ledger.by_key("key-00001")
         assert old is not None
         assert (old.status, old.claimed_at_ms) == ("succeeded", 1234)
         assert (await ledger.refund("pay_old", refund_key="refund-1", reason="")).status == "refunded"
-    finally:
-        ledger.close()

@@ -16,18 +16,24 @@ from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_payment.ledger import SqlLedger
 from folio_payment.processor import CardDetails, Decision, SimulatedProcessor
 from folio_payment.servicer import ACCESS, PaymentServicer
+from folio_platform.database import Database
 from folio_platform.errors import field_violations
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
+from folio_testing.data import (
+    DECLINED_CARD_NUMBER,
+    GOOD_CARD_NUMBER,
+    NO_FUNDS_CARD_NUMBER,
+    TIMEOUT_CARD_NUMBER,
+    card_message,
+)
 from folio_testing.issuer import TestIssuer
 
 PROCESSOR_TIMEOUT = 0.3
-GOOD = payment_pb2.Card(
-    number="4242 4242 4242 4242", exp_month=12, exp_year=2035, cvv="123", holder_name="Ada"
-)
-DECLINED = payment_pb2.Card(number="4000 0000 0000 0002", exp_month=12, exp_year=2035, cvv="123")
-NO_FUNDS = payment_pb2.Card(number="4000 0000 0000 9995", exp_month=12, exp_year=2035, cvv="123")
-TIMES_OUT = payment_pb2.Card(number="4000 0000 0000 0119", exp_month=12, exp_year=2035, cvv="123")
+GOOD = card_message(GOOD_CARD_NUMBER)
+DECLINED = card_message(DECLINED_CARD_NUMBER)
+NO_FUNDS = card_message(NO_FUNDS_CARD_NUMBER)
+TIMES_OUT = card_message(TIMEOUT_CARD_NUMBER)
 USD_10 = money_pb2.Money(currency_code="USD", minor_units=1000)
 
 
@@ -61,9 +67,9 @@ class Payments:
 
 
 @pytest.fixture
-async def payments(engine: Engine, issuer: TestIssuer) -> AsyncIterator[Payments]:
+async def payments(database: Database, issuer: TestIssuer) -> AsyncIterator[Payments]:
     """Payment as orders' service account (the only caller that moves money) sees it."""
-    ledger = SqlLedger(engine)
+    ledger = SqlLedger(database)
     processor = CountingProcessor()
     servicer = PaymentServicer(
         ledger,
@@ -80,10 +86,9 @@ async def payments(engine: Engine, issuer: TestIssuer) -> AsyncIterator[Payments
     )
     await server.start()
     channel = issuer.channel(server.port, issuer.service_token("folio-orders"))
-    yield Payments(payment_pb2_grpc.PaymentServiceStub(channel), processor, engine)
+    yield Payments(payment_pb2_grpc.PaymentServiceStub(channel), processor, database.engine)
     await channel.close()
     await server.stop()
-    ledger.close()
 
 
 def _charge(
@@ -128,7 +133,7 @@ async def test_a_charge_succeeds_and_keeps_only_brand_and_last_four(payments: Pa
     assert await payments.all() == [payment]
     with payments.engine.connect() as connection:
         stored = [str(value) for value in connection.execute(text("SELECT * FROM payments")).one()]
-    assert not [value for value in stored if "4242424242424242" in value or value == GOOD.cvv]
+    assert not [value for value in stored if GOOD_CARD_NUMBER in value or value == GOOD.cvv]
 
 
 @pytest.mark.parametrize(

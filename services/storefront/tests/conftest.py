@@ -10,11 +10,12 @@ import pytest
 from fastapi import FastAPI
 
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from folio_catalog import db
 from folio_catalog.repository import AuthorRecord, BookRecord, GenreRecord, SqlCatalogRepository
 from folio_catalog.servicer import ACCESS as CATALOG_ACCESS
 from folio_catalog.servicer import CatalogServicer
+from folio_catalog.tables import MIGRATIONS
 from folio_platform.auth import AuthSettings
+from folio_platform.database import Database
 from folio_platform.discovery import StaticDiscovery
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
@@ -203,12 +204,9 @@ def known() -> KnownCatalog:
 def catalog_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A migrated SQLite catalog holding the fixture books (the storefront only reads it)."""
     url = f"sqlite:///{tmp_path_factory.mktemp('catalog') / 'catalog.db'}"
-    db.migrate(url)
-    repository = SqlCatalogRepository(db.create_engine_for(url))
-    try:
+    with Database.open(url, MIGRATIONS) as database:
+        repository = SqlCatalogRepository(database)
         added = asyncio.run(repository.add_missing(genres=GENRES, authors=AUTHORS, books=BOOKS))
-    finally:
-        repository.close()
     assert added == len(BOOKS)
     return url
 
@@ -221,15 +219,15 @@ class CatalogServer:
         self.issuer = issuer
         self.port = 0
         self._server: GrpcServer | None = None
-        self._repository: SqlCatalogRepository | None = None
+        self._database: Database | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        self._repository = SqlCatalogRepository(db.create_engine_for(self.url))
-        servicer = CatalogServicer(self._repository)
+        self._database = Database.connect(self.url)
+        servicer = CatalogServicer(SqlCatalogRepository(self._database))
         self._server = GrpcServer(
             register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
             service_names=[CATALOG_SERVICE],
@@ -245,9 +243,9 @@ class CatalogServer:
         if self._server is not None:
             await self._server.stop()
             self._server = None
-        if self._repository is not None:
-            self._repository.close()
-            self._repository = None
+        if self._database is not None:
+            self._database.close()
+            self._database = None
 
 
 @pytest.fixture

@@ -133,9 +133,14 @@ async def test_pages_ask_box_and_similar_books_section(shop: httpx.AsyncClient) 
     page = await shop.get("/assistant", params={"q": "whales"})
     assert page.status_code == 200
     assert 'id="ask-form"' in page.text
-    assert "/api/v1/assistant/ask" in page.text
+    ask_js = await shop.get("/static/ask.js")
+    assert "/static/ask.js" in page.text
+    assert "/api/v1/assistant/ask" in ask_js.text
     book = await shop.get("/books/moby-dick")
-    assert "/api/v1/books/moby-dick/similar" in book.text
+    similar_js = await shop.get("/static/similar.js")
+    assert 'data-book="moby-dick"' in book.text
+    assert "/static/similar.js" in book.text
+    assert "/similar?limit=6" in similar_js.text
 
 
 async def test_assistant_down_is_503_and_the_shop_stays_ready(catalog_server: Any, storefront: Any) -> None:

@@ -8,24 +8,9 @@ import pytest
 
 from folio_platform.settings import load_settings
 from folio_storefront.settings import Settings
+from folio_testing.data import checkout
 
-CHECKOUT = {
-    "email": "ada@example.org",
-    "shipping_address": {
-        "name": "Ada",
-        "line1": "1 Road",
-        "city": "Paris",
-        "postal_code": "75001",
-        "country": "FR",
-    },
-    "card": {
-        "number": "4242 4242 4242 4242",
-        "exp_month": 12,
-        "exp_year": 2035,
-        "cvv": "123",
-        "holder_name": "A",
-    },
-}
+CHECKOUT = checkout()
 
 
 async def test_checkout_needs_an_idempotency_key(client) -> None:

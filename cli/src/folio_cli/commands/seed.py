@@ -18,10 +18,11 @@ def seed(
     synthetic: Annotated[int, typer.Option(min=0, max=1_000_000, help="also add N generated books")] = 0,
 ) -> None:
     """Load the bundled catalog (and optional synthetic books) into the catalog database."""
-    from folio_catalog import db
     from folio_catalog.repository import SqlCatalogRepository
     from folio_catalog.seed import load_seed, load_seed_catalog, synthetic_catalog
     from folio_catalog.settings import Settings
+    from folio_catalog.tables import MIGRATIONS
+    from folio_platform.database import Database
 
     url = Settings(data_dir=data_dir, database_url=database_url).resolved_database_url()
     catalog = load_seed_catalog()
@@ -30,22 +31,18 @@ def seed(
         parts.append(("synthetic books", synthetic_catalog(synthetic, genres=catalog.genres)))
 
     async def run() -> list[int]:
-        repository = SqlCatalogRepository(db.create_engine_for(url))
-        try:
-            with progress_bar() as bar:
-                return [
-                    await load_seed(
-                        repository,
-                        books,
-                        progress=partial(bar.advance, bar.add_task(name, total=len(books.books))),
-                    )
-                    for name, books in parts
-                ]
-        finally:
-            repository.close()
+        with Database.open(url, MIGRATIONS) as database, progress_bar() as bar:
+            repository = SqlCatalogRepository(database)
+            return [
+                await load_seed(
+                    repository,
+                    books,
+                    progress=partial(bar.advance, bar.add_task(name, total=len(books.books))),
+                )
+                for name, books in parts
+            ]
 
     started = time.monotonic()
-    db.migrate(url)
     counts = asyncio.run(run())
     added, generated = counts[0], sum(counts[1:])
     typer.echo(

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import jwt
@@ -330,6 +330,12 @@ class ServiceTokens:
 
     async def close(self) -> None:
         await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
 
     async def token(self) -> str:
         """A valid access token for this service; raises `Unauthenticated` when the issuer refuses."""

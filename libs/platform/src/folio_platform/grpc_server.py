@@ -13,7 +13,7 @@ import inspect
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +36,7 @@ from folio_platform.auth import (
 from folio_platform.center import Center
 from folio_platform.deadlines import deadline_scope
 from folio_platform.errors import FolioError, PermissionDenied, Unauthenticated, to_status
-from folio_platform.logging import configure_logging
-from folio_platform.settings import GrpcServiceSettings, load_settings
+from folio_platform.settings import GrpcServiceSettings
 from folio_platform.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -304,14 +303,3 @@ async def serve_grpc(
         await server.serve_until_signalled(center, settings.host)
     finally:
         await verifier.close()
-
-
-def run_service[S: GrpcServiceSettings](
-    name: str, settings_class: type[S], serve: Callable[[S, AuthSettings], Coroutine[Any, Any, None]]
-) -> None:
-    """A service's `main()`: its settings and the shared auth settings from the environment,
-    logging, then `serve(settings, auth_settings)` to the end."""
-    settings = load_settings(settings_class)
-    auth_settings = load_settings(AuthSettings)
-    configure_logging(name, level=settings.log_level, fmt=settings.log_format)
-    asyncio.run(serve(settings, auth_settings))

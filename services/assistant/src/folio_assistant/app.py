@@ -1,9 +1,11 @@
-"""Wiring: settings -> embedder, vector index, graph, backend channels -> retrieval, answers, ingestion,
-gRPC server. Nothing happens at import."""
+"""The assistant as the platform runs it: embedder, vector index, graph and channels to the catalog
+(and orders), with retrieval, answers and ingestion over them. Nothing happens at import."""
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -19,11 +21,10 @@ from folio_assistant.retrieval import Retriever
 from folio_assistant.servicer import ACCESS, AssistantServicer
 from folio_assistant.settings import Settings
 from folio_assistant.vectors import VectorIndex
-from folio_platform.auth import AuthSettings, ServiceTokens
+from folio_platform.auth import ServiceTokens
 from folio_platform.discovery import StaticDiscovery
 from folio_platform.grpc_client import create_channel
-from folio_platform.grpc_server import run_service, serve_grpc
-from folio_platform.telemetry import configure_telemetry
+from folio_platform.service import Runtime, Servicer, ServiceSpec, Serving, run_service
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = assistant_pb2.DESCRIPTOR.services_by_name["AssistantService"].full_name
@@ -73,40 +74,40 @@ async def ingest_until_done(ingestion: Ingestion) -> None:
     log.error("start-up ingestion gave up; run `folio ingest` once the catalog is up")
 
 
-async def serve(settings: Settings, auth: AuthSettings) -> None:
-    """Run the assistant until SIGTERM/SIGINT."""
-    telemetry = configure_telemetry(
-        "assistant", metrics_port=settings.metrics_port, metrics_host=settings.host
-    )
+@asynccontextmanager
+async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
+    """The embedder, the vector index, the graph, channels to catalog (and orders), and the
+    retrieval, answers and ingestion over them; the start-up ingestion runs in the background."""
+    settings = runtime.settings
     root = settings.data_dir / "assistant"
     embedder = await asyncio.to_thread(Embedder, threads=settings.embedding_threads)
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-    vectors = VectorIndex.open(url=settings.qdrant_url, path=root / "qdrant", api_key=api_key)
     password = settings.graph_password.get_secret_value() if settings.graph_password else None
-    graph = await asyncio.to_thread(
-        open_graph,
-        url=settings.graph_url,
-        directory=root / "graph",
-        user=settings.graph_user,
-        password=password,
-    )
     discovery = StaticDiscovery(settings.service_addresses)
-    tokens = ServiceTokens.from_settings(auth)
-    channels: dict[str, grpc.aio.Channel] = {
-        name: create_channel(
-            discovery.resolve(name),
-            idempotent_services=methods,
-            default_timeout=settings.call_timeout_seconds,
-            telemetry=telemetry,
-            # As itself: catalog reads are public, orders' purchase history is not.
-            token_source=tokens.token,
+    async with contextlib.AsyncExitStack() as stack:
+        vectors = VectorIndex.open(url=settings.qdrant_url, path=root / "qdrant", api_key=api_key)
+        stack.push_async_callback(vectors.close)
+        graph = await asyncio.to_thread(
+            open_graph,
+            url=settings.graph_url,
+            directory=root / "graph",
+            user=settings.graph_user,
+            password=password,
         )
-        for name, methods in IDEMPOTENT.items()
-        if name in settings.service_addresses
-    }
-    start_ingest: asyncio.Task[None] | None = None
-    ingestion: Ingestion | None = None
-    try:
+        stack.push_async_callback(graph.close)
+        tokens = await stack.enter_async_context(ServiceTokens.from_settings(runtime.auth))
+        channels: dict[str, grpc.aio.Channel] = {}
+        for name, methods in IDEMPOTENT.items():
+            if name in settings.service_addresses:
+                channels[name] = create_channel(
+                    discovery.resolve(name),
+                    idempotent_services=methods,
+                    default_timeout=settings.call_timeout_seconds,
+                    telemetry=runtime.telemetry,
+                    # As itself: catalog reads are public, orders' purchase history is not.
+                    token_source=tokens.token,
+                )
+                stack.push_async_callback(channels[name].close, None)
         await vectors.ensure_collection()
         await graph.ensure_schema()
         retriever = Retriever(embedder=embedder, vectors=vectors, graph=graph)
@@ -120,8 +121,10 @@ async def serve(settings: Settings, auth: AuthSettings) -> None:
             graph=graph,
             on_done=retriever.refresh_names,
         )
+        stack.push_async_callback(ingestion.stop)
         if settings.ingest_on_start and await vectors.count() == 0:
             start_ingest = asyncio.create_task(ingest_until_done(ingestion))
+            stack.push_async_callback(_cancel, start_ingest)
         servicer = AssistantServicer(
             retriever=retriever,
             answerer=Answerer(llm=llm, settings=llm_settings),
@@ -136,28 +139,25 @@ async def serve(settings: Settings, auth: AuthSettings) -> None:
                 "llm": bool(llm),
             },
         )
-        await serve_grpc(
-            settings,
-            register=lambda s: assistant_pb2_grpc.add_AssistantServiceServicer_to_server(servicer, s),
-            service_names=[SERVICE_NAME],
-            telemetry=telemetry,
-            auth_settings=auth,
-            access=ACCESS,
+        yield Serving(
+            servicers=[
+                Servicer(
+                    SERVICE_NAME,
+                    lambda s: assistant_pb2_grpc.add_AssistantServiceServicer_to_server(servicer, s),
+                )
+            ]
         )
-    finally:
-        if start_ingest is not None:
-            start_ingest.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await start_ingest
-        if ingestion is not None:
-            await ingestion.stop()
-        for channel in channels.values():
-            await channel.close(grace=None)
-        await tokens.close()
-        await vectors.close()
-        await graph.close()
-        telemetry.shutdown()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def spec() -> ServiceSpec[Settings]:
+    return ServiceSpec(name="assistant", settings=Settings, access=ACCESS, resources=resources)
 
 
 def main() -> None:
-    run_service("assistant", Settings, serve)
+    run_service(spec())

@@ -40,6 +40,3 @@ class OutageDrillStore:
     async def clear(self, shopper_id: str) -> list[Line]:
         self._check()
         return await self.inner.clear(shopper_id)
-
-    async def close(self) -> None:
-        await self.inner.close()

@@ -5,30 +5,18 @@ concurrent adds can neither lose an update nor push a line past its limit.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 import redis.exceptions
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    delete,
-    func,
-    select,
-)
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from folio_platform import database
+from folio_cart.tables import cart_items
+from folio_platform.database import Database
 from folio_platform.errors import FailedPrecondition, Unavailable
 
 STORE = "cart store"
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 @dataclass(frozen=True)
@@ -60,25 +48,12 @@ class CartStore(Protocol):
 
     async def clear(self, shopper_id: str) -> list[Line]: ...
 
-    async def close(self) -> None: ...
-
-
-_metadata = MetaData()
-cart_items = Table(
-    "cart_items",
-    _metadata,
-    Column("shopper_id", String(128), primary_key=True),
-    Column("book_id", String(160), primary_key=True),
-    Column("quantity", Integer, nullable=False),
-    Column("position", BigInteger, nullable=False),
-)
-
 
 class SqliteCartStore:
     """The embedded default: carts in a SQLite file, so they survive a restart of the service."""
 
-    def __init__(self, url: str, limits: Limits) -> None:
-        self._db = database.Database.open(url, migrations=MIGRATIONS, workers=4, name="cart-db")
+    def __init__(self, db: Database, limits: Limits) -> None:
+        self._db = db
         self._limits = limits
 
     @staticmethod
@@ -158,9 +133,6 @@ class SqliteCartStore:
             return []
 
         return await self._db.transaction(work)
-
-    async def close(self) -> None:
-        self._db.close()
 
 
 # KEYS: items hash (book -> quantity), order zset (book -> first-added counter), counter.

@@ -1,48 +1,43 @@
-"""Wiring: settings -> database -> repository -> gRPC server. Nothing happens at import."""
+"""The catalog as the platform runs it: its database, seeded on start, behind the CatalogService."""
 
-import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from folio_catalog import db
 from folio_catalog.drills import LatencyDrill
 from folio_catalog.repository import SqlCatalogRepository
 from folio_catalog.seed import load_seed
 from folio_catalog.servicer import ACCESS, CatalogServicer
 from folio_catalog.settings import Settings
-from folio_platform.auth import AuthSettings
-from folio_platform.center import CenterSettings, open_center
-from folio_platform.grpc_server import run_service, serve_grpc
-from folio_platform.settings import load_settings
-from folio_platform.telemetry import configure_telemetry
+from folio_catalog.tables import MIGRATIONS
+from folio_platform.database import open_database
+from folio_platform.service import Runtime, Servicer, ServiceSpec, Serving, run_service
 
 SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 
 
-async def serve(settings: Settings, auth: AuthSettings) -> None:
-    """Run the catalog until SIGTERM/SIGINT."""
-    telemetry = configure_telemetry("catalog", metrics_port=settings.metrics_port, metrics_host=settings.host)
-    url = settings.resolved_database_url()
-    await asyncio.to_thread(db.migrate, url)
-    repository = SqlCatalogRepository(db.create_engine_for(url))
-    try:
+@asynccontextmanager
+async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
+    """The catalog database (migrated, and seeded when asked) and the servicer over it."""
+    settings, config = runtime.settings, runtime.center.config
+    async with open_database(settings.resolved_database_url(), MIGRATIONS, name="catalog-db") as db:
+        repository = SqlCatalogRepository(db)
         if settings.seed_on_start:
             await load_seed(repository)
         servicer = CatalogServicer(repository)
-        async with open_center("catalog", load_settings(CenterSettings)) as center:
-            await serve_grpc(
-                settings,
-                register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
-                service_names=[SERVICE_NAME],
-                telemetry=telemetry,
-                auth_settings=auth,
-                access=ACCESS,
-                center=center,
-                interceptors=[LatencyDrill(lambda: center.config.current.flags.catalog.latency_ms)],
-            )
-    finally:
-        repository.close()
-        telemetry.shutdown()
+        yield Serving(
+            servicers=[
+                Servicer(
+                    SERVICE_NAME, lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s)
+                )
+            ],
+            interceptors=[LatencyDrill(lambda: config.current.flags.catalog.latency_ms)],
+        )
+
+
+def spec() -> ServiceSpec[Settings]:
+    return ServiceSpec(name="catalog", settings=Settings, access=ACCESS, resources=resources)
 
 
 def main() -> None:
-    run_service("catalog", Settings, serve)
+    run_service(spec())

@@ -12,6 +12,7 @@ from folio_catalog.repository import (
     BookRecord,
     CatalogRepository,
     ReservationRecord,
+    ReservationState,
 )
 from folio_platform import pagination
 from folio_platform.auth import PUBLIC, role, rules_for, services_only
@@ -22,9 +23,9 @@ RESERVATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MAX_LINES = 50
 MAX_QUANTITY = 99
 STATES = {
-    "held": catalog_pb2.RESERVATION_STATE_HELD,
-    "released": catalog_pb2.RESERVATION_STATE_RELEASED,
-    "committed": catalog_pb2.RESERVATION_STATE_COMMITTED,
+    ReservationState.HELD: catalog_pb2.RESERVATION_STATE_HELD,
+    ReservationState.RELEASED: catalog_pb2.RESERVATION_STATE_RELEASED,
+    ReservationState.COMMITTED: catalog_pb2.RESERVATION_STATE_COMMITTED,
 }
 MAX_QUERY_LENGTH = 200
 ORDERS = {

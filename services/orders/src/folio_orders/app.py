@@ -1,7 +1,10 @@
-"""Wiring: settings -> order store + backend channels -> checkout saga, recovery loop, gRPC server."""
+"""The orders service as the platform runs it: its store, channels to the services checkout calls,
+the checkout saga and its recovery loop."""
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import grpc
 
@@ -9,19 +12,18 @@ from folio.cart.v1 import cart_pb2, cart_pb2_grpc
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
-from folio_orders import db
 from folio_orders.recovery import recover_forever
 from folio_orders.saga import Backends, Checkout
 from folio_orders.servicer import ACCESS, OrdersServicer
 from folio_orders.settings import Settings
 from folio_orders.store import SqlOrderStore
-from folio_platform.auth import AuthSettings, ServiceTokens, TokenSource
-from folio_platform.center import CenterSettings, open_center
+from folio_orders.tables import MIGRATIONS
+from folio_platform.auth import ServiceTokens, TokenSource
+from folio_platform.database import open_database
 from folio_platform.discovery import Discovery, StaticDiscovery
-from folio_platform.grpc_server import run_service, serve_grpc
 from folio_platform.registry import ServiceChannel
-from folio_platform.settings import load_settings
-from folio_platform.telemetry import Telemetry, configure_telemetry
+from folio_platform.service import Runtime, Servicer, ServiceSpec, Serving, run_service
+from folio_platform.telemetry import Telemetry
 
 SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
 _CART = cart_pb2.DESCRIPTOR.services_by_name["CartService"].full_name
@@ -66,47 +68,47 @@ def connect_backends(
     return backends, list(channels.values())
 
 
-async def serve(settings: Settings, auth: AuthSettings) -> None:
-    """Run the orders service (and its recovery loop) until SIGTERM/SIGINT."""
-    telemetry = configure_telemetry("orders", metrics_port=settings.metrics_port, metrics_host=settings.host)
-    url = settings.resolved_database_url()
-    await asyncio.to_thread(db.migrate, url)
-    store = SqlOrderStore(db.create_engine_for(url))
-    tokens = ServiceTokens.from_settings(auth)
-    try:
-        async with open_center("orders", load_settings(CenterSettings)) as center:
-            discovery = await center.discovery(StaticDiscovery(settings.service_addresses), list(IDEMPOTENT))
-            backends, channels = connect_backends(settings, telemetry, tokens.token, discovery)
-            checkout = Checkout(store, backends)
-            recovery = asyncio.create_task(
-                recover_forever(
-                    checkout,
-                    interval=settings.recovery_interval_seconds,
-                    older_than=settings.recovery_after_seconds,
-                )
+@asynccontextmanager
+async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
+    """The orders database, channels to cart, catalog and payment, the saga over them and its
+    recovery loop (stopped before the channels close)."""
+    settings, center = runtime.settings, runtime.center
+    async with (
+        open_database(settings.resolved_database_url(), MIGRATIONS, name="orders-db") as db,
+        ServiceTokens.from_settings(runtime.auth) as tokens,
+    ):
+        store = SqlOrderStore(db)
+        discovery = await center.discovery(StaticDiscovery(settings.service_addresses), list(IDEMPOTENT))
+        backends, channels = connect_backends(settings, runtime.telemetry, tokens.token, discovery)
+        checkout = Checkout(store, backends)
+        recovery = asyncio.create_task(
+            recover_forever(
+                checkout,
+                interval=settings.recovery_interval_seconds,
+                older_than=settings.recovery_after_seconds,
             )
-            try:
-                servicer = OrdersServicer(store, checkout)
-                await serve_grpc(
-                    settings,
-                    register=lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, s),
-                    service_names=[SERVICE_NAME],
-                    telemetry=telemetry,
-                    auth_settings=auth,
-                    access=ACCESS,
-                    center=center,
-                )
-            finally:
-                recovery.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await recovery
-                for channel in channels:
-                    await channel.close(grace=None)
-    finally:
-        store.close()
-        await tokens.close()
-        telemetry.shutdown()
+        )
+        servicer = OrdersServicer(store, checkout)
+        try:
+            yield Serving(
+                servicers=[
+                    Servicer(
+                        SERVICE_NAME,
+                        lambda s: orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, s),
+                    )
+                ]
+            )
+        finally:
+            recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recovery
+            for channel in channels:
+                await channel.close(grace=None)
+
+
+def spec() -> ServiceSpec[Settings]:
+    return ServiceSpec(name="orders", settings=Settings, access=ACCESS, resources=resources)
 
 
 def main() -> None:
-    run_service("orders", Settings, serve)
+    run_service(spec())

@@ -14,7 +14,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from folio_orders.saga import Checkout
-from folio_orders.store import PENDING
+from folio_orders.store import OrderStatus
 from folio_platform.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ async def recover_once(checkout: Checkout, *, older_than_seconds: float, limit: 
         except Exception:
             log.exception("recovery of an order failed", extra={"order_id": order.id})
             continue
-        if result.status != PENDING:
+        if result.status != OrderStatus.PENDING:
             ended += 1
             log.info(
                 "recovered order",

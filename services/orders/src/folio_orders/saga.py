@@ -22,16 +22,7 @@ from folio.cart.v1 import cart_pb2, cart_pb2_grpc
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.common.v1 import money_pb2
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
-from folio_orders.store import (
-    CHARGED,
-    CONFIRMED,
-    CREATED,
-    PENDING,
-    RESERVED,
-    LineRecord,
-    OrderRecord,
-    OrderStore,
-)
+from folio_orders.store import LineRecord, OrderRecord, OrderStatus, OrderStore, Step
 from folio_platform.deadlines import time_remaining
 from folio_platform.errors import (
     FailedPrecondition,
@@ -166,16 +157,16 @@ class Checkout:
         """
         async with self.locks.hold(order.id):
             order = await self._reload(order.id)
-            if order.status != PENDING:
+            if order.status != OrderStatus.PENDING:
                 return order
             try:
-                if order.step == CREATED:
+                if order.step == Step.CREATED:
                     await self._reserve(order, card)
                     order = await self._reload(order.id)
-                if order.status == PENDING and order.step == RESERVED:
+                if order.status == OrderStatus.PENDING and order.step == Step.RESERVED:
                     await self._charge(order, card)
                     order = await self._reload(order.id)
-                if order.status == PENDING and order.step == CHARGED:
+                if order.status == OrderStatus.PENDING and order.step == Step.CHARGED:
                     await self._commit(order)
                     order = await self._reload(order.id)
             except _Refused as refused:
@@ -192,7 +183,7 @@ class Checkout:
                 # The order stays pending for a retry or the recovery loop; the shopper saw a 503.
                 self.metrics.failures.add(1, {"reason": "dependency_unavailable"})
                 raise
-            if order.status == CONFIRMED:
+            if order.status == OrderStatus.CONFIRMED:
                 self.metrics.placed(order)
                 await self._empty_cart(order)
             return order

@@ -14,7 +14,7 @@ import grpc
 from folio.common.v1 import money_pb2
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio_orders.saga import Checkout, failure_error
-from folio_orders.store import FAILED, PENDING, OrderRecord, OrderStore
+from folio_orders.store import OrderRecord, OrderStatus, OrderStore
 from folio_platform import pagination
 from folio_platform.auth import checked_shopper, role, rules_for, signed_in
 from folio_platform.errors import InvalidArgument, NotFound, Unavailable
@@ -22,9 +22,9 @@ from folio_platform.errors import InvalidArgument, NotFound, Unavailable
 KEY = re.compile(r"[A-Za-z0-9_-]{8,100}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 STATUSES = {
-    "pending": orders_pb2.ORDER_STATUS_PENDING,
-    "confirmed": orders_pb2.ORDER_STATUS_CONFIRMED,
-    "failed": orders_pb2.ORDER_STATUS_FAILED,
+    OrderStatus.PENDING: orders_pb2.ORDER_STATUS_PENDING,
+    OrderStatus.CONFIRMED: orders_pb2.ORDER_STATUS_CONFIRMED,
+    OrderStatus.FAILED: orders_pb2.ORDER_STATUS_FAILED,
 }
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "postal_code", "country")
 
@@ -102,9 +102,9 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         )
         # A retry, or a concurrent duplicate, drives the same saga: it never starts a second one.
         order = await self.checkout.advance(order, request.card)
-        if order.status == FAILED:
+        if order.status == OrderStatus.FAILED:
             raise failure_error(order)
-        if order.status == PENDING:
+        if order.status == OrderStatus.PENDING:
             raise Unavailable("orders", "checkout is still in progress; retry with the same key")
         return order_message(order)
 

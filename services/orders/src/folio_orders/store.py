@@ -8,66 +8,30 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    Connection,
-    Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    UniqueConstraint,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Connection, func, insert, select, update
 
+from folio_orders.tables import order_lines, orders
 from folio_platform.database import Database, insert_ignoring_conflicts
 
-metadata = MetaData()
-orders = Table(
-    "orders",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("shopper_id", String(128), nullable=False),
-    Column("idempotency_key", String(100), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("step", String(16), nullable=False),
-    Column("total_minor", BigInteger, nullable=False, server_default="0"),
-    Column("currency_code", String(3), nullable=False, server_default="USD"),
-    Column("payment_id", String(40), nullable=False, server_default=""),
-    Column("failure_reason", String(300), nullable=False, server_default=""),
-    Column("failure_code", String(32), nullable=False, server_default=""),
-    Column("failure_field", String(64), nullable=False, server_default=""),
-    Column("email", String(254), nullable=False),
-    Column("shipping_address", JSON, nullable=False),
-    Column("created_at_ms", BigInteger, nullable=False),
-    Column("updated_at_ms", BigInteger, nullable=False),
-    UniqueConstraint("shopper_id", "idempotency_key", name="uq_orders_shopper_key"),
-    Index("ix_orders_shopper_created", "shopper_id", "created_at_ms"),
-    Index("ix_orders_status_updated", "status", "updated_at_ms"),
-)
-order_lines = Table(
-    "order_lines",
-    metadata,
-    Column("order_id", String(40), ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
-    Column("book_id", String(160), primary_key=True),
-    Column("title", String(300), nullable=False),
-    Column("quantity", Integer, nullable=False),
-    Column("unit_price_minor", BigInteger, nullable=False),
-    Column("currency_code", String(3), nullable=False),
-)
 
-# Order statuses, and the steps a pending saga records (see saga.py).
-PENDING, CONFIRMED, FAILED = "pending", "confirmed", "failed"
-CREATED, RESERVED, CHARGED, COMMITTED = "created", "reserved", "charged", "committed"
+class OrderStatus(StrEnum):
+    """What the shopper sees: pending until the saga ends, then confirmed or failed for good."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+
+class Step(StrEnum):
+    """The last saga step a pending order completed (see saga.py)."""
+
+    CREATED = "created"
+    RESERVED = "reserved"
+    CHARGED = "charged"
+    COMMITTED = "committed"
 
 
 @dataclass(frozen=True)
@@ -84,8 +48,8 @@ class OrderRecord:
     id: str
     shopper_id: str
     idempotency_key: str
-    status: str  # pending, confirmed, failed
-    step: str  # created, reserved, charged, committed: the last step done
+    status: OrderStatus
+    step: Step
     total_minor: int
     currency_code: str
     payment_id: str
@@ -115,7 +79,7 @@ class OrderStore(Protocol):
     async def confirmed(self, order_id: str) -> bool: ...
 
     async def failed(
-        self, order_id: str, from_step: str, *, reason: str, code: str, field: str = ""
+        self, order_id: str, from_step: Step, *, reason: str, code: str, field: str = ""
     ) -> bool: ...
 
     async def for_shopper(
@@ -134,11 +98,8 @@ def now_ms() -> int:
 class SqlOrderStore:
     """OrderStore over SQLAlchemy Core, each call one unit of work on the platform's thread pool."""
 
-    def __init__(self, engine: Engine, *, workers: int = 8) -> None:
-        self._db = Database(engine, workers=workers, name="orders-db")
-
-    def close(self) -> None:
-        self._db.close()
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     @staticmethod
     def _load(connection: Connection, *where: Any) -> list[OrderRecord]:
@@ -153,7 +114,13 @@ class SqlOrderStore:
             lines[line.order_id].append(
                 LineRecord(line.book_id, line.title, line.quantity, line.unit_price_minor, line.currency_code)
             )
-        return [OrderRecord(**row._mapping, lines=tuple(lines[row.id])) for row in rows]
+        return [
+            OrderRecord(
+                **{**row._mapping, "status": OrderStatus(row.status), "step": Step(row.step)},
+                lines=tuple(lines[row.id]),
+            )
+            for row in rows
+        ]
 
     @classmethod
     def _page(cls, connection: Connection, ids: Sequence[str]) -> list[OrderRecord]:
@@ -177,8 +144,8 @@ class SqlOrderStore:
                     id=f"ord_{uuid.uuid4().hex[:24]}",
                     shopper_id=shopper_id,
                     idempotency_key=key,
-                    status=PENDING,
-                    step=CREATED,
+                    status=OrderStatus.PENDING,
+                    step=Step.CREATED,
                     total_minor=0,
                     currency_code="USD",
                     payment_id="",
@@ -204,10 +171,12 @@ class SqlOrderStore:
         return found[0] if found else None
 
     @staticmethod
-    def _move(connection: Connection, order_id: str, from_step: str, **values: Any) -> bool:
+    def _move(connection: Connection, order_id: str, from_step: Step, **values: Any) -> bool:
         moved = connection.execute(
             update(orders)
-            .where(orders.c.id == order_id, orders.c.status == PENDING, orders.c.step == from_step)
+            .where(
+                orders.c.id == order_id, orders.c.status == OrderStatus.PENDING, orders.c.step == from_step
+            )
             .values(updated_at_ms=now_ms(), **values)
         )
         return bool(moved.rowcount)
@@ -219,7 +188,12 @@ class SqlOrderStore:
             total = sum(line.unit_price_minor * line.quantity for line in lines)
             currency = lines[0].currency_code if lines else "USD"
             if not self._move(
-                connection, order_id, CREATED, step=RESERVED, total_minor=total, currency_code=currency
+                connection,
+                order_id,
+                Step.CREATED,
+                step=Step.RESERVED,
+                total_minor=total,
+                currency_code=currency,
             ):
                 return False
             if lines:
@@ -244,23 +218,25 @@ class SqlOrderStore:
     async def charged(self, order_id: str, payment_id: str) -> bool:
         """reserved -> charged, recording the payment."""
         return await self._db.transaction(
-            lambda c: self._move(c, order_id, RESERVED, step=CHARGED, payment_id=payment_id)
+            lambda c: self._move(c, order_id, Step.RESERVED, step=Step.CHARGED, payment_id=payment_id)
         )
 
     async def confirmed(self, order_id: str) -> bool:
         """charged -> committed: the order is CONFIRMED."""
         return await self._db.transaction(
-            lambda c: self._move(c, order_id, CHARGED, step=COMMITTED, status=CONFIRMED)
+            lambda c: self._move(c, order_id, Step.CHARGED, step=Step.COMMITTED, status=OrderStatus.CONFIRMED)
         )
 
-    async def failed(self, order_id: str, from_step: str, *, reason: str, code: str, field: str = "") -> bool:
+    async def failed(
+        self, order_id: str, from_step: Step, *, reason: str, code: str, field: str = ""
+    ) -> bool:
         """pending at `from_step` -> FAILED (the step stays: it says how far the saga got)."""
         return await self._db.transaction(
             lambda c: self._move(
                 c,
                 order_id,
                 from_step,
-                status=FAILED,
+                status=OrderStatus.FAILED,
                 failure_reason=reason[:300],
                 failure_code=code,
                 failure_field=field[:64],
@@ -296,7 +272,7 @@ class SqlOrderStore:
             ids = (
                 connection.execute(
                     select(orders.c.id)
-                    .where(orders.c.status == PENDING, orders.c.updated_at_ms < older_than_ms)
+                    .where(orders.c.status == OrderStatus.PENDING, orders.c.updated_at_ms < older_than_ms)
                     .order_by(orders.c.updated_at_ms)
                     .limit(limit)
                 )

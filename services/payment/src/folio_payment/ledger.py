@@ -12,53 +12,27 @@ import logging
 import time
 import uuid
 from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Engine,
-    Index,
-    MetaData,
-    String,
-    Table,
-    and_,
-    delete,
-    exists,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import Connection, and_, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from folio_payment.tables import payments
 from folio_platform.database import Database, insert_ignoring_conflicts
 from folio_platform.errors import FailedPrecondition, NotFound
 
 KEY_REUSED = "idempotency key reused with a different request"
 
-metadata = MetaData()
-payments = Table(
-    "payments",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("idempotency_key", String(100), nullable=False, unique=True),
-    Column("status", String(16), nullable=False),
-    Column("amount_minor", BigInteger, nullable=False),
-    Column("currency_code", String(3), nullable=False),
-    Column("reference", String(100), nullable=False, server_default=""),
-    Column("card_brand", String(16), nullable=False),
-    Column("card_last4", String(4), nullable=False),
-    Column("decline_code", String(40), nullable=False, server_default=""),
-    Column("decline_message", String(200), nullable=False, server_default=""),
-    Column("created_at_ms", BigInteger, nullable=False),
-    # When the processor was last asked: a pending row claimed long ago was left by a crash.
-    Column("claimed_at_ms", BigInteger, nullable=False, server_default="0"),
-    Column("refund_key", String(100), nullable=True, unique=True),
-    Column("refund_reason", String(200), nullable=False, server_default=""),
-    Column("refunded_at_ms", BigInteger, nullable=True),
-    Index("ix_payments_created", "created_at_ms", "id"),
-)
+
+class PaymentStatus(StrEnum):
+    """pending (claimed, the processor asked) -> succeeded | declined; succeeded -> refunded."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    REFUNDED = "refunded"
+
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +41,7 @@ log = logging.getLogger(__name__)
 class PaymentRecord:
     id: str
     idempotency_key: str
-    status: str  # pending, succeeded, declined or refunded
+    status: PaymentStatus
     amount_minor: int
     currency_code: str
     reference: str
@@ -138,26 +112,26 @@ def _now_ms() -> int:
 
 def _one(connection: Connection, *where: Any) -> PaymentRecord | None:
     row = connection.execute(select(payments).where(*where)).first()
-    return None if row is None else PaymentRecord(**row._asdict())
+    return None if row is None else _record(row)
+
+
+def _record(row: Any) -> PaymentRecord:
+    return PaymentRecord(**{**row._asdict(), "status": PaymentStatus(row.status)})
 
 
 class SqlLedger:
     """Ledger over SQLAlchemy Core. Every write transaction starts with its write, so SQLite
     takes the write lock first and concurrent writers queue on busy_timeout instead of failing."""
 
-    def __init__(self, engine: Engine, *, workers: int = 8) -> None:
-        self._db = Database(engine, workers=workers, name="payment-db")
-
-    def close(self) -> None:
-        """Wait for running work, then close pooled connections."""
-        self._db.close()
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def claim(self, attempt: ChargeAttempt) -> tuple[PaymentRecord, bool]:
         now = _now_ms()
         new = PaymentRecord(
             id=f"pay_{uuid.uuid4().hex}",
             idempotency_key=attempt.key,
-            status="pending",
+            status=PaymentStatus.PENDING,
             amount_minor=attempt.amount_minor,
             currency_code=attempt.currency_code,
             reference=attempt.reference,
@@ -194,7 +168,7 @@ class SqlLedger:
                 update(payments)
                 .where(
                     payments.c.id == claim.id,
-                    payments.c.status == "pending",
+                    payments.c.status == PaymentStatus.PENDING,
                     payments.c.claimed_at_ms == claim.claimed_at_ms,
                 )
                 .values(claimed_at_ms=now)
@@ -204,13 +178,13 @@ class SqlLedger:
         return await self._db.transaction(work)
 
     async def settle(self, claim: PaymentRecord, *, approved: bool, code: str, message: str) -> PaymentRecord:
-        status = "succeeded" if approved else "declined"
+        status = PaymentStatus.SUCCEEDED if approved else PaymentStatus.DECLINED
         outcome = {"status": status, "decline_code": code, "decline_message": message}
 
         def work(connection: Connection) -> PaymentRecord:
             connection.execute(
                 update(payments)
-                .where(payments.c.id == claim.id, payments.c.status == "pending")
+                .where(payments.c.id == claim.id, payments.c.status == PaymentStatus.PENDING)
                 .values(**outcome)
             )
             found = _one(connection, payments.c.id == claim.id)
@@ -230,7 +204,7 @@ class SqlLedger:
             gone = connection.execute(
                 delete(payments).where(
                     payments.c.id == claim.id,
-                    payments.c.status == "pending",
+                    payments.c.status == PaymentStatus.PENDING,
                     payments.c.claimed_at_ms == claim.claimed_at_ms,
                 )
             )
@@ -248,19 +222,22 @@ class SqlLedger:
         def work(connection: Connection) -> PaymentRecord:
             connection.execute(
                 update(payments)
-                .where(payments.c.id == payment_id, payments.c.status == "succeeded", key_free)
+                .where(payments.c.id == payment_id, payments.c.status == PaymentStatus.SUCCEEDED, key_free)
                 .values(
-                    status="refunded", refund_key=refund_key, refund_reason=reason, refunded_at_ms=_now_ms()
+                    status=PaymentStatus.REFUNDED,
+                    refund_key=refund_key,
+                    refund_reason=reason,
+                    refunded_at_ms=_now_ms(),
                 )
             )
             found = _one(connection, payments.c.id == payment_id)
             if found is None:
                 raise NotFound(f"no payment with id {payment_id!r}")
-            if found.status == "refunded":
+            if found.status == PaymentStatus.REFUNDED:
                 return found
             if _one(connection, payments.c.refund_key == refund_key) is not None:
                 raise FailedPrecondition(KEY_REUSED)
-            if found.status == "pending":
+            if found.status == PaymentStatus.PENDING:
                 raise FailedPrecondition("the payment is still being processed; refund it once it succeeded")
             raise FailedPrecondition(
                 f"only a succeeded payment can be refunded (this one was {found.status})"
@@ -278,6 +255,6 @@ class SqlLedger:
             rows = connection.execute(
                 select(payments).order_by(payments.c.created_at_ms, payments.c.id).offset(offset).limit(limit)
             )
-            return [PaymentRecord(**row._asdict()) for row in rows], int(total)
+            return [_record(row) for row in rows], int(total)
 
         return await self._db.read(work)

@@ -10,7 +10,7 @@ from opentelemetry import metrics
 
 from folio.common.v1 import money_pb2
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
-from folio_payment.ledger import KEY_REUSED, ChargeAttempt, Ledger, PaymentRecord
+from folio_payment.ledger import KEY_REUSED, ChargeAttempt, Ledger, PaymentRecord, PaymentStatus
 from folio_payment.processor import CardDetails, CardProcessor, Clock, check_card, utc_now
 from folio_platform import pagination
 from folio_platform.auth import role, rules_for, services_only
@@ -31,10 +31,10 @@ IN_FLIGHT = "this payment is still being processed; ask again shortly"
 POLL_SECONDS = 0.05
 STATUSES = {
     # An in-flight charge shows as UNSPECIFIED in ListPayments; no other RPC returns one.
-    "pending": payment_pb2.PAYMENT_STATUS_UNSPECIFIED,
-    "succeeded": payment_pb2.PAYMENT_STATUS_SUCCEEDED,
-    "declined": payment_pb2.PAYMENT_STATUS_DECLINED,
-    "refunded": payment_pb2.PAYMENT_STATUS_REFUNDED,
+    PaymentStatus.PENDING: payment_pb2.PAYMENT_STATUS_UNSPECIFIED,
+    PaymentStatus.SUCCEEDED: payment_pb2.PAYMENT_STATUS_SUCCEEDED,
+    PaymentStatus.DECLINED: payment_pb2.PAYMENT_STATUS_DECLINED,
+    PaymentStatus.REFUNDED: payment_pb2.PAYMENT_STATUS_REFUNDED,
 }
 
 Context = grpc.aio.ServicerContext[object, object]
@@ -135,7 +135,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             raise FailedPrecondition(KEY_REUSED)
         if not created:
             outcome = await self._outcome(payment, take_over=True)
-            if outcome.status != "pending":
+            if outcome.status != PaymentStatus.PENDING:
                 return payment_message(outcome)
             payment = outcome  # taken over from a claimant that died: ask the processor now
         return payment_message(await self._authorize(payment, details))
@@ -179,7 +179,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         charge) when `take_over`, otherwise abandoned (NotFound: it was never charged).
         """
         deadline = time.monotonic() + self.processor_timeout + 1
-        while payment.status == "pending":
+        while payment.status == PaymentStatus.PENDING:
             if self._abandoned(payment):
                 if take_over:
                     taken = await self.ledger.take_over(payment)

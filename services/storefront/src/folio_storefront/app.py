@@ -39,6 +39,7 @@ from folio_storefront.cart_client import CART, CART_IDEMPOTENT_METHODS, CartClie
 from folio_storefront.catalog_client import CATALOG, CATALOG_SERVICE, CatalogClient
 from folio_storefront.drills import MemoryLeakDrill
 from folio_storefront.errors import install_error_handlers
+from folio_storefront.headers import SecurityHeaders, add_docs_pages, shop_policy
 from folio_storefront.orders_client import ORDERS, ORDERS_SERVICE, OrdersClient
 from folio_storefront.settings import Settings
 from folio_storefront.shopper import SignIn
@@ -219,6 +220,8 @@ def create_app(
         "person or guest). Errors share one shape: "
         '`{"error": {"code", "message", "field"?, "dependency"?}}`.',
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
@@ -232,6 +235,7 @@ def create_app(
         https_only=settings.cookie_secure,
     )
     install_error_handlers(app, templates)
+    add_docs_pages(app)
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(commerce_api.router)
@@ -247,6 +251,10 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.openapi = lambda: _without_422(app)  # type: ignore[method-assign]
+    # Outside Starlette's outermost middleware (ServerErrorMiddleware), so a 500 carries them too.
+    build_stack = app.build_middleware_stack
+    policy = shop_policy(auth.issuer_url)
+    app.build_middleware_stack = lambda: SecurityHeaders(build_stack(), policy)  # type: ignore[method-assign]
     if telemetry.enabled:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

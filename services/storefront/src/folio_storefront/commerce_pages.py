@@ -118,16 +118,16 @@ async def checkout(
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        view = await cart_view(await cart.get(shopper), catalog)
-        return _checkout_form(request, templates, view, form, f"{field}: {first['msg']}", field, 400)
+        message, status = f"{field}: {first['msg']}", 400
     except (BadRequest, Conflict) as error:
-        view = await cart_view(await cart.get(shopper), catalog)
-        status = error.status_code
-        # A refused order (declined card, too few copies) needs a fresh attempt: new key.
-        if isinstance(error, Conflict):
-            form["idempotency_key"] = uuid.uuid4().hex
-        return _checkout_form(request, templates, view, form, error.message, error.field or "", status)
-    return _see(f"/orders/{order.id}")
+        message, status, field = error.message, error.status_code, error.field or ""
+    else:
+        return _see(f"/orders/{order.id}")
+    # A refused attempt (a mistyped card, a declined one, too few copies) is over: the corrected
+    # form is a new attempt and needs a new key, or orders would answer the old refusal again.
+    form["idempotency_key"] = uuid.uuid4().hex
+    view = await cart_view(await cart.get(shopper), catalog)
+    return _checkout_form(request, templates, view, form, message, field, status)
 
 
 @router.get("/orders", response_class=HTMLResponse)

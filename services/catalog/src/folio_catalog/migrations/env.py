@@ -1,10 +1,10 @@
-"""Alembic environment: migrations run on the connection `folio_catalog.db.migrate` passes in."""
+"""Alembic environment: migrations run on the connection `folio_platform.database.migrate` passes in."""
 
 from alembic import context
 
-from folio_catalog.models import Base
+from folio_catalog.tables import metadata
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
 with context.begin_transaction():
     context.run_migrations()

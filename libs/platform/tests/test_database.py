@@ -1,0 +1,79 @@
+"""The platform's Database: transactions commit or roll back whole, and `immediate` serializes
+read-then-write work on SQLite instead of failing it."""
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, text
+
+from folio_platform.database import Database
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    db = Database.connect(f"sqlite:///{tmp_path / 'counter.db'}")
+    with db.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
+        connection.execute(text("INSERT INTO counter VALUES (0)"))
+    yield db
+    db.close()
+
+
+def _read(connection: Connection) -> int:
+    return int(connection.execute(text("SELECT n FROM counter")).scalar_one())
+
+
+def _increment_slowly(connection: Connection) -> int:
+    """Read, think, write: the shape that needs the write lock from the start."""
+    seen = _read(connection)
+    time.sleep(0.05)
+    connection.execute(text("UPDATE counter SET n = :n"), {"n": seen + 1})
+    return seen + 1
+
+
+async def test_a_transaction_commits_when_it_returns_and_rolls_back_when_it_raises(
+    database: Database,
+) -> None:
+    await database.transaction(lambda c: c.execute(text("UPDATE counter SET n = 5")))
+
+    def fail(connection: Connection) -> None:
+        connection.execute(text("UPDATE counter SET n = 6"))
+        raise ValueError("refused")
+
+    with pytest.raises(ValueError, match="refused"):
+        await database.transaction(fail, immediate=True)
+    assert await database.read(_read) == 5
+
+
+async def test_immediate_transactions_queue_instead_of_losing_an_update(database: Database) -> None:
+    results = await asyncio.gather(
+        *(database.transaction(_increment_slowly, immediate=True) for _ in range(4))
+    )
+
+    assert sorted(results) == [1, 2, 3, 4]
+    assert await database.read(_read) == 4
+
+
+async def test_open_migrates_then_connects(tmp_path: Path) -> None:
+    migrations = tmp_path / "migrations"
+    (migrations / "versions").mkdir(parents=True)
+    (migrations / "env.py").write_text(
+        "from alembic import context\n"
+        "context.configure(connection=context.config.attributes['connection'])\n"
+        "with context.begin_transaction():\n"
+        "    context.run_migrations()\n"
+    )
+    (migrations / "versions" / "0001_things.py").write_text(
+        "import sqlalchemy as sa\nfrom alembic import op\n"
+        "revision = '0001'\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n"
+        "def upgrade():\n    op.create_table('things', sa.Column('id', sa.Integer, primary_key=True))\n"
+    )
+    (migrations / "script.py.mako").write_text("")
+    url = f"sqlite:///{tmp_path / 'data' / 'things.db'}"
+
+    for _ in range(2):  # a second start migrates again: harmless
+        with Database.open(url, migrations) as database:
+            assert await database.read(lambda c: c.execute(text("SELECT count(*) FROM things")).scalar()) == 0

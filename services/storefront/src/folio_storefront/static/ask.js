@@ -1,0 +1,37 @@
+// The Ask page: streams the assistant's answer (server-sent events) and links the cited books.
+(() => {
+  const form = document.getElementById("ask-form"), input = document.getElementById("ask-q");
+  const answer = document.getElementById("ask-answer"), note = document.getElementById("ask-note");
+  const cited = document.getElementById("ask-cited"), citedTitle = document.getElementById("ask-cited-title");
+  let source = null;
+  function ask(question) {
+    if (source) source.close();
+    answer.textContent = ""; cited.replaceChildren(); citedTitle.hidden = true; note.hidden = true;
+    source = new EventSource("/api/v1/assistant/ask?q=" + encodeURIComponent(question));
+    source.addEventListener("chunk", (e) => { answer.textContent += JSON.parse(e.data).text; });
+    source.addEventListener("done", (e) => {
+      const done = JSON.parse(e.data);
+      source.close();
+      if (done.note) { note.textContent = done.note; note.hidden = false; }
+      for (const c of done.citations) {
+        const li = document.createElement("li"), a = document.createElement("a");
+        a.href = c.url; a.textContent = c.title; li.append(a, " by " + c.author);
+        cited.append(li);
+      }
+      citedTitle.hidden = done.citations.length === 0;
+    });
+    const failed = (e) => {
+      source.close();
+      let message = "The assistant is unavailable right now; search still works.";
+      try { message = JSON.parse(e.data).message || message; } catch (_) {}
+      note.textContent = message; note.hidden = false;
+    };
+    source.addEventListener("error", failed);
+  }
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    history.replaceState(null, "", "/assistant?q=" + encodeURIComponent(input.value));
+    ask(input.value);
+  });
+  if (input.value) ask(input.value);
+})();
