@@ -10,7 +10,7 @@ RUN := $(UV) run --frozen
 CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
 .PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean \
-	chart-test checkov dev pulumi-test pulumi-budget pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry eval \
+	chart-test checkov dev graph pulumi-test pulumi-budget pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry eval \
 	container-deps images
 
 help: ## list targets
@@ -84,7 +84,7 @@ checkov: install ## checkov (its own tool env) over the chart rendered per profi
 		--framework kubernetes dockerfile \
 		$$(for f in $(RENDERED)/*.yaml services/*/Dockerfile; do printf -- '-f %s ' $$f; done)
 
-dev: ## skaffold dev: build every image and deploy the chart to the current kube context
+dev: ## skaffold dev: build every image, deploy the chart and its dev dependencies (helm/folio-dev) to the current kube context
 	@command -v skaffold >/dev/null || { echo "skaffold is not installed. It is one binary: see"; \
 		echo "https://skaffold.dev/docs/install/ (or 'gcloud components install skaffold'), then run make dev again."; \
 		echo "It also needs helm, kubectl pointing at your cluster, and docker or podman to build."; exit 1; }
@@ -92,6 +92,9 @@ dev: ## skaffold dev: build every image and deploy the chart to the current kube
 
 pulumi-test: install ## the Pulumi program's tests: every stack evaluated under Pulumi's mocks (no CLI, no cluster)
 	$(UV) run --directory pulumi --frozen pytest -q
+
+graph: install ## every call edge of the k3s and k8s stacks and of skaffold dev, and what breaks each (DEPLOYMENTS="k3s k8s dev")
+	$(UV) run --directory pulumi --frozen python -m folio_deploy.graph --edges $${DEPLOYMENTS:-k3s k8s dev}
 
 pulumi-budget: install ## CPU/memory requests of a stack vs its capacity (STACK=k3s)
 	$(UV) run --directory pulumi --frozen python -m folio_deploy.budget $${STACK:-k3s}

@@ -106,6 +106,7 @@ def test_environment_follows_the_coordinated_variables(rendered: dict[str, list[
         assert env["FOLIO_AUTH_ISSUER_URL"].startswith("https://")
         assert env["FOLIO_AUTH_AUDIENCE"] == "folio"
         assert env["OTEL_SERVICE_NAME"] == name
+        assert env["FOLIO_ENVIRONMENT"] == "production"  # the config center then refuses drill flags
         for variable, value in env.items():
             # Anything secret arrives from a Secret, never as a literal.
             if variable.endswith(("_URL", "_SECRET")) and "secret" in variable.lower() + str(value).lower():

@@ -2,13 +2,14 @@
 sees each class of break (policy, mesh, secret, env, DNS, pipeline) when one is put back."""
 
 import copy
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from folio_deploy.graph.check import Finding, Graph, check
-from folio_deploy.graph.model import Charts, Model, from_evaluation, from_skaffold
+from folio_deploy.graph.model import REPO, Charts, Model, from_evaluation, from_skaffold
 from folio_deploy.offline import Evaluation
 
 Mutation = Callable[[Model], None]
@@ -113,6 +114,10 @@ def _drop_catalog_database_secret(model: Model) -> None:
     model.objects.remove(_obj(model, "Secret", "folio", "folio-catalog-database"))
 
 
+def _drop_orders_service_account(model: Model) -> None:
+    model.objects.remove(_obj(model, "ServiceAccount", "folio", "orders"))
+
+
 def _unset_session_secret(model: Model) -> None:
     container = _container(model, "storefront")
     container["env"] = [e for e in container["env"] if e["name"] != "FOLIO_STOREFRONT_SESSION_SECRET"]
@@ -133,14 +138,36 @@ def _drop_traces_exporters(model: Model) -> None:
         ("policy", "folio/orders -> payment", _drop_egress_to_payment),
         ("mesh", "folio/orders -> payment", _unmesh_orders),
         ("secret", "folio/catalog", _drop_catalog_database_secret),
+        ("secret", "folio/orders", _drop_orders_service_account),
         ("env", "folio/storefront", _unset_session_secret),
         ("dns", "folio/orders -> payment", _rename_payment_service),
         ("pipeline", "collector traces", _drop_traces_exporters),
     ],
-    ids=["policy", "mesh", "secret", "env", "dns", "pipeline"],
+    ids=["policy", "mesh", "secret", "service-account", "env", "dns", "pipeline"],
 )
 def test_the_checker_sees_each_class_of_break(
     models: dict[str, Model], kind: str, subject: str, mutate: Mutation
 ) -> None:
     broken = _new(models["k8s"], mutate)
     assert any(f.kind == kind and f.subject.startswith(subject) for f in broken), "\n".join(map(str, broken))
+
+
+def test_the_runbooks_logql_finds_a_traces_logs_as_the_collector_ships_them(models: dict[str, Model]) -> None:
+    """The query in docs/observability.md selects labels the logs pipeline produces and filters on the
+    trace id the pipeline lifts out of Folio's JSON lines."""
+    doc = (REPO / "docs" / "observability.md").read_text()
+    (query,) = re.findall(r"```logql\n(.+?)\n```", doc, re.S)
+    selector = dict(re.findall(r'(\w+)="([^"]*)"', query.split("}")[0]))
+    assert re.search(r'\| trace_id = "[0-9a-f]{32}"', query)
+    for stack in ("k3s", "k8s"):
+        values = models[stack].releases["opentelemetry-collector"].values
+        logs = values["config"]["service"]["pipelines"]["logs"]
+        assert values["presets"]["logsCollection"]["enabled"]  # pod logs, read on every node
+        assert values["presets"]["kubernetesAttributes"]["enabled"]
+        assert "k8sattributes" in logs["processors"]  # k8s.namespace.name -> Loki's k8s_namespace_name
+        statements = " ".join(
+            " ".join(block["statements"])
+            for block in values["config"]["processors"]["transform/folio-logs"]["log_statements"]
+        )
+        assert 'set(trace_id.string, attributes["trace_id"])' in statements
+        assert selector == {"k8s_namespace_name": models[stack].releases["folio"].namespace}

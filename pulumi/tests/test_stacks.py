@@ -177,3 +177,8 @@ def test_the_app_waits_for_the_platform_services_its_secrets_point_at(k3s: Evalu
     secrets = {resource.name: resource for resource in k3s.of_type("kubernetes:core/v1:Secret")}
     assert "postgresql" in secrets["secret-folio-folio-catalog-database"].depends_on
     assert "redis" in secrets["secret-folio-folio-cart-redis"].depends_on
+
+
+def test_the_platform_is_six_components_and_each_release_belongs_to_one(k8s: Evaluation) -> None:
+    parts = {r.type.rsplit(":", 1)[-1] for r in k8s.resources if r.type.startswith("folio:platform:")}
+    assert parts == {"Edge", "Mesh", "Data", "Identity", "Delivery", "Observability"}

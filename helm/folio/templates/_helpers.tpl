@@ -23,6 +23,9 @@ provisioned by the platform). Call with (dict "root" $ "name" $name "svc" $svc).
 {{- end }}
 - name: {{ $prefix }}LOG_FORMAT
   value: {{ $root.Values.global.logFormat | quote }}
+{{- /* In production the config center's failure-drill flags are refused. */}}
+- name: FOLIO_ENVIRONMENT
+  value: {{ $root.Values.global.environment | quote }}
 {{- with $svc.calls }}
 - name: {{ $prefix }}SERVICE_ADDRESSES
   value: {{ include "folio.addresses" (dict "root" $root "calls" .) | quote }}

@@ -81,6 +81,20 @@ async def test_an_invalid_change_is_rejected_and_the_last_good_config_stays(
     assert reason in rejection.reason  # type: ignore[attr-defined]
 
 
+async def test_production_refuses_failure_drills_and_keeps_the_last_good_config(tmp_path: Path) -> None:
+    (tmp_path / "payment.yaml").write_text("llm: {timeout_seconds: 10}\n")
+    config = LiveConfig("payment", LiveSettings, FileConfigSource(tmp_path), refuse_drills=True)
+    await config.start()
+    assert config.current.llm.timeout_seconds == 10
+    (tmp_path / "payment.yaml").write_text("flags: {payment: {failure_rate: 0.5}}\n")
+    assert not await config.reload()
+    assert config.current.flags.payment.failure_rate == 0
+    assert config.current.llm.timeout_seconds == 10
+    assert config.rejected is not None
+    assert "refused in production" in config.rejected
+    await config.close()
+
+
 async def test_a_deleted_document_brings_back_the_defaults(
     tmp_path: Path, live: LiveConfig[LiveSettings]
 ) -> None:

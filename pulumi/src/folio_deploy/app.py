@@ -220,7 +220,8 @@ class App(pulumi.ComponentResource):
                 "image": {"registry": config.app.image_registry, "tag": config.app.image_tag},
                 "imagePullSecrets": pull_secrets,
                 "storageClass": config.storage_class or "",
-                "environment": pulumi.get_stack(),
+                # The standard profile is a production cluster: drill overlays and drill flags are refused there.
+                "environment": "production" if config.profile == "standard" else pulumi.get_stack(),
                 "otel": {"endpoint": endpoints.otel_endpoint or ""},
             },
             "auth": {"issuerUrl": issuer, "audience": "folio", "discoveryUrl": endpoints.discovery_url or ""},

@@ -51,6 +51,9 @@ class CenterSettings(BaseSettings):
         description="address others reach this instance at (the pod IP); default: the listen host",
     )
     zone: str = Field(default="local", description="registered as instance metadata (topology zone)")
+    environment: str = Field(
+        default="development", description="the deployment environment; production refuses failure drills"
+    )
 
 
 def _nacos_options(settings: CenterSettings):  # type: ignore[no-untyped-def]
@@ -153,7 +156,9 @@ class Center:
 async def open_center(service: str, settings: CenterSettings | None = None) -> AsyncIterator[Center]:
     """The config center (loaded and watched) and the registry for `service`, closed on exit."""
     settings = settings or CenterSettings()
-    config = LiveConfig(service, LiveSettings, config_source(settings))
+    config = LiveConfig(
+        service, LiveSettings, config_source(settings), refuse_drills=settings.environment == "production"
+    )
     center = Center(service, settings, config, registry_for(settings))
     await config.start()
     try:

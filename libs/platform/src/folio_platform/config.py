@@ -152,10 +152,14 @@ def describe(error: ValidationError) -> str:
 class LiveConfig[S: BaseModel]:
     """The current, valid configuration of one service, kept up to date from a source."""
 
-    def __init__(self, service: str, model: type[S], source: ConfigSource | None) -> None:
+    def __init__(
+        self, service: str, model: type[S], source: ConfigSource | None, *, refuse_drills: bool = False
+    ) -> None:
         self.service = service
         self.model = model
         self.source = source
+        # Production: a document that switches a failure drill on is rejected like an invalid one.
+        self.refuse_drills = refuse_drills
         self.current: S = model()
         # The last rejection, for `folio`/tests to show; None when the current text is valid.
         self.rejected: str | None = None
@@ -194,6 +198,8 @@ class LiveConfig[S: BaseModel]:
                 for name in self.documents:
                     merged = merge(merged, parse_document(name, await self.source.read(name)))
                 candidate = self.model.model_validate(merged)
+                if self.refuse_drills and getattr(candidate, "flags", Flags()) != Flags():
+                    raise ValueError("flags: failure drills are refused in production (FOLIO_ENVIRONMENT)")
             except ConfigUnavailable as error:
                 log.warning(
                     "config center unreachable: keeping the last good configuration",

@@ -697,7 +697,8 @@ class Graph:
         return findings
 
     def check_references(self) -> list[Finding]:
-        """Every Secret / ConfigMap key a pod reads exists or is made by the stack."""
+        """Every Secret / ConfigMap key a pod reads, and its service account, exists or is made by the stack
+        (a described platform chart makes its own service accounts)."""
         findings = []
         made = {
             (c["metadata"].get("namespace"), c["spec"]["secretName"])
@@ -724,6 +725,10 @@ class Graph:
                         refs.append(("Secret", secret.get("secretName") or secret["name"], None))
                     if "configMap" in source:
                         refs.append(("ConfigMap", source["configMap"]["name"], None))
+            obj = self.model.get(pod.kind, pod.namespace, pod.name)
+            described = ((obj or {}).get("metadata", {}).get("annotations") or {}).get(DESCRIBED)
+            if not described and pod.service_account != "default":
+                refs.append(("ServiceAccount", pod.service_account, None))
             for kind, name, key in refs:
                 if kind == "Secret" and (pod.namespace, name) in made:
                     continue
@@ -764,8 +769,11 @@ class Graph:
                             f"calls {callee} but {addresses} gives no address for it (the default is 127.0.0.1)",
                         )
                     )
-            if env.get("FOLIO_ENVIRONMENT", {}).get("value") == "production" and "FOLIO_DRILLS" in env:
-                findings.append(Finding("env", pod.key, "failure drills are switched on in production"))
+            environment = code.platform_settings()["CenterSettings"].variable("environment")
+            if environment not in env:
+                findings.append(
+                    Finding("env", pod.key, f"{environment} is unset: production would accept failure drills")
+                )
         return findings
 
     def check_telemetry(self) -> list[Finding]:
