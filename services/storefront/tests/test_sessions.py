@@ -204,7 +204,9 @@ async def test_front_channel_logout_needs_this_shops_issuer_and_a_sid(
 async def test_a_session_store_outage_leaves_browsing_up_and_names_the_store(
     catalog_server: Any, issuer: TestIssuer, tmp_path: Any
 ) -> None:
-    addresses = {"catalog": catalog_server.address} | {s: f"127.0.0.1:{free_port()}" for s in ("cart", "orders")}
+    addresses = {"catalog": catalog_server.address} | {
+        s: f"127.0.0.1:{free_port()}" for s in ("cart", "orders")
+    }
     settings = Settings(
         service_addresses=addresses,
         session_secret=TEST_SESSION_SECRET,
