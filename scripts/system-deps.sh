@@ -10,6 +10,7 @@ command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v ldapadd >/dev/null 2>&1 || missing="$missing ldap-utils"
 command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 command -v amtool >/dev/null 2>&1 || missing="$missing prometheus-alertmanager"
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages:$missing -- run: sudo apt-get install$missing" >&2

@@ -62,12 +62,12 @@ def write_provider_files(data_dir: Path, storefront_url: str) -> tuple[Path, Pat
         }
         for user in seeded_users()
     }
-    clients = {
-        client: {
-            "secret": stored["clients"][client],
-            "redirect_uris": [f"{storefront_url}/signin/callback"] if client == "folio-storefront" else [],
-        }
-        for client in CLIENTS
+    clients: dict[str, dict[str, object]] = {
+        client: {"secret": stored["clients"][client], "redirect_uris": []} for client in CLIENTS
+    }
+    clients["folio-storefront"] |= {
+        "redirect_uris": [f"{storefront_url}/signin/callback"],
+        "frontchannel_logout_uri": f"{storefront_url}/signout/frontchannel",
     }
     paths = (data_dir / "dev-oidc-users.json", data_dir / "dev-oidc-clients.json")
     for path, content in zip(paths, (users, clients), strict=True):

@@ -2,7 +2,9 @@
 
 import base64
 import hashlib
+import html
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from folio_platform.errors import Unauthenticated
 
 ISSUER = "http://dev-oidc.test"
 CALLBACK = "http://shop.test/signin/callback"
+FRONTCHANNEL = "http://shop.test/signout/frontchannel"
 
 
 @pytest.fixture
@@ -28,7 +31,11 @@ def settings(tmp_path: Path) -> Settings:
     clients.write_text(
         json.dumps(
             {
-                "folio-storefront": {"secret": "storefront-secret", "redirect_uris": [CALLBACK]},
+                "folio-storefront": {
+                    "secret": "storefront-secret",
+                    "redirect_uris": [CALLBACK],
+                    "frontchannel_logout_uri": FRONTCHANNEL,
+                },
                 "folio-orders": {"secret": "orders-secret", "redirect_uris": []},
             }
         )
@@ -128,6 +135,84 @@ async def test_refresh_tokens_rotate(provider: httpx.AsyncClient) -> None:
         "/token", data={"grant_type": "refresh_token", "refresh_token": refresh}, auth=auth
     )
     assert reused.json()["error"] == "invalid_grant"
+
+
+async def _signed_in(provider: httpx.AsyncClient) -> dict[str, str]:
+    verifier, challenge = _pkce()
+    code = parse_qs(urlsplit((await _code(provider, challenge)).headers["location"]).query)["code"][0]
+    tokens: dict[str, str] = (await _exchange(provider, code, verifier)).json()
+    return tokens
+
+
+def _claims(token: str) -> dict[str, object]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+async def _refresh(provider: httpx.AsyncClient, refresh_token: str) -> httpx.Response:
+    return await provider.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        auth=("folio-storefront", "storefront-secret"),
+    )
+
+
+async def test_tokens_name_the_sign_in_session(provider: httpx.AsyncClient) -> None:
+    tokens = await _signed_in(provider)
+    sid = _claims(tokens["id_token"])["sid"]
+
+    assert sid
+    assert _claims(tokens["access_token"])["sid"] == sid
+    assert provider.cookies["dev_oidc_session"] == sid
+    renewed = (await _refresh(provider, tokens["refresh_token"])).json()
+    assert _claims(renewed["id_token"])["sid"] == sid
+    discovery = (await provider.get("/.well-known/openid-configuration")).json()
+    assert discovery["frontchannel_logout_session_supported"] is True
+
+
+async def test_logout_with_an_id_token_hint_ends_the_session_and_returns_to_the_shop(
+    provider: httpx.AsyncClient,
+) -> None:
+    tokens = await _signed_in(provider)
+
+    back = await provider.get(
+        "/logout",
+        params={
+            "id_token_hint": tokens["id_token"],
+            "client_id": "folio-storefront",
+            "post_logout_redirect_uri": "http://shop.test/",
+        },
+    )
+
+    # The shop asked, so it has ended its own session: no frame for it, straight back.
+    assert back.status_code == 303
+    assert back.headers["location"] == "http://shop.test/"
+    refused = await _refresh(provider, tokens["refresh_token"])
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
+
+
+async def test_logout_elsewhere_frames_the_shops_front_channel_logout(provider: httpx.AsyncClient) -> None:
+    tokens = await _signed_in(provider)
+    sid = str(_claims(tokens["id_token"])["sid"])
+
+    # The person signs out at the provider itself (its cookie names the session).
+    page = await provider.get("/logout")
+
+    assert page.status_code == 200
+    frames = re.findall(r'<iframe class="frontchannel" src="([^"]+)"', page.text)
+    assert len(frames) == 1
+    frame = urlsplit(html.unescape(frames[0]))
+    assert f"{frame.scheme}://{frame.netloc}{frame.path}" == FRONTCHANNEL
+    assert parse_qs(frame.query) == {"iss": [ISSUER], "sid": [sid]}
+    assert (await _refresh(provider, tokens["refresh_token"])).status_code == 400
+
+
+async def test_logout_refuses_a_forged_hint_and_foreign_redirects(provider: httpx.AsyncClient) -> None:
+    forged = await provider.get("/logout", params={"id_token_hint": "not.a.token"})
+    assert forged.status_code == 400
+    away = await provider.get("/logout", params={"post_logout_redirect_uri": "https://evil.test/"})
+    assert away.status_code == 200
+    assert "evil.test" not in away.text
 
 
 async def test_service_accounts_and_key_rotation(provider: httpx.AsyncClient) -> None:

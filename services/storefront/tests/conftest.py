@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -274,15 +275,16 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 TEST_SESSION_SECRET = "storefront-tests-" + "s" * 32
 
 
-def storefront_app(issuer: TestIssuer, catalog_address: str, **backends: str) -> FastAPI:
-    """The storefront wired to `catalog_address` and `issuer`; cart and orders default to a closed port."""
+def storefront_app(issuer: TestIssuer, catalog_address: str, data_dir: Path, **backends: str) -> FastAPI:
+    """The storefront wired to `catalog_address` and `issuer`, its sessions in SQLite under
+    `data_dir`; cart and orders default to a closed port."""
     addresses = {
         "catalog": catalog_address,
         "cart": f"127.0.0.1:{free_port()}",
         "orders": f"127.0.0.1:{free_port()}",
     }
     addresses |= backends
-    settings = Settings(service_addresses=addresses, session_secret=TEST_SESSION_SECRET)
+    settings = Settings(service_addresses=addresses, session_secret=TEST_SESSION_SECRET, data_dir=data_dir)
     auth = AuthSettings(
         issuer_url=issuer.url,
         client_id="folio-storefront",
@@ -292,24 +294,28 @@ def storefront_app(issuer: TestIssuer, catalog_address: str, **backends: str) ->
 
 
 @pytest.fixture
-async def client(catalog_server: CatalogServer, issuer: TestIssuer) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    catalog_server: CatalogServer, issuer: TestIssuer, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
     """The storefront, lifespan running, wired to the live catalog."""
-    async with running(storefront_app(issuer, catalog_server.address)) as c:
+    async with running(storefront_app(issuer, catalog_server.address, tmp_path)) as c:
         yield c
 
 
 @pytest.fixture
-async def client_without_catalog(issuer: TestIssuer) -> AsyncIterator[httpx.AsyncClient]:
+async def client_without_catalog(issuer: TestIssuer, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The storefront with discovery pointing at a port where no catalog listens."""
-    async with running(storefront_app(issuer, f"127.0.0.1:{free_port()}")) as c:
+    async with running(storefront_app(issuer, f"127.0.0.1:{free_port()}", tmp_path)) as c:
         yield c
 
 
 @pytest.fixture
-def storefront(issuer: TestIssuer) -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
+def storefront(
+    issuer: TestIssuer, tmp_path: Path
+) -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
     """`async with storefront(catalog_address, assistant=...)`: a running storefront wired as asked."""
 
     def build(catalog_address: str, **backends: str) -> AbstractAsyncContextManager[httpx.AsyncClient]:
-        return running(storefront_app(issuer, catalog_address, **backends))
+        return running(storefront_app(issuer, catalog_address, tmp_path, **backends))
 
     return build

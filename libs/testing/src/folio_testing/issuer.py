@@ -52,6 +52,11 @@ class TestIssuer:
     keys: list[SigningKey] = field(default_factory=lambda: [SigningKey.generate()])
     clients: dict[str, str] = field(default_factory=dict)
     jwks_requests: int = 0
+    # Refresh tokens it honours (token -> subject; rotated on use), how many refreshes it was
+    # asked for, and a status its token endpoint answers instead while set (an outage).
+    refresh_tokens: dict[str, str] = field(default_factory=dict)
+    refresh_requests: int = 0
+    token_endpoint_status: int | None = None
 
     @property
     def signing_key(self) -> SigningKey:
@@ -123,16 +128,39 @@ class TestIssuer:
             "issuer": self.url,
             "jwks_uri": f"{self.url}/jwks",
             "token_endpoint": f"{self.url}/token",
+            "end_session_endpoint": f"{self.url}/logout",
         }
 
-    def client_credentials(self, body: bytes, authorization: str | None) -> dict[str, Any] | None:
+    def grant_refresh(self, subject: str) -> str:
+        """A refresh token for `subject` that the token endpoint will honour once."""
+        refresh_token = uuid.uuid4().hex
+        self.refresh_tokens[refresh_token] = subject
+        return refresh_token
+
+    def token_response(self, body: bytes, authorization: str | None) -> tuple[int, dict[str, Any]]:
+        """The token endpoint: client credentials, and refresh tokens (rotated on every use)."""
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         if authorization and authorization.startswith("Basic "):
             client_id, _, secret = base64.b64decode(authorization[6:]).decode().partition(":")
-        if form.get("grant_type") != "client_credentials" or self.clients.get(client_id) != secret:
-            return None
-        return {"access_token": self.service_token(client_id), "token_type": "Bearer", "expires_in": 300}
+        if self.clients.get(client_id) != secret:
+            return 401, {"error": "invalid_client"}
+        if form.get("grant_type") == "refresh_token":
+            self.refresh_requests += 1
+            if self.token_endpoint_status is not None:
+                return self.token_endpoint_status, {"error": "temporarily_unavailable"}
+            subject = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+            if subject is None:
+                return 400, {"error": "invalid_grant", "error_description": "unknown or used refresh token"}
+            return 200, {
+                "access_token": self.token(subject),
+                "refresh_token": self.grant_refresh(subject),
+                "token_type": "Bearer",
+                "expires_in": 300,
+            }
+        if form.get("grant_type") != "client_credentials":
+            return 400, {"error": "unsupported_grant_type"}
+        return 200, {"access_token": self.service_token(client_id), "token_type": "Bearer", "expires_in": 300}
 
 
 def serve_issuer(issuer: TestIssuer, host: str = "127.0.0.1") -> Iterator[TestIssuer]:
@@ -158,8 +186,7 @@ def serve_issuer(issuer: TestIssuer, host: str = "127.0.0.1") -> Iterator[TestIs
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            token = issuer.client_credentials(body, self.headers.get("Authorization"))
-            self._reply(200, token) if token else self._reply(401, {"error": "invalid_client"})
+            self._reply(*issuer.token_response(body, self.headers.get("Authorization")))
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet test output
             pass

@@ -7,14 +7,17 @@ production or on a non-loopback interface (settings.py). Who may call what:
   /.well-known/openid-configuration, /jwks ...... anyone (public keys)
   /authorize .................................... anyone; a seeded user signs in with their password
   /token ........................................ registered clients (secret, or PKCE for public ones)
-  /logout ....................................... anyone; redirects only to a registered URI
+  /logout ....................................... anyone; ends the sign-in session (id_token_hint or
+                                                  the browser's cookie), frames the other clients'
+                                                  front-channel logout URIs, redirects only to a
+                                                  registered URI
 """
 
 import base64
 import logging
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import uvicorn
 from fastapi import FastAPI, Form, Header, Query, Request
@@ -28,6 +31,8 @@ from folio_platform.settings import load_settings
 
 HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
+# The provider's own sign-in session in the browser (its sid), for logout without an id_token_hint.
+SESSION_COOKIE = "dev_oidc_session"
 
 
 def _client_auth(authorization: str | None, form_id: str, form_secret: str) -> tuple[str, str | None]:
@@ -133,6 +138,9 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
                 {"request_fields": fields, "error": "Unknown user or wrong password."},
                 status_code=401,
             )
+        sid = request.cookies.get(SESSION_COOKIE, "")
+        if not provider.session_active(sid):
+            sid = provider.start_session()
         code = provider.issue_code(
             user,
             client_id=client_id,
@@ -140,8 +148,11 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
             code_challenge=code_challenge,
             nonce=nonce,
             scope=scope,
+            sid=sid,
         )
-        return RedirectResponse(f"{redirect_uri}?{urlencode({'code': code, 'state': state})}", 303)
+        response = RedirectResponse(f"{redirect_uri}?{urlencode({'code': code, 'state': state})}", 303)
+        response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="lax")
+        return response
 
     @app.post("/token")
     async def token(
@@ -169,13 +180,31 @@ def create_app(settings: Settings, provider: Provider | None = None) -> FastAPI:
 
     @app.get("/logout")
     async def logout(
-        post_logout_redirect_uri: Annotated[str, Query()] = "", client_id: Annotated[str, Query()] = ""
+        request: Request,
+        post_logout_redirect_uri: Annotated[str, Query(max_length=500)] = "",
+        client_id: Annotated[str, Query(max_length=100)] = "",
+        id_token_hint: Annotated[str, Query(max_length=8000)] = "",
     ) -> Response:
+        """RP-initiated logout: end the sign-in session named by id_token_hint (else by this
+        browser's cookie), then frame every other client's front-channel logout URI."""
+        sid, initiator = provider.session_of_id_token(id_token_hint) if id_token_hint else ("", client_id)
+        sid = sid or request.cookies.get(SESSION_COOKIE, "")
+        frames = provider.end_session(sid) if sid else {}
+        # The client that asked has ended its own session already.
+        frames.pop(initiator, None)
         registered = {uri for c in provider.clients.values() for uri in c.redirect_uris}
-        allowed = {uri.rsplit("/", 1)[0] + "/" for uri in registered}
-        if post_logout_redirect_uri and post_logout_redirect_uri in allowed:
-            return RedirectResponse(post_logout_redirect_uri, 303)
-        return HTMLResponse("<p>Signed out of the development provider.</p>")
+        # Back to the home page of a registered client's site, nowhere else.
+        allowed = {f"{urlsplit(uri).scheme}://{urlsplit(uri).netloc}/" for uri in registered}
+        back = post_logout_redirect_uri if post_logout_redirect_uri in allowed else ""
+        response: Response
+        if frames or not back:
+            response = templates.TemplateResponse(
+                request, "logout.html", {"frames": list(frames.values()), "back": back}
+            )
+        else:
+            response = RedirectResponse(back, 303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
 
     return app
 

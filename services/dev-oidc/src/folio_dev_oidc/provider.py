@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -48,6 +49,8 @@ class Client:
     client_id: str
     secret: str | None = field(repr=False)
     redirect_uris: tuple[str, ...] = ()
+    # OpenID front-channel logout: framed with ?iss=&sid= when a session it joined ends.
+    frontchannel_logout_uri: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Grant:
     nonce: str = ""
     scope: str = "openid"
     expires_at: float = 0.0
+    sid: str = ""
 
 
 @dataclass
@@ -95,7 +99,12 @@ def load_users(path: Path) -> dict[str, User]:
 def load_clients(path: Path) -> dict[str, Client]:
     raw = json.loads(path.read_text())
     return {
-        cid: Client(client_id=cid, secret=c.get("secret"), redirect_uris=tuple(c.get("redirect_uris", ())))
+        cid: Client(
+            client_id=cid,
+            secret=c.get("secret"),
+            redirect_uris=tuple(c.get("redirect_uris", ())),
+            frontchannel_logout_uri=str(c.get("frontchannel_logout_uri", "")),
+        )
         for cid, c in raw.items()
     }
 
@@ -125,6 +134,8 @@ class Provider:
         self.keys = [SigningKey.generate()]
         self._codes: dict[str, Grant] = {}
         self._refresh: dict[str, Grant] = {}
+        # Sign-in sessions: sid -> the clients that received tokens in it.
+        self._sessions: dict[str, set[str]] = {}
 
     # --- discovery and keys ------------------------------------------------------------------
 
@@ -135,6 +146,8 @@ class Provider:
             "token_endpoint": f"{self.issuer}/token",
             "jwks_uri": f"{self.issuer}/jwks",
             "end_session_endpoint": f"{self.issuer}/logout",
+            "frontchannel_logout_supported": True,
+            "frontchannel_logout_session_supported": True,
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "subject_types_supported": ["public"],
@@ -179,14 +192,64 @@ class Provider:
             return None
         return user
 
+    def start_session(self) -> str:
+        """A new sign-in session (its sid goes into the tokens and the provider's cookie)."""
+        sid = secrets.token_urlsafe(16)
+        self._sessions[sid] = set()
+        return sid
+
+    def session_active(self, sid: str) -> bool:
+        return sid in self._sessions
+
     def issue_code(
-        self, user: User, *, client_id: str, redirect_uri: str, code_challenge: str, nonce: str, scope: str
+        self,
+        user: User,
+        *,
+        client_id: str,
+        redirect_uri: str,
+        code_challenge: str,
+        nonce: str,
+        scope: str,
+        sid: str = "",
     ) -> str:
         code = secrets.token_urlsafe(32)
         self._codes[code] = Grant(
-            user, client_id, redirect_uri, code_challenge, nonce, scope, time.time() + CODE_SECONDS
+            user, client_id, redirect_uri, code_challenge, nonce, scope, time.time() + CODE_SECONDS, sid
         )
+        self._sessions.setdefault(sid, set()).add(client_id)
         return code
+
+    def session_of_id_token(self, id_token: str) -> tuple[str, str]:
+        """(sid, client) named by an ID token this provider signed; expired ones are fine (a hint)."""
+        try:
+            kid = jwt.get_unverified_header(id_token).get("kid")
+            key = next(k for k in self.keys if k.kid == kid)
+            claims = jwt.decode(
+                id_token,
+                key.private.public_key(),
+                algorithms=["RS256"],
+                issuer=self.issuer,
+                options={"verify_exp": False, "verify_aud": False},
+            )
+        except (jwt.PyJWTError, StopIteration):
+            raise OAuthError(
+                "invalid_request", "id_token_hint is not an ID token from this provider"
+            ) from None
+        return str(claims.get("sid", "")), str(claims.get("azp", ""))
+
+    def end_session(self, sid: str) -> dict[str, str]:
+        """End sign-in session `sid`: its refresh tokens stop working. Returns the front-channel
+        logout URI (with iss and sid) of each client that joined it and has one."""
+        clients = self._sessions.pop(sid, set())
+        for token, grant in list(self._refresh.items()):
+            if grant.sid == sid:
+                del self._refresh[token]
+        query = urlencode({"iss": self.issuer, "sid": sid})
+        return {
+            c: f"{self.clients[c].frontchannel_logout_uri}?{query}"
+            for c in sorted(clients)
+            if c in self.clients and self.clients[c].frontchannel_logout_uri
+        }
 
     def exchange_code(
         self, *, client: Client, code: str, redirect_uri: str, code_verifier: str
@@ -204,6 +267,8 @@ class Provider:
         grant = self._refresh.pop(refresh_token, None)  # rotated on every use
         if grant is None or grant.client_id != client.client_id:
             raise OAuthError("invalid_grant", "the refresh token is unknown, used or for another client")
+        if grant.sid and grant.sid not in self._sessions:
+            raise OAuthError("invalid_grant", "the session has ended")
         return self._tokens(grant)
 
     def authenticate_client(self, client_id: str, secret: str | None) -> Client:
@@ -236,6 +301,7 @@ class Provider:
             "preferred_username": user.username,
             "name": user.name,
             "email": user.email,
+            **({"sid": grant.sid} if grant.sid else {}),
         }
         access = self._sign(
             {

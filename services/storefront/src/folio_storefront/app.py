@@ -1,5 +1,6 @@
 """The storefront application factory and entry point. Nothing is built at import."""
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -13,7 +14,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from folio_platform.auth import AuthSettings, ServiceTokens, TokenVerifier
@@ -41,11 +41,20 @@ from folio_storefront.drills import MemoryLeakDrill
 from folio_storefront.errors import install_error_handlers
 from folio_storefront.headers import SecurityHeaders, add_docs_pages, shop_policy
 from folio_storefront.orders_client import ORDERS, ORDERS_SERVICE, OrdersClient
+from folio_storefront.session_store import (
+    Expiry,
+    RedisSessionStore,
+    SessionStore,
+    SessionStoreUnavailable,
+    SqliteSessionStore,
+)
+from folio_storefront.sessions import ServerSessions, Sessions
 from folio_storefront.settings import Settings
 from folio_storefront.shopper import SignIn
 
 HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
+PRUNE_EVERY_SECONDS = 600.0
 
 
 class RequestDeadline:
@@ -145,7 +154,28 @@ def _sign_in(auth: AuthSettings) -> SignIn:
         verifier=TokenVerifier.from_settings(auth),
         service_tokens=ServiceTokens.from_settings(auth),
         oauth_client=client,
+        issuer=auth.issuer_url.rstrip("/"),
     )
+
+
+async def open_session_store(settings: Settings) -> SessionStore:
+    """Redis when FOLIO_STOREFRONT_REDIS_URL is set, else a SQLite file in the data dir."""
+    expiry = Expiry(settings.session_idle_seconds, settings.session_absolute_seconds)
+    if settings.redis_url:
+        return RedisSessionStore(settings.redis_url, expiry)
+    url = f"sqlite:///{(settings.data_dir / 'storefront-sessions.db').resolve()}"
+    return await asyncio.to_thread(SqliteSessionStore, url, expiry)
+
+
+async def _prune_sessions(store: SessionStore, every_seconds: float) -> None:
+    while True:
+        try:
+            pruned = await store.prune()
+            if pruned:
+                log.info("expired sessions pruned", extra={"sessions": pruned})
+        except SessionStoreUnavailable as error:
+            log.warning("session store unavailable for pruning", extra={"error": str(error)})
+        await asyncio.sleep(every_seconds)
 
 
 def create_app(
@@ -162,6 +192,12 @@ def create_app(
     telemetry = telemetry or Telemetry(enabled=False)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["money"] = _money
+    # The store is opened in the lifespan; the middleware reaches it through `sessions`.
+    sessions = Sessions(
+        Expiry(settings.session_idle_seconds, settings.session_absolute_seconds),
+        settings.session_secret.get_secret_value(),
+        cookie_secure=settings.cookie_secure,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -199,6 +235,9 @@ def create_app(
             )
             app.state.templates = templates
             app.state.sign_in = _sign_in(auth)
+            sessions.open(await open_session_store(settings))
+            app.state.sessions = sessions
+            pruning = asyncio.create_task(_prune_sessions(sessions.store, PRUNE_EVERY_SECONDS))
             app.state.public_url = settings.public_url.rstrip("/")
             instance = center.instance(settings.host, settings.port)
             await center.register(instance)
@@ -206,6 +245,8 @@ def create_app(
                 yield
             finally:
                 await center.deregister(instance)
+                pruning.cancel()
+                await sessions.store.close()
                 await app.state.sign_in.verifier.close()
                 await app.state.sign_in.service_tokens.close()
                 for open_channel in channels.values():
@@ -226,14 +267,7 @@ def create_app(
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MemoryLeakDrill)
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=settings.session_secret.get_secret_value(),
-        session_cookie="folio_session",
-        max_age=30 * 24 * 3600,
-        same_site="lax",
-        https_only=settings.cookie_secure,
-    )
+    app.add_middleware(ServerSessions, sessions=sessions)
     install_error_handlers(app, templates)
     add_docs_pages(app)
     app.include_router(health.router)

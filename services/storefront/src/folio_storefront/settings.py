@@ -1,5 +1,7 @@
 """Storefront settings, from `FOLIO_STOREFRONT_*` variables."""
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -37,7 +39,18 @@ class Settings(ServiceSettings):
         description="budget for one streamed assistant answer (an LLM may be slow)",
     )
     session_secret: SecretStr = Field(
-        description="signs the shopper's session cookie; 32+ random characters, never committed"
+        description="signs the session id the cookie carries; 32+ random characters, never committed"
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:6379/0 for the session store; unset means SQLite in data_dir",
+    )
+    data_dir: Path = Field(default=Path(".folio/data"), description="where the embedded session store lives")
+    session_idle_seconds: int = Field(
+        default=7 * 86400, ge=60, description="a session unused this long ends (a guest's cart goes with it)"
+    )
+    session_absolute_seconds: int = Field(
+        default=30 * 86400, ge=60, description="every session ends this long after it began"
     )
     cookie_secure: bool = Field(default=False, description="send the session cookie over HTTPS only")
     public_url: str = Field(

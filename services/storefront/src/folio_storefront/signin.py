@@ -1,7 +1,8 @@
 """Sign-in and sign-out through the identity provider (OpenID Connect, authorization code + PKCE).
 
 Who may call: anyone. Keycloak in a cluster, the development provider on a laptop: the same
-code path. On sign-in the guest's cart moves into the person's cart.
+code path. On sign-in the guest's cart moves into the person's cart and the session gets a new id;
+sign-out ends it here and at the provider; the provider's front-channel logout ends it too.
 """
 
 import logging
@@ -11,13 +12,22 @@ from urllib.parse import urlencode, urlsplit
 import grpc
 from authlib.integrations.base_client.errors import OAuthError
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from folio_platform.auth import GUEST_PREFIX
 from folio_platform.errors import Unauthenticated
 from folio_storefront.deps import CartDep
-from folio_storefront.errors import BadRequest, EdgeError
-from folio_storefront.shopper import Shopper, SignIn, remember_user, same_origin
+from folio_storefront.errors import BadRequest, DependencyUnavailable, EdgeError
+from folio_storefront.headers import origin_of
+from folio_storefront.sessions import session_state, sessions_of
+from folio_storefront.shopper import (
+    IDENTITY,
+    PROVIDER_UNREACHABLE,
+    Shopper,
+    SignIn,
+    remember_user,
+    same_origin,
+)
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)
@@ -51,8 +61,14 @@ async def signin_callback(request: Request, cart: CartDep) -> Response:
         identity = await sign_in.verifier.verify(tokens["access_token"])
     except (OAuthError, Unauthenticated, KeyError) as error:
         raise BadRequest(f"sign-in failed: {error}; please try again") from None
+    except PROVIDER_UNREACHABLE as error:
+        raise DependencyUnavailable(IDENTITY, detail=str(error)) from None
     guest = request.session.get("shopper")
     remember_user(request, identity, tokens)
+    # A new session id for the signed-in person, indexed by the provider's session so that a
+    # front-channel logout can end it.
+    sid = (tokens.get("userinfo") or {}).get("sid")
+    session_state(request).rotate(provider_session(sign_in.issuer, sid) if sid else None)
     person = Shopper(identity.subject, tokens["access_token"], identity.username, identity.roles)
     if isinstance(guest, str) and guest.startswith(GUEST_PREFIX):
         await _move_cart(Shopper(guest, await sign_in.service_tokens.token()), person, cart)
@@ -82,13 +98,46 @@ async def _move_cart(guest: Shopper, person: Shopper, cart: CartDep) -> None:
 
 @router.post("/signout", dependencies=[Depends(same_origin)])
 async def signout(request: Request) -> Response:
-    request.session.pop("user", None)
-    metadata = await _sign_in(request).oauth_client.load_server_metadata()
-    end_session = metadata.get("end_session_endpoint")
+    """End the session here (deleted from the store) and at the identity provider."""
+    user = request.session.get("user") or {}
+    session_state(request).end()
     home = f"{request.app.state.public_url}/"
+    try:
+        metadata = await _sign_in(request).oauth_client.load_server_metadata()
+    except PROVIDER_UNREACHABLE as error:
+        log.warning("identity provider unreachable at sign-out", extra={"error": str(error)})
+        return RedirectResponse(home, 303)
+    end_session = metadata.get("end_session_endpoint")
     if not end_session:
         return RedirectResponse(home, 303)
-    query = urlencode(
-        {"post_logout_redirect_uri": home, "client_id": _sign_in(request).oauth_client.client_id}
+    query = {"post_logout_redirect_uri": home, "client_id": _sign_in(request).oauth_client.client_id}
+    if user.get("id_token"):
+        query["id_token_hint"] = user["id_token"]
+    return RedirectResponse(f"{end_session}?{urlencode(query)}", 303)
+
+
+def provider_session(issuer: str, sid: str) -> str:
+    """How the session store indexes a provider's session."""
+    return f"{issuer.rstrip('/')} {sid}"
+
+
+@router.get("/signout/frontchannel")
+async def frontchannel_logout(
+    request: Request,
+    iss: Annotated[str, Query(max_length=300)],
+    sid: Annotated[str, Query(min_length=1, max_length=100)],
+) -> Response:
+    """OpenID front-channel logout: the provider, ending its session `sid`, loads this page in a
+    frame; every shop session signed in under it ends. Only the provider may frame it."""
+    sign_in = _sign_in(request)
+    if iss.rstrip("/") != sign_in.issuer.rstrip("/"):
+        raise BadRequest("iss: not this shop's identity provider", field="iss")
+    ended = await sessions_of(request).store.end_provider_session(provider_session(iss, sid))
+    log.info("front-channel logout", extra={"sessions_ended": ended})
+    return HTMLResponse(
+        "<!doctype html><title>Signed out</title><p>Signed out of Folio.</p>",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": f"default-src 'none'; frame-ancestors {origin_of(sign_in.issuer)}",
+        },
     )
-    return RedirectResponse(f"{end_session}?{query}", 303)
