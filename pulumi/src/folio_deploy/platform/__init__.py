@@ -120,7 +120,7 @@ class Platform(pulumi.ComponentResource):
         egress: list[dict[str, object]] = []
         stores = (
             (on.postgresql.mode, [5432], ["catalog", "payment", "orders"]),
-            (on.redis.mode, [6379], ["cart"]),
+            (on.redis.mode, [6379], ["cart", "storefront"]),  # carts; sessions
             (on.neo4j.mode, [7687], ["assistant"]),
             (on.qdrant.mode, [6333, 6334], ["assistant"]),
         )
@@ -146,7 +146,7 @@ class Platform(pulumi.ComponentResource):
         services: set[str] = set()
         owners = (
             (on.postgresql, ["catalog", "payment", "orders"]),
-            (on.redis, ["cart"]),
+            (on.redis, ["cart", "storefront"]),
             (on.neo4j, ["assistant"]),
             (on.qdrant, ["assistant"]),
         )
