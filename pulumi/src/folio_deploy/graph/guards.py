@@ -180,7 +180,7 @@ def workflow_identities(repository: str) -> list[dict[str, str]]:
     if (signer.get("permissions") or {}).get("id-token") != "write" or "--key" in str(signer):
         raise LookupError(f"{path} does not sign keyless (id-token: write, no --key)")
     # YAML 1.1 reads the key `on` as True.
-    triggers = next((value for key, value in workflow.items() if key in (True, "on")), {})
+    triggers: dict[str, Any] = next((v for k, v in workflow.items() if k in (True, "on")), {})
     push = (triggers or {}).get("push") or {}
     subject = f"https://github.com/{repository}/{path}"
     found = [
