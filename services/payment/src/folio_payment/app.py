@@ -23,7 +23,10 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
     async with open_database(settings.resolved_database_url(), MIGRATIONS, name="payment-db") as db:
         processor = DrillProcessor(SimulatedProcessor(), lambda: config.current.flags.payment)
         servicer = PaymentServicer(
-            SqlLedger(db), processor, processor_timeout=settings.processor_timeout_seconds
+            SqlLedger(db),
+            processor,
+            processor_timeout=settings.processor_timeout_seconds,
+            lookup_timeout=settings.processor_lookup_timeout_seconds,
         )
         yield Serving(
             servicers=[
