@@ -75,7 +75,7 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
     recovery loop (stopped before the channels close)."""
     settings, center = runtime.settings, runtime.center
     async with (
-        open_database(settings.resolved_database_url(), MIGRATIONS, name="orders-db") as db,
+        open_database(settings.resolved_database_url(), MIGRATIONS, name="orders-db", durable=True) as db,
         ServiceTokens.from_settings(runtime.auth) as tokens,
     ):
         store = SqlOrderStore(db)
