@@ -12,7 +12,7 @@ from folio.cart.v1 import cart_pb2, cart_pb2_grpc
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
-from folio_orders.recovery import recover_forever
+from folio_orders.recovery import Backoff, recover_forever
 from folio_orders.saga import Backends, Checkout
 from folio_orders.servicer import ACCESS, OrdersServicer
 from folio_orders.settings import Settings
@@ -87,6 +87,10 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
                 checkout,
                 interval=settings.recovery_interval_seconds,
                 older_than=settings.recovery_after_seconds,
+                limit=settings.recovery_batch,
+                backoff=Backoff(
+                    first=settings.recovery_interval_seconds, cap=settings.recovery_max_backoff_seconds
+                ),
             )
         )
         servicer = OrdersServicer(store, checkout)
