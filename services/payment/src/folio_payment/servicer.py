@@ -18,8 +18,8 @@ from folio_platform.errors import FailedPrecondition, InvalidArgument, NotFound,
 
 log = logging.getLogger(__name__)
 
-KEY = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
+KEY = re.compile(r"[A-Za-z0-9_-]{8,100}")
+CURRENCY = re.compile(r"[A-Z]{3}")
 MAX_AMOUNT_MINOR = 1_000_000
 MAX_REFERENCE = 100
 MAX_REASON = 200
@@ -41,7 +41,7 @@ Context = grpc.aio.ServicerContext[object, object]
 
 
 def _key(field: str, value: str) -> str:
-    if not KEY.match(value):
+    if not KEY.fullmatch(value):
         raise InvalidArgument(field, "must be 8-100 letters, digits, '-' or '_' (one key per payment)")
     return value
 
@@ -53,7 +53,7 @@ def _text(field: str, value: str, limit: int) -> str:
 
 
 def _check_amount(amount: money_pb2.Money) -> None:
-    if not CURRENCY.match(amount.currency_code):
+    if not CURRENCY.fullmatch(amount.currency_code):
         raise InvalidArgument("amount.currency_code", "must be a three-letter ISO 4217 code such as USD")
     if not 0 < amount.minor_units <= MAX_AMOUNT_MINOR:
         raise InvalidArgument(
