@@ -13,7 +13,7 @@ from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_payment.ledger import KEY_REUSED, ChargeAttempt, Ledger, PaymentRecord, PaymentStatus
 from folio_payment.processor import CardDetails, CardProcessor, Clock, check_card, utc_now
 from folio_platform import pagination
-from folio_platform.auth import role, rules_for, services_only
+from folio_platform.auth import SUPPORT_ROLE, role, rules_for, services_only
 from folio_platform.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,8 @@ def payment_message(payment: PaymentRecord) -> payment_pb2.Payment:
     )
 
 
-# Only orders moves money; admins and orders' reconciliation may read the whole ledger.
+# Only orders moves money; support staff (customer service, finance) and orders' reconciliation
+# may read the whole ledger.
 _ORDERS = services_only("folio-orders")
 ACCESS = rules_for(
     payment_pb2.DESCRIPTOR.services_by_name["PaymentService"],
@@ -85,7 +86,7 @@ ACCESS = rules_for(
         "Charge": _ORDERS,
         "Refund": _ORDERS,
         "GetPayment": _ORDERS,
-        "ListPayments": role("catalog-admin", services=("folio-orders",)),
+        "ListPayments": role(SUPPORT_ROLE, services=("folio-orders",)),
     },
 )
 
