@@ -152,6 +152,10 @@ def _bad(field: str, value: object) -> orders_pb2.PlaceOrderRequest:
     [
         ("shopper_id", "", "shopper_id"),
         ("shopper_id", "ada\n", "shopper_id"),
+        ("shopper_id", "anon-ada\x00", "shopper_id"),
+        ("email", "ada@example.com\r\nBcc: eve@example.com", "email"),
+        ("shipping_address.name", "Ada\x1b[2J", "shipping_address.name"),
+        ("shipping_address.city", "Paris\x00", "shipping_address.city"),
         ("shopper_id", "x" * 129, "shopper_id"),
         ("idempotency_key", "short", "idempotency_key"),
         ("idempotency_key", "has spaces in it", "idempotency_key"),
