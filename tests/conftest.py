@@ -1,4 +1,5 @@
-"""The whole shop, started exactly as `folio up` starts it, for the end-to-end tests."""
+"""The whole shop, started as `folio up` starts it, for the end-to-end tests: one stack shared by
+the modules a pytest process (an xdist worker) runs, and one of their own for tests marked `own_stack`."""
 
 import io
 from collections.abc import Callable, Iterator
@@ -26,9 +27,27 @@ class RunningStack:
         return self.output.getvalue()
 
 
+# The services' deadlines (defaults: the storefront's 3 s request budget and 1.5 s per call, 10 s
+# for a checkout; orders' 2 s per call and 5 s per charge) widened so that a loaded two-core machine
+# running tests side by side is slow without answering 503. The tests about a deadline firing
+# (tests/test_live_ops.py) run on the defaults.
+LOADED_MACHINE_DEADLINES = {
+    "FOLIO_STOREFRONT_REQUEST_TIMEOUT_SECONDS": "8",
+    "FOLIO_STOREFRONT_BACKEND_TIMEOUT_SECONDS": "5",
+    "FOLIO_STOREFRONT_CHECKOUT_TIMEOUT_SECONDS": "25",
+    "FOLIO_ORDERS_CALL_TIMEOUT_SECONDS": "5",
+    "FOLIO_ORDERS_CHARGE_TIMEOUT_SECONDS": "10",
+}
+
+
 def _start_stack(data_dir: Path) -> RunningStack:
     output = io.StringIO()
-    stack = Stack(data_dir=data_dir, ports={s.name: free_port() for s in SERVICES}, output=output)
+    stack = Stack(
+        data_dir=data_dir,
+        ports={s.name: free_port() for s in SERVICES},
+        output=output,
+        extra_env=LOADED_MACHINE_DEADLINES,
+    )
     try:
         took = stack.up(timeout=60)
     except ServiceFailed as error:
@@ -66,7 +85,8 @@ def own_shop(
 
 @pytest.fixture
 def shop(request: pytest.FixtureRequest, assistant_seed_index: Path) -> RunningStack:
-    """Every service as a process on free ports, started exactly as `folio up` starts it.
+    """Every service as a process on free ports, started as `folio up` starts it (with the deadlines
+    of LOADED_MACHINE_DEADLINES).
 
     The assistant starts on a copy of the session's index of the seed catalog (which is what the
     catalog seeds), so it has nothing to ingest and no stack pays for embedding 1,109 books.
