@@ -6,6 +6,8 @@ SHELL := /bin/bash
 UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 UV_VERSION := 0.13.8
 RUN := $(UV) run --frozen
+# pytest processes for `make test` (pytest-xdist), one per core of a two-core machine: `make test JOBS=4` on more.
+JOBS ?= 2
 # Istio's published CRD schemas as validators (npm, pinned by package-lock.json), for the chart tests.
 CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
@@ -40,8 +42,8 @@ seed: install ## load the seed catalog (SYNTHETIC=10000 adds generated books)
 system-deps: ## Debian packages the tests start (PostgreSQL, Redis, slapd, Prometheus, Alertmanager); installs them when missing and root
 	@scripts/system-deps.sh
 
-test: install system-deps lint checkov pulumi-test checkov-actions ## everything CI runs: lint, types, checkov, unit, contract, end-to-end tests
-	$(RUN) pytest
+test: install system-deps lint checkov pulumi-test checkov-actions ## everything CI runs: lint, types, checkov, unit, contract, end-to-end tests (JOBS=2 processes)
+	$(RUN) pytest -n $(JOBS) --dist loadscope --durations=15
 
 check: install lint pulumi-test ## quick loop: lint and the tests that need no servers
 	$(RUN) pytest -m "not postgres and not ldap and not e2e" -q
