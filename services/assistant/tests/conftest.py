@@ -164,12 +164,18 @@ class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
 
 @dataclass
 class FakeOrders(orders_pb2_grpc.OrdersServiceServicer):
-    """Test double of the orders service's ListAllOrders."""
+    """Test double of the orders service's ListCoPurchases (tokens are offsets); behind the real
+    orders access rules, so ListAllOrders is refused to the assistant as the real service refuses it."""
 
-    orders: list[orders_pb2.Order] = field(default_factory=list)
+    pairs: list[orders_pb2.CoPurchase] = field(default_factory=list)
 
-    async def ListAllOrders(self, request: Any, context: Any) -> orders_pb2.ListOrdersResponse:
-        return orders_pb2.ListOrdersResponse(orders=self.orders)
+    async def ListCoPurchases(self, request: Any, context: Any) -> orders_pb2.ListCoPurchasesResponse:
+        start = int(request.page_token or 0)
+        end = start + (request.page_size or 20)
+        token = str(end) if end < len(self.pairs) else ""
+        return orders_pb2.ListCoPurchasesResponse(
+            pairs=self.pairs[start:end], next_page_token=token, total_size=len(self.pairs)
+        )
 
 
 @dataclass
