@@ -130,6 +130,7 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
             answerer=Answerer(llm=llm, settings=llm_settings),
             ingestion=ingestion,
             question_max_chars=settings.question_max_chars,
+            ask_concurrency=settings.ask_max_concurrent,
         )
         log.info(
             "assistant ready",
