@@ -36,6 +36,7 @@ import yaml
 
 from folio_cli.launcher import Stack, free_port
 from loadtest.httpload import run_load
+from loadtest.profile import describe, read, start_recording
 from loadtest.quiet import cpu_seconds, processes_of, wait_until_quiet
 
 CHART_VALUES = Path(__file__).parents[1] / "helm" / "folio" / "values.yaml"
@@ -49,10 +50,28 @@ def _own_cpu() -> float:
 
 
 def measure(
-    name: str, port: int, path: str, processes: Mapping[str, psutil.Process], args: argparse.Namespace
+    name: str,
+    port: int,
+    path: str,
+    processes: Mapping[str, psutil.Process],
+    args: argparse.Namespace,
+    *,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """Drive `path` and charge each server process's CPU time in the measured window to the
-    requests served in it (the warm-up's requests and CPU are left out)."""
+    requests served in it (the warm-up's requests and CPU are left out). With `profile`, py-spy
+    records the processes on the path during the window into that folder."""
+    recorders: list[subprocess.Popen[bytes]] = []
+
+    def sample() -> tuple[dict[str, float], float]:
+        if profile is not None and not recorders:
+            recorders.extend(
+                start_recording(processes[n].pid, profile / f"{n}.txt", args.seconds)
+                for n in ON_THE_PATH
+                if n in processes
+            )
+        return cpu_seconds(processes), _own_cpu()
+
     result = run_load(
         "127.0.0.1",
         port,
@@ -60,8 +79,10 @@ def measure(
         connections=args.connections,
         seconds=args.seconds,
         warmup=args.warmup,
-        sample=lambda: (cpu_seconds(processes), _own_cpu()),
+        sample=sample,
     )
+    for recorder in recorders:
+        recorder.wait(timeout=60)
     (servers_before, own_before), (servers_after, own_after) = result.window
     served = max(1, result.requests)
     by_process = {
@@ -167,6 +188,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--book", default="moby-dick")
     parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record the storefront and the catalog with py-spy while measuring (raw stacks in DIR)",
+    )
+    parser.add_argument(
         "--telemetry",
         action="store_true",
         help="also measure with the chart's telemetry and with every request traced, and print the cost",
@@ -237,6 +264,13 @@ def main() -> None:
                 )
             )
     report(args, folio, baseline, telemetry, cold, warm)
+    if args.profile is not None:
+        print(
+            f"\nwhere the CPU goes on the path (py-spy, innermost hop of each sample; raw stacks in {args.profile}):"
+        )
+        for name in ON_THE_PATH:
+            if (args.profile / f"{name}.txt").exists():
+                print(describe(name, read(args.profile / f"{name}.txt")))
 
 
 def _cpu_columns(row: Mapping[str, Any]) -> str:
