@@ -65,6 +65,7 @@ def measure(
 
     def sample() -> tuple[dict[str, float], float]:
         if profile is not None and not recorders:
+            profile.mkdir(parents=True, exist_ok=True)
             recorders.extend(
                 start_recording(processes[n].pid, profile / f"{n}.txt", args.seconds)
                 for n in ON_THE_PATH
