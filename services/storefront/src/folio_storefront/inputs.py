@@ -37,8 +37,8 @@ async def refuse_control_characters(request: Request) -> None:
         elif content_type.startswith("application/json"):
             try:
                 body = json.loads(await request.body())
-            except ValueError:
-                return  # FastAPI answers a body that is not JSON with its own 400
+            except (ValueError, RecursionError):
+                return  # FastAPI answers a body that is not JSON (or nested too deep) with its own 400
             check_json(body, multiline=MULTILINE)
     except InvalidArgument as error:
         raise BadRequest(error.message, field=error.field) from None
