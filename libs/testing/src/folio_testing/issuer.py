@@ -111,14 +111,19 @@ class TestIssuer:
         """What a GrpcServer under test needs to verify this issuer's tokens against `access`."""
         return ServerAuth(TokenVerifier(issuer=self.url, audience=AUDIENCE, refresh_seconds=0.0), access)
 
-    def channel(self, port: int, token: str | None) -> grpc.aio.Channel:
-        """A channel to 127.0.0.1:`port` presenting `token` on every call (None: no token)."""
+    def channel(self, port: int, token: str | None, *, default_timeout: float = 2.0) -> grpc.aio.Channel:
+        """A channel to 127.0.0.1:`port` presenting `token` on every call (None: no token); a call
+        without its own deadline gets `default_timeout` seconds, as through the platform's channels."""
 
         async def source() -> str:
             assert token is not None
             return token
 
-        return create_channel([f"127.0.0.1:{port}"], token_source=source if token is not None else None)
+        return create_channel(
+            [f"127.0.0.1:{port}"],
+            token_source=source if token is not None else None,
+            default_timeout=default_timeout,
+        )
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [k.jwk() for k in self.keys]}
