@@ -152,6 +152,10 @@ def _bad(field: str, value: object) -> orders_pb2.PlaceOrderRequest:
     [
         ("shopper_id", "", "shopper_id"),
         ("shopper_id", "ada\n", "shopper_id"),
+        ("shopper_id", "anon-ada\x00", "shopper_id"),
+        ("email", "ada@example.com\r\nBcc: eve@example.com", "email"),
+        ("shipping_address.name", "Ada\x1b[2J", "shipping_address.name"),
+        ("shipping_address.city", "Paris\x00", "shipping_address.city"),
         ("shopper_id", "x" * 129, "shopper_id"),
         ("idempotency_key", "short", "idempotency_key"),
         ("idempotency_key", "has spaces in it", "idempotency_key"),
@@ -279,7 +283,10 @@ async def test_a_charge_that_times_out_before_charging_charges_nothing(world) ->
 
     assert error.code() == UNAVAILABLE
     assert error.details() == PAYMENT_DOWN
-    await asyncio.sleep(0.1)
+    # Longer than the handler's delay: had its deadline not cancelled it, it would have charged by then.
+    await asyncio.wait_for(
+        world.payment.charge_ended.wait(), timeout=4 * world.settings.charge_timeout_seconds
+    )
     assert world.payment.charges() == [], "the double's cancelled handler must not have charged"
     await world.assert_consistent()
 
@@ -388,12 +395,13 @@ async def test_a_cart_that_cannot_be_emptied_does_not_undo_the_order(world) -> N
 async def test_a_charge_landing_after_another_replica_ended_the_saga_is_refunded(world) -> None:
     """Replica B's recovery ends a slow checkout (no charge yet); replica A's charge then lands."""
     world.cart.items["anon-ada"] = {"moby-dick": 1}
-    world.payment.delay_before["Charge"] = 0.5
+    world.payment.gate["Charge"] = asyncio.Event()
     live = asyncio.ensure_future(world.stub.PlaceOrder(world.request()))
     await asyncio.wait_for(world.payment.started("Charge").wait(), timeout=5)
 
     other_replica = await world.restarted()
     assert await recover_once(other_replica, older_than_seconds=-1) == 1
+    world.payment.gate["Charge"].set()
 
     error = await _fails(live)
     assert (error.code(), error.details()) == (grpc.StatusCode.FAILED_PRECONDITION, INTERRUPTED)

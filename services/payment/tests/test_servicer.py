@@ -21,9 +21,10 @@ from folio_payment.processor import (
     ProcessorUnavailable,
     SimulatedProcessor,
 )
-from folio_payment.servicer import ACCESS, PaymentServicer
+from folio_payment.servicer import ACCESS, PaymentServicer, _check_amount
+from folio_payment.servicer import _key as _key_of
 from folio_platform.database import Database
-from folio_platform.errors import field_violations
+from folio_platform.errors import InvalidArgument, field_violations
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
 from folio_testing.data import (
@@ -382,6 +383,13 @@ def _card(number: str, month: int, year: int, cvv: str) -> payment_pb2.Card:
             payment_pb2.ChargeRequest(idempotency_key=_key(), amount=USD_10, card=GOOD, reference="x" * 101),
             "reference",
         ),
+        (
+            payment_pb2.ChargeRequest(
+                idempotency_key=_key(), amount=USD_10, card=GOOD, reference="ord\x1b[2J"
+            ),
+            "reference",
+        ),
+        (_charge(_key(), _card("4242424242424242\x00", 12, 2035, "123")), "card.number"),
     ],
 )
 async def test_a_bad_charge_names_the_field_and_records_nothing(
@@ -474,3 +482,11 @@ async def test_the_ledger_is_listed_oldest_first_in_pages(payments: Payments) ->
     assert [p.id for p in listed] == [p.id for p in charged]
     bad = await _error(payments.stub.ListPayments(payment_pb2.ListPaymentsRequest(page_token="nonsense")))
     assert field_violations(bad)[0][0] == "page_token"
+
+
+@pytest.mark.parametrize("value", ["order-key-1\n", "USD\n"])
+def test_keys_and_currencies_must_match_whole(value: str) -> None:
+    with pytest.raises(InvalidArgument):
+        _key_of("idempotency_key", value)
+    with pytest.raises(InvalidArgument):
+        _check_amount(money_pb2.Money(currency_code=value, minor_units=100))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from folio_deploy.graph import guards
 from folio_deploy.graph import settings as code
 from folio_deploy.graph.model import CRD_GROUPS, Finding, Model
 from folio_deploy.graph.platform import DATA_STORES, DESCRIBED
@@ -465,7 +466,7 @@ class Graph:
         findings += self.check_telemetry() + self.check_installed() + self.check_identity()
         findings += self.check_fences() + self.check_registry() + self.check_gateway() + self.check_qdrant()
         findings += check_retries(self.model)
-        return findings
+        return findings + guards.check(self)
 
     def check_edge(self, edge: Edge) -> list[Finding]:
         subject = str(edge)

@@ -21,13 +21,13 @@ from folio_payment.processor import (
     utc_now,
 )
 from folio_platform import pagination
-from folio_platform.auth import role, rules_for, services_only
+from folio_platform.auth import SUPPORT_ROLE, role, rules_for, services_only
 from folio_platform.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
-KEY = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
+KEY = re.compile(r"[A-Za-z0-9_-]{8,100}")
+CURRENCY = re.compile(r"[A-Z]{3}")
 MAX_AMOUNT_MINOR = 1_000_000
 MAX_REFERENCE = 100
 MAX_REASON = 200
@@ -53,7 +53,7 @@ Context = grpc.aio.ServicerContext[object, object]
 
 
 def _key(field: str, value: str) -> str:
-    if not KEY.match(value):
+    if not KEY.fullmatch(value):
         raise InvalidArgument(field, "must be 8-100 letters, digits, '-' or '_' (one key per payment)")
     return value
 
@@ -65,7 +65,7 @@ def _text(field: str, value: str, limit: int) -> str:
 
 
 def _check_amount(amount: money_pb2.Money) -> None:
-    if not CURRENCY.match(amount.currency_code):
+    if not CURRENCY.fullmatch(amount.currency_code):
         raise InvalidArgument("amount.currency_code", "must be a three-letter ISO 4217 code such as USD")
     if not 0 < amount.minor_units <= MAX_AMOUNT_MINOR:
         raise InvalidArgument(
@@ -89,7 +89,8 @@ def payment_message(payment: PaymentRecord) -> payment_pb2.Payment:
     )
 
 
-# Only orders moves money; admins and orders' reconciliation may read the whole ledger.
+# Only orders moves money; support staff (customer service, finance) and orders' reconciliation
+# may read the whole ledger.
 _ORDERS = services_only("folio-orders")
 ACCESS = rules_for(
     payment_pb2.DESCRIPTOR.services_by_name["PaymentService"],
@@ -97,7 +98,7 @@ ACCESS = rules_for(
         "Charge": _ORDERS,
         "Refund": _ORDERS,
         "GetPayment": _ORDERS,
-        "ListPayments": role("catalog-admin", services=("folio-orders",)),
+        "ListPayments": role(SUPPORT_ROLE, services=("folio-orders",)),
     },
 )
 
