@@ -12,7 +12,7 @@ JOBS ?= 2
 CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
 .PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean \
-	chart-test checkov dev graph pulumi-test pulumi-budget pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry eval \
+	chart-test checkov dev graph pulumi-test pulumi-budget restore-check pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry eval \
 	container-deps images
 
 help: ## list targets
@@ -102,6 +102,9 @@ pulumi-budget: install ## CPU/memory requests of a stack vs its capacity (STACK=
 	$(UV) run --directory pulumi --frozen python -m folio_deploy.budget $${STACK:-k3s}
 
 NACOS_K8S_COMMIT := $(shell sed -n 's/.*ChartRef("vendor\/nacos", "\([0-9a-f]*\)").*/\1/p' pulumi/src/folio_deploy/charts.py)
+restore-check: install ## render the restore path of every stateful release from its Longhorn backup (STACK=k8s)
+	$(UV) run --directory pulumi --frozen python -m folio_deploy.restore $${STACK:-k8s}
+
 pulumi-vendor: ## check out the Nacos chart (published in no Helm repo) at its pinned commit into pulumi/vendor/nacos
 	rm -rf pulumi/vendor/nacos-k8s && mkdir -p pulumi/vendor
 	git init -q pulumi/vendor/nacos-k8s

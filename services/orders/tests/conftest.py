@@ -104,6 +104,15 @@ class FakeCart(_Switchboard, cart_pb2_grpc.CartServiceServicer):
         await self._after("GetCart", context)
         return cart
 
+    async def RemoveItem(self, request, context):  # type: ignore[no-untyped-def]
+        await self._before("RemoveItem", context)
+        lines = self.items.get(request.shopper_id, {})
+        lines.pop(request.book_id, None)
+        if not lines:
+            self.items.pop(request.shopper_id, None)
+        await self._after("RemoveItem", context)
+        return cart_pb2.Cart(shopper_id=request.shopper_id)
+
     async def EmptyCart(self, request, context):  # type: ignore[no-untyped-def]
         await self._before("EmptyCart", context)
         self.items.pop(request.shopper_id, None)

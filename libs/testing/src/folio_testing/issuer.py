@@ -20,7 +20,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from folio_platform.auth import Access, TokenVerifier
+from folio_platform.auth import SERVICE_ACCOUNT_PREFIX, SERVICE_ROLE, Access, TokenVerifier
 from folio_platform.grpc_client import create_channel
 from folio_platform.grpc_server import ServerAuth
 
@@ -101,8 +101,8 @@ class TestIssuer:
         """A client-credentials token for `client_id`'s service account, as Keycloak issues one."""
         return self.token(
             f"sa-{client_id}",
-            username=f"service-account-{client_id}",
-            roles=(),
+            username=f"{SERVICE_ACCOUNT_PREFIX}{client_id}",
+            roles=(SERVICE_ROLE,),
             client_id=client_id,
             **kwargs,
         )
