@@ -2,6 +2,7 @@
 
 import io
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,16 +27,9 @@ class RunningStack:
         return self.output.getvalue()
 
 
-@pytest.fixture(scope="module")
-def shop(
-    tmp_path_factory: pytest.TempPathFactory, install_assistant_index: Callable[[Path], Path]
-) -> Iterator[RunningStack]:
-    """Every service as a process on free ports over a fresh data dir; stopped afterwards.
-
-    The assistant starts on a copy of the session's index of the seed catalog (which is what the
-    catalog seeds), so it has nothing to ingest and no stack pays for embedding 1,109 books.
-    """
-    data_dir = install_assistant_index(tmp_path_factory.mktemp("folio") / "data")
+@contextmanager
+def running_shop(data_dir: Path) -> Iterator[RunningStack]:
+    """Every service as a process on free ports over `data_dir`; stopped afterwards."""
     output = io.StringIO()
     stack = Stack(data_dir=data_dir, ports={s.name: free_port() for s in SERVICES}, output=output)
     try:
@@ -46,6 +40,19 @@ def shop(
         yield RunningStack(stack, took, output, data_dir)
     finally:
         stack.down()
+
+
+@pytest.fixture(scope="module")
+def shop(
+    tmp_path_factory: pytest.TempPathFactory, install_assistant_index: Callable[[Path], Path]
+) -> Iterator[RunningStack]:
+    """Every service as a process on free ports over a fresh data dir; stopped afterwards.
+
+    The assistant starts on a copy of the session's index of the seed catalog (which is what the
+    catalog seeds), so it has nothing to ingest and no stack pays for embedding 1,109 books.
+    """
+    with running_shop(install_assistant_index(tmp_path_factory.mktemp("folio") / "data")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
