@@ -1,9 +1,10 @@
-"""The browser journeys: one shop and one Chromium for the whole folder, a fresh browser context
-(a new guest: no cookies, no storage) for each test. A failing test leaves a screenshot and the
-page's console and the services' logs under .folio/browser-failures/ and names the files in its report; a journey
-whose shop pages log an error (a script error, a refused Content-Security-Policy) fails too."""
+"""The browser journeys: on the shared shop (tests/conftest.py), one Chromium for the whole folder
+and a fresh browser context (a new guest: no cookies, no storage) for each test. A failing test
+leaves a screenshot, the page's console and the services' logs under .folio/browser-failures/ and
+names the files in its report; a journey whose shop pages log an error (a script error, a refused
+Content-Security-Policy) fails too."""
 
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import pytest
@@ -11,19 +12,10 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from folio_testing.browser import PageLog, failure_dir, launch_chromium, save_failure
-from tests.conftest import RunningStack, running_shop
+from tests.conftest import RunningStack
 
 FAILURES = Path(__file__).resolve().parents[2] / ".folio" / "browser-failures"
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
-
-
-@pytest.fixture(scope="package")
-def shop(
-    tmp_path_factory: pytest.TempPathFactory, install_assistant_index: Callable[[Path], Path]
-) -> Iterator[RunningStack]:
-    """One stack for every journey here: each test starts as a new guest, so they share it."""
-    with running_shop(install_assistant_index(tmp_path_factory.mktemp("browser") / "data")) as running:
-        yield running
 
 
 @pytest_asyncio.fixture(scope="package", loop_scope="package")

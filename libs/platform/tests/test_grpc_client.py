@@ -9,7 +9,13 @@ import pytest
 
 from folio_platform import errors
 from folio_platform.deadlines import deadline_scope, time_remaining
-from folio_platform.grpc_client import RETRYABLE_CODES, create_channel, service_config, target_for
+from folio_platform.grpc_client import (
+    RETRYABLE_CODES,
+    create_channel,
+    idempotent_methods,
+    service_config,
+    target_for,
+)
 from folio_platform.grpc_server import GrpcServer
 
 IDEMPOTENT = "folio.test.v1.Reads"
@@ -201,3 +207,21 @@ def test_service_config_attempts_are_configurable() -> None:
     (method_config,) = config["methodConfig"]
     assert method_config["name"] == [{"service": "a.A"}, {"service": "b.B"}]
     assert method_config["retryPolicy"]["maxAttempts"] == 5
+
+
+def test_idempotent_methods_come_from_the_proto_and_leave_charge_out() -> None:
+    from folio.cart.v1 import cart_pb2
+    from folio.payment.v1 import payment_pb2
+
+    payment = idempotent_methods(payment_pb2.DESCRIPTOR.services_by_name["PaymentService"])
+    cart = idempotent_methods(cart_pb2.DESCRIPTOR.services_by_name["CartService"])
+
+    assert payment == [
+        "folio.payment.v1.PaymentService/Refund",
+        "folio.payment.v1.PaymentService/GetPayment",
+        "folio.payment.v1.PaymentService/ListPayments",
+    ]
+    assert "folio.cart.v1.CartService/AddItem" not in cart
+    assert "folio.cart.v1.CartService/RemoveItem" in cart
+    retried = service_config(payment)["methodConfig"][0]["name"]
+    assert {"service": "folio.payment.v1.PaymentService", "method": "Charge"} not in retried

@@ -4,7 +4,7 @@ Each double (FakeCart, FakeCatalog, FakePayment) runs on its own in-process gRPC
 just enough state to check the saga's end states, and has switches: answer a method with an
 error before doing anything (`fail`), do the work and then lose the reply (`fail_after`), be
 slow before or after the work (`delay_before`, `delay_after`: a timeout for a caller that waits
-less), or be unreachable altogether (`await world.servers[...].stop()`). The orders service is
+less), hold a call until the test lets it go (`gate`), or be unreachable altogether (`await world.servers[...].stop()`). The orders service is
 wired to them exactly as in production (`connect_backends`: retries, deadlines).
 """
 
@@ -47,8 +47,13 @@ from folio_testing.data import (
 from folio_testing.issuer import TestIssuer
 from folio_testing.plugin import PostgresServer
 
-CALL_TIMEOUT = 1.0
-CHARGE_TIMEOUT = 1.0
+# No test waits for a plain call's deadline: far above any answer on a loaded machine.
+CALL_TIMEOUT = 10.0
+# The tests about a charge that times out wait this long: short, but well above an answer's time
+# on a loaded machine (GetPayment and Refund share it).
+CHARGE_TIMEOUT = 3.0
+# What the tests' own calls to the orders service wait: a checkout may sit out a charge's timeout.
+CLIENT_TIMEOUT = 30.0
 
 
 class _Switchboard:
@@ -60,6 +65,7 @@ class _Switchboard:
         self.fail_after: dict[str, grpc.StatusCode] = {}
         self.delay_before: dict[str, float] = {}
         self.delay_after: dict[str, float] = {}
+        self.gate: dict[str, asyncio.Event] = {}
         self._started: dict[str, asyncio.Event] = {}
 
     def started(self, method: str) -> asyncio.Event:
@@ -69,6 +75,8 @@ class _Switchboard:
     async def _before(self, method: str, context: Any) -> None:
         self.calls[method] += 1
         self.started(method).set()
+        if method in self.gate:
+            await self.gate[method].wait()
         if method in self.delay_before:
             await asyncio.sleep(self.delay_before[method])
         if method in self.fail:
@@ -95,6 +103,15 @@ class FakeCart(_Switchboard, cart_pb2_grpc.CartServiceServicer):
         )
         await self._after("GetCart", context)
         return cart
+
+    async def RemoveItem(self, request, context):  # type: ignore[no-untyped-def]
+        await self._before("RemoveItem", context)
+        lines = self.items.get(request.shopper_id, {})
+        lines.pop(request.book_id, None)
+        if not lines:
+            self.items.pop(request.shopper_id, None)
+        await self._after("RemoveItem", context)
+        return cart_pb2.Cart(shopper_id=request.shopper_id)
 
     async def EmptyCart(self, request, context):  # type: ignore[no-untyped-def]
         await self._before("EmptyCart", context)
@@ -186,6 +203,8 @@ class FakePayment(_Switchboard, payment_pb2_grpc.PaymentServiceServicer):
         super().__init__()
         self.payments: dict[str, payment_pb2.Payment] = {}
         self.refund_keys: set[str] = set()
+        # Set once a Charge has left the handler: answered, refused, or cancelled by its deadline.
+        self.charge_ended = asyncio.Event()
 
     def charges(self) -> list[payment_pb2.Payment]:
         """Payments where money was taken (kept or refunded)."""
@@ -193,25 +212,30 @@ class FakePayment(_Switchboard, payment_pb2_grpc.PaymentServiceServicer):
         return [p for p in self.payments.values() if p.status in taken]
 
     async def Charge(self, request, context):  # type: ignore[no-untyped-def]
-        await self._before("Charge", context)
-        if request.card.number == BAD_LUHN_CARD_NUMBER:
-            await context.abort_with_status(
-                to_status(InvalidArgument("card.number", "is not a valid card number; check it for a typo"))
-            )
-        if request.idempotency_key not in self.payments:
-            declined = request.card.number == DECLINED_CARD_NUMBER
-            self.payments[request.idempotency_key] = payment_pb2.Payment(
-                id=f"pay_{uuid.uuid4().hex[:8]}",
-                idempotency_key=request.idempotency_key,
-                status=payment_pb2.PAYMENT_STATUS_DECLINED
-                if declined
-                else payment_pb2.PAYMENT_STATUS_SUCCEEDED,
-                amount=request.amount,
-                reference=request.reference,
-                decline_message="Your card was declined." if declined else "",
-            )
-        await self._after("Charge", context)
-        return self.payments[request.idempotency_key]
+        try:
+            await self._before("Charge", context)
+            if request.card.number == BAD_LUHN_CARD_NUMBER:
+                await context.abort_with_status(
+                    to_status(
+                        InvalidArgument("card.number", "is not a valid card number; check it for a typo")
+                    )
+                )
+            if request.idempotency_key not in self.payments:
+                declined = request.card.number == DECLINED_CARD_NUMBER
+                self.payments[request.idempotency_key] = payment_pb2.Payment(
+                    id=f"pay_{uuid.uuid4().hex[:8]}",
+                    idempotency_key=request.idempotency_key,
+                    status=payment_pb2.PAYMENT_STATUS_DECLINED
+                    if declined
+                    else payment_pb2.PAYMENT_STATUS_SUCCEEDED,
+                    amount=request.amount,
+                    reference=request.reference,
+                    decline_message="Your card was declined." if declined else "",
+                )
+            await self._after("Charge", context)
+            return self.payments[request.idempotency_key]
+        finally:
+            self.charge_ended.set()
 
     async def GetPayment(self, request, context):  # type: ignore[no-untyped-def]
         await self._before("GetPayment", context)
@@ -321,7 +345,7 @@ class World:
 
     def channel_as(self, token: str | None) -> grpc.aio.Channel:
         """A channel to the orders service presenting `token` (the caller closes it)."""
-        channel = self.issuer.channel(self.orders_port, token)
+        channel = self.issuer.channel(self.orders_port, token, default_timeout=CLIENT_TIMEOUT)
         self.closers.append(lambda: channel.close())
         return channel
 
@@ -416,8 +440,12 @@ async def _world(url: str, tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[
     )
     await orders_server.start()
     # The storefront's view: guests' orders through its service account; orders' own token for ListAllOrders.
-    orders_channel = issuer.channel(orders_server.port, issuer.service_token("folio-storefront"))
-    operator_channel = issuer.channel(orders_server.port, issuer.service_token("folio-orders"))
+    orders_channel = issuer.channel(
+        orders_server.port, issuer.service_token("folio-storefront"), default_timeout=CLIENT_TIMEOUT
+    )
+    operator_channel = issuer.channel(
+        orders_server.port, issuer.service_token("folio-orders"), default_timeout=CLIENT_TIMEOUT
+    )
     world = World(
         url=url,
         stub=orders_pb2_grpc.OrdersServiceStub(orders_channel),

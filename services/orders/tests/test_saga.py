@@ -152,6 +152,10 @@ def _bad(field: str, value: object) -> orders_pb2.PlaceOrderRequest:
     [
         ("shopper_id", "", "shopper_id"),
         ("shopper_id", "ada\n", "shopper_id"),
+        ("shopper_id", "anon-ada\x00", "shopper_id"),
+        ("email", "ada@example.com\r\nBcc: eve@example.com", "email"),
+        ("shipping_address.name", "Ada\x1b[2J", "shipping_address.name"),
+        ("shipping_address.city", "Paris\x00", "shipping_address.city"),
         ("shopper_id", "x" * 129, "shopper_id"),
         ("idempotency_key", "short", "idempotency_key"),
         ("idempotency_key", "has spaces in it", "idempotency_key"),
@@ -254,6 +258,23 @@ async def test_payment_refusing_to_answer_fails_the_order_without_charging(world
     await world.assert_consistent()
 
 
+async def test_charge_is_sent_once_and_only_lookups_are_retried(world) -> None:
+    """Charge has no idempotency_level in the proto: the channel never repeats it; GetPayment it may."""
+    world.cart.items["anon-ada"] = {"moby-dick": 1}
+    world.payment.fail["Charge"] = UNAVAILABLE
+
+    await _fails(world.stub.PlaceOrder(world.request()))
+    assert world.payment.calls["Charge"] == 1
+
+    world.cart.items["anon-bob"] = {"moby-dick": 1}
+    world.payment.fail["GetPayment"] = UNAVAILABLE
+    world.payment.calls.clear()
+    error = await _fails(world.stub.PlaceOrder(world.request(shopper="anon-bob")))
+    assert error.code() == UNAVAILABLE
+    assert world.payment.calls["GetPayment"] == 3  # the channel's three attempts
+    assert world.payment.calls["Charge"] == 0  # the outcome of earlier attempts is unknown: not charged
+
+
 async def test_a_charge_that_times_out_before_charging_charges_nothing(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
     world.payment.delay_before["Charge"] = 3 * world.settings.charge_timeout_seconds
@@ -262,7 +283,10 @@ async def test_a_charge_that_times_out_before_charging_charges_nothing(world) ->
 
     assert error.code() == UNAVAILABLE
     assert error.details() == PAYMENT_DOWN
-    await asyncio.sleep(0.1)
+    # Longer than the handler's delay: had its deadline not cancelled it, it would have charged by then.
+    await asyncio.wait_for(
+        world.payment.charge_ended.wait(), timeout=4 * world.settings.charge_timeout_seconds
+    )
     assert world.payment.charges() == [], "the double's cancelled handler must not have charged"
     await world.assert_consistent()
 
@@ -342,9 +366,24 @@ async def test_a_compensation_that_cannot_run_yet_is_finished_by_recovery(world)
     await world.assert_consistent()
 
 
+async def test_a_book_added_during_checkout_stays_in_the_cart(world) -> None:
+    world.cart.items["anon-ada"] = {"moby-dick": 1, "dracula": 1}
+    world.payment.delay_before["Charge"] = 0.3
+    checkout = asyncio.ensure_future(world.stub.PlaceOrder(world.request()))
+    await world.payment.started("Charge").wait()
+    world.cart.items["anon-ada"]["emma"] = 2  # the shopper adds a book in another tab
+
+    order = await checkout
+
+    assert order.status == CONFIRMED
+    assert sorted(line.book_id for line in order.lines) == ["dracula", "moby-dick"]
+    assert world.cart.items["anon-ada"] == {"emma": 2}
+    await world.assert_consistent()
+
+
 async def test_a_cart_that_cannot_be_emptied_does_not_undo_the_order(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
-    world.cart.fail["EmptyCart"] = UNAVAILABLE
+    world.cart.fail["RemoveItem"] = UNAVAILABLE
 
     order = await world.stub.PlaceOrder(world.request())
 
@@ -356,12 +395,13 @@ async def test_a_cart_that_cannot_be_emptied_does_not_undo_the_order(world) -> N
 async def test_a_charge_landing_after_another_replica_ended_the_saga_is_refunded(world) -> None:
     """Replica B's recovery ends a slow checkout (no charge yet); replica A's charge then lands."""
     world.cart.items["anon-ada"] = {"moby-dick": 1}
-    world.payment.delay_before["Charge"] = 0.5
+    world.payment.gate["Charge"] = asyncio.Event()
     live = asyncio.ensure_future(world.stub.PlaceOrder(world.request()))
     await asyncio.wait_for(world.payment.started("Charge").wait(), timeout=5)
 
     other_replica = await world.restarted()
     assert await recover_once(other_replica, older_than_seconds=-1) == 1
+    world.payment.gate["Charge"].set()
 
     error = await _fails(live)
     assert (error.code(), error.details()) == (grpc.StatusCode.FAILED_PRECONDITION, INTERRUPTED)

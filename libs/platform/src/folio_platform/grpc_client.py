@@ -2,7 +2,9 @@
 
 Retries use gRPC's own retry machinery (service config), limited to the methods the
 caller names as idempotent, with exponential backoff and a retry budget (throttling)
-so a struggling server is not buried under retries.
+so a struggling server is not buried under retries. Which methods are idempotent is the
+contract's to say: `idempotent_methods` reads each method's `idempotency_level` option
+from the proto, so a method without one (payment's Charge) is never retried.
 """
 
 import ipaddress
@@ -11,12 +13,26 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor_pb2 import MethodOptions
 
 from folio_platform.auth import TokenSource
 from folio_platform.deadlines import time_remaining
 from folio_platform.telemetry import Telemetry
 
 RETRYABLE_CODES = ["UNAVAILABLE", "RESOURCE_EXHAUSTED"]
+SAFE_TO_REPEAT = (MethodOptions.IDEMPOTENT, MethodOptions.NO_SIDE_EFFECTS)
+
+
+def is_idempotent(method: MethodDescriptor) -> bool:
+    """Does the proto mark `method` safe to repeat (idempotency_level IDEMPOTENT or NO_SIDE_EFFECTS)?"""
+    return method.GetOptions().idempotency_level in SAFE_TO_REPEAT
+
+
+def idempotent_methods(service: ServiceDescriptor) -> list[str]:
+    """The methods of `service` its proto marks safe to repeat, as "package.Service/Method" names
+    for `create_channel(idempotent_services=...)`."""
+    return [f"{service.full_name}/{method.name}" for method in service.methods if is_idempotent(method)]
 
 
 class DefaultDeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
