@@ -61,10 +61,10 @@ format: install ## apply ruff's fixes and formatting
 proto: install ## regenerate proto/src from the .proto files
 	$(RUN) python proto/generate.py
 
-bench-catalog: install ## GET /api/v1/books/{id} through storefront->gRPC->catalog vs a bare FastAPI route
-	$(RUN) python -m loadtest.bench_catalog
+bench-catalog: install ## GET /api/v1/books/{id} through storefront->gRPC->catalog vs a bare FastAPI route (PROFILE=1: py-spy per hop)
+	$(RUN) python -m loadtest.bench_catalog $(if $(PROFILE),--profile bench-results/profile)
 
-bench-telemetry: install ## bench-catalog plus the same with full tracing + metrics: the throughput cost of telemetry
+bench-telemetry: install ## bench-catalog plus the chart's telemetry and every request traced: the cost of each
 	$(RUN) python -m loadtest.bench_catalog --telemetry
 
 bench-checkout: install ## checkout p50/p99 at a steady arrival rate (RATE=10 per second)

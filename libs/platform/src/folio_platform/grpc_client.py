@@ -35,21 +35,64 @@ def idempotent_methods(service: ServiceDescriptor) -> list[str]:
     return [f"{service.full_name}/{method.name}" for method in service.methods if is_idempotent(method)]
 
 
-class DefaultDeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
-    """Gives every call a deadline: the time left in the current scope, capped by a default."""
+class _DeadlineUnaryUnary:
+    """A unary-unary multicallable whose calls without a timeout get the time left in the current
+    deadline scope, capped by a default."""
 
-    def __init__(self, default_timeout: float) -> None:
-        self.default_timeout = default_timeout
+    __slots__ = ("_call", "_default")
 
-    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
-        timeout = client_call_details.timeout
+    def __init__(self, call: Any, default_timeout: float) -> None:
+        self._call = call
+        self._default = default_timeout
+
+    def __call__(self, request: Any, *, timeout: float | None = None, **kwargs: Any) -> Any:
         if timeout is None:
             remaining = time_remaining()
-            timeout = (
-                self.default_timeout if remaining is None else max(0.0, min(remaining, self.default_timeout))
-            )
-            client_call_details = client_call_details._replace(timeout=timeout)
-        return await continuation(client_call_details, request)
+            timeout = self._default if remaining is None else max(0.0, min(remaining, self._default))
+        return self._call(request, timeout=timeout, **kwargs)
+
+
+class DeadlineChannel(grpc.aio.Channel):
+    """A channel whose unary calls always carry a deadline (see `_DeadlineUnaryUnary`).
+
+    This is a wrapper, not an interceptor, on purpose: grpc.aio runs every call of a channel that
+    has any interceptor through a slower path (a task of its own per call), so a channel with
+    nothing else to intercept keeps the direct one.
+    """
+
+    def __init__(self, channel: grpc.aio.Channel, default_timeout: float) -> None:
+        self._channel = channel
+        self.default_timeout = default_timeout
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _DeadlineUnaryUnary(self._channel.unary_unary(method, *args, **kwargs), self.default_timeout)
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.unary_stream(method, *args, **kwargs)
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.stream_unary(method, *args, **kwargs)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.stream_stream(method, *args, **kwargs)
+
+    async def close(self, grace: float | None = None) -> None:
+        await self._channel.close(grace)
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self._channel.get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self._channel.wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self._channel.channel_ready()
+
+    async def __aenter__(self) -> "DeadlineChannel":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close(None)
 
 
 class _BearerToken:
@@ -132,11 +175,12 @@ def create_channel(
     telemetry: Telemetry | None = None,
     token_source: TokenSource | None = None,
 ) -> grpc.aio.Channel:
-    """An insecure aio channel (the mesh adds mTLS in the cluster) with Folio's call policy.
+    """An insecure aio channel (the mesh adds mTLS in the cluster) with Folio's call policy:
+    every unary call has a deadline (the request's remaining budget, capped by `default_timeout`).
 
     With `token_source`, calls carry that token unless the caller set its own authorization.
     """
-    interceptors: list[Any] = [DefaultDeadlineInterceptor(default_timeout)]
+    interceptors: list[Any] = []
     if token_source is not None:
         interceptors += [
             BearerTokenUnaryInterceptor(token_source),
@@ -153,4 +197,7 @@ def create_channel(
         ("grpc.max_reconnect_backoff_ms", 2000),
         ("grpc.initial_reconnect_backoff_ms", 200),
     ]
-    return grpc.aio.insecure_channel(target_for(addresses), options=options, interceptors=interceptors)
+    channel = grpc.aio.insecure_channel(
+        target_for(addresses), options=options, interceptors=interceptors or None
+    )
+    return DeadlineChannel(channel, default_timeout)
