@@ -45,9 +45,10 @@ async def page(request: pytest.FixtureRequest, chromium: Browser, shop: RunningS
         # With what the services said meanwhile: a 500 in the page is explained there.
         saved = await save_failure(page, log, failure_dir(FAILURES, request.node.nodeid), services=shop.log())
         files = "\n".join(map(str, saved))
-        if report is not None and failed:
-            # The summary of failures is printed at the end of the run, from this very report.
-            report.sections.append(("browser failure saved", files))
+        if failed:
+            # Shown under the failure in the summary (teardown sections of a failed test are; this
+            # report is made after the teardown, so it reaches the summary from an xdist worker too).
+            request.node.add_report_section("teardown", "screenshot and logs", files)
     await context.close()
     if noisy:
         pytest.fail(
