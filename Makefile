@@ -39,7 +39,7 @@ status: ## which local services are healthy
 seed: install ## load the seed catalog (SYNTHETIC=10000 adds generated books)
 	$(RUN) folio seed --synthetic $${SYNTHETIC:-0}
 
-system-deps: ## Debian packages the tests start (PostgreSQL, Redis, slapd, Prometheus, Alertmanager); installs them when missing and root
+system-deps: ## Debian packages the tests start (PostgreSQL, Redis, slapd, Prometheus, Alertmanager, Chromium); installs them when missing and root
 	@scripts/system-deps.sh
 
 test: install system-deps lint checkov pulumi-test checkov-actions ## everything CI runs: lint, types, checkov, unit, contract, end-to-end tests (JOBS=2 processes)
