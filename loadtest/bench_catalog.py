@@ -230,6 +230,7 @@ def main() -> None:
                 path,
                 processes_of(stack),
                 args,
+                profile=args.profile,
             )
             baseline = measure(
                 "bare FastAPI route, same JSON", bare_port, path, {"bare": psutil.Process(bare.pid)}, args

@@ -322,6 +322,10 @@ def main() -> None:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+            # Named, not left to "auto": a missing one would otherwise fall back silently to the
+            # pure-Python loop and parser, several times the CPU per request.
+            loop="uvloop",
+            http="httptools",
         )
     finally:
         telemetry.shutdown()
