@@ -13,7 +13,7 @@ CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
 .PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean \
 	chart-test checkov dev graph pulumi-test pulumi-budget restore-check pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry eval \
-	container-deps images
+	container-deps images images-test
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -142,6 +142,10 @@ container-deps: ## Debian packages for building and running images (podman, buil
 
 images: container-deps ## build every service image with podman (localhost/folio/<name>:local); prints size and build time
 	scripts/images/build.sh
+
+images-test: install system-deps images ## each image locked down alone, then the chart's own pods as one shop: journeys, an outage (figures at the end)
+	@start=$$(date +%s); $(RUN) pytest tests/images -p no:cacheprovider; rc=$$?; \
+		echo "make images-test: $$(( $$(date +%s) - start )) s for the tests (after make images)"; exit $$rc
 
 clean: ## remove local state (databases, caches); keeps .venv
 	rm -rf .folio .pytest_cache .mypy_cache .ruff_cache bench-results
