@@ -3,6 +3,7 @@ the modules a pytest process (an xdist worker) runs, and one of their own for te
 
 import io
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +39,13 @@ LOADED_MACHINE_DEADLINES = {
     "FOLIO_ORDERS_CALL_TIMEOUT_SECONDS": "5",
     "FOLIO_ORDERS_CHARGE_TIMEOUT_SECONDS": "10",
 }
+# How long a stack may take to become healthy: seconds alone, up to a minute or more beside other tests.
+STACK_START_SECONDS = 120
 
 
-def _start_stack(data_dir: Path) -> RunningStack:
+@contextmanager
+def running_shop(data_dir: Path) -> Iterator[RunningStack]:
+    """Every service as a process on free ports over `data_dir`; stopped afterwards."""
     output = io.StringIO()
     stack = Stack(
         data_dir=data_dir,
@@ -49,10 +54,13 @@ def _start_stack(data_dir: Path) -> RunningStack:
         extra_env=LOADED_MACHINE_DEADLINES,
     )
     try:
-        took = stack.up(timeout=60)
+        took = stack.up(timeout=STACK_START_SECONDS)
     except ServiceFailed as error:
         pytest.fail(f"folio stack did not come up: {error}\n{output.getvalue()}")
-    return RunningStack(stack, took, output, data_dir)
+    try:
+        yield RunningStack(stack, took, output, data_dir)
+    finally:
+        stack.down()
 
 
 @pytest.fixture(scope="session")
@@ -64,11 +72,8 @@ def shared_shop(
     The modules that use it leave it as a shopper would: they add carts, orders and accounts, and
     never stop a service or change a flag. A test that does must be marked `own_stack`.
     """
-    running = _start_stack(install_assistant_index(tmp_path_factory.mktemp("folio") / "data"))
-    try:
+    with running_shop(install_assistant_index(tmp_path_factory.mktemp("folio") / "data")) as running:
         yield running
-    finally:
-        running.stack.down()
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +81,8 @@ def own_shop(
     tmp_path_factory: pytest.TempPathFactory, install_assistant_index: Callable[[Path], Path]
 ) -> Iterator[RunningStack]:
     """A stack for the `own_stack` tests of one module, stopped after the module."""
-    running = _start_stack(install_assistant_index(tmp_path_factory.mktemp("folio-own") / "data"))
-    try:
+    with running_shop(install_assistant_index(tmp_path_factory.mktemp("folio-own") / "data")) as running:
         yield running
-    finally:
-        running.stack.down()
 
 
 @pytest.fixture

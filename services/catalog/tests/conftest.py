@@ -291,3 +291,10 @@ async def start_catalog(issuer: TestIssuer) -> AsyncIterator[StartCatalog]:
     yield start
     for server in servers:
         await server.server.stop(None)
+
+
+async def search_ids(repository: SqlCatalogRepository, query: str, genre_id: str | None = None) -> list[str]:
+    """The ids `query` finds, best first (every match on one page)."""
+    page = await repository.search_books(query=query, offset=0, limit=100, genre_id=genre_id)
+    assert page.total == len(page.items)
+    return [b.id for b in page.items]
