@@ -24,4 +24,8 @@ pulumi.export("shopUrl", app.shop_url)
 pulumi.export("grafanaUrl", platform.grafana_url)
 pulumi.export("keycloakUrl", platform.keycloak_url)
 pulumi.export("harborUrl", platform.harbor_url)
+if platform.ci_robot is not None:
+    # CI's Harbor login: store these as the repository secrets folio_deploy.platform.registry names.
+    pulumi.export("harborCiRobot", platform.ci_robot.name)
+    pulumi.export("harborCiRobotSecret", platform.ci_robot.secret)
 pulumi.export("releases", sorted([*platform.releases, "folio"]))

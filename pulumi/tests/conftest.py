@@ -5,8 +5,12 @@ import pytest
 from folio_deploy.offline import Evaluation, evaluate
 
 # Stand-ins for `pulumi config set --secret` values, recognisable wherever they might leak.
-K3S_SECRETS = {"sshPrivateKey": "config-secret-sshPrivateKey"}
+BACKUP_CREDENTIALS = (
+    '{"accessKeyId": "config-secret-backupKeyId", "secretAccessKey": "config-secret-backupSecretKey"}'
+)
+K3S_SECRETS = {"sshPrivateKey": "config-secret-sshPrivateKey", "backupCredentials": BACKUP_CREDENTIALS}
 K8S_SECRETS = {
+    "backupCredentials": BACKUP_CREDENTIALS,
     "registryPassword": "config-secret-registryPassword",
     "externalDnsCredentials": '{"CF_API_TOKEN": "config-secret-externalDnsCredentials"}',
 }

@@ -50,7 +50,10 @@ def test_k3s_over_ssh_without_a_private_key_says_how_to_set_it() -> None:
 
 
 def test_a_registry_user_without_its_password_says_how_to_set_it() -> None:
-    dns = {"externalDnsCredentials": '{"CF_API_TOKEN": "stand-in"}'}
+    dns = {
+        "externalDnsCredentials": '{"CF_API_TOKEN": "stand-in"}',
+        "backupCredentials": '{"accessKeyId": "stand-in", "secretAccessKey": "stand-in"}',
+    }
     with pytest.raises(ConfigError, match=r"folio:registryPassword"):
         evaluate("k8s", secrets=dns)
 
@@ -58,3 +61,13 @@ def test_a_registry_user_without_its_password_says_how_to_set_it() -> None:
 def test_public_dns_without_the_providers_credentials_says_how_to_set_them() -> None:
     with pytest.raises(ConfigError, match=r"folio:externalDnsCredentials"):
         evaluate("k8s", secrets={"registryPassword": "stand-in"})
+
+
+def test_backups_without_the_buckets_credentials_say_how_to_set_them() -> None:
+    with pytest.raises(ConfigError, match=r"pulumi config set --secret folio:backupCredentials"):
+        evaluate("k3s", secrets={"sshPrivateKey": "stand-in"})
+
+
+def test_longhorn_refuses_another_storage_class() -> None:
+    with pytest.raises(ConfigError, match=r"every stateful release uses 'longhorn'"):
+        evaluate("k3s", overrides={"storageClass": "local-path"})

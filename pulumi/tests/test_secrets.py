@@ -52,10 +52,10 @@ def test_every_kubernetes_secret_holds_only_secret_values(k8s: Evaluation) -> No
 
 
 def test_values_that_must_carry_a_password_are_secret_as_a_whole(k8s: Evaluation) -> None:
-    """Deepflow, Nacos, APISIX and OpenLDAP (its reader's entry) take theirs as chart values: the values
-    input is then one Pulumi secret."""
+    """Deepflow, Nacos, APISIX, OpenLDAP (its reader's entry) and NeuVector (its console's first admin
+    password) take theirs as chart values: the values input is then one Pulumi secret."""
     releases = k8s.releases()
-    in_values = {"deepflow", "nacos", "apisix", "openldap"}
+    in_values = {"deepflow", "nacos", "apisix", "openldap", "neuvector"}
     for name in in_values:
         assert is_secret(releases[name].inputs["values"]), name
     # ... and only those: the others keep readable values (passwords reach them through Secrets).

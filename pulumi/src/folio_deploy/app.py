@@ -12,12 +12,16 @@ from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
 from folio_deploy.config import StackConfig, require_secret_config
-from folio_deploy.platform import OIDC_CLIENTS, Endpoints, Platform
+from folio_deploy.graph.settings import callees
+from folio_deploy.neuvector import security_rules
+from folio_deploy.platform import APP_NAMESPACE, OIDC_CLIENTS, Endpoints, Platform
 from folio_deploy.resources import generated_password, helm_release, kube_secret, namespace, requests
+from folio_deploy.supply_chain import INCLUDE_LABEL
 
-NAMESPACE = "folio"
+NAMESPACE = APP_NAMESPACE
 # Every service that ships an image and runs in the cluster (dev-oidc is embedded-only: Keycloak replaces it).
 SERVICES = ("catalog", "cart", "payment", "orders", "storefront", "assistant")
 DATABASE_OWNERS = ("catalog", "payment", "orders")
@@ -75,7 +79,12 @@ class App(pulumi.ComponentResource):
         super().__init__("folio:index:App", name, None, opts)
         endpoints = platform.endpoints
         mesh = config.platform.istio.enabled
-        ns = namespace(NAMESPACE, self, provider, {"istio-injection": "enabled"} if mesh else None)
+        labels = {"istio-injection": "enabled"} if mesh else {}
+        signed = config.platform.signed_images
+        if signed is not None and signed.enabled:
+            # The policy controller verifies the images of this namespace's pods (and refuses unsigned ones).
+            labels[INCLUDE_LABEL] = "true"
+        ns = namespace(NAMESPACE, self, provider, labels or None)
         secrets: list[k8s.core.v1.Secret] = []
 
         def secret(secret_name: str, data: dict[str, pulumi.Input[str]]) -> str:
@@ -146,9 +155,13 @@ class App(pulumi.ComponentResource):
         shop_host = f"shop.{config.domain}"
         self.shop_url = f"https://{shop_host}"
         values = self._values(config, endpoints, shop_host, pull_secrets)
-        # Pods need the sidecar injector and the ServiceMonitor CRD before they are created.
+        rules = self._runtime_rules(config, endpoints, chart_path, ns, provider, platform)
+        # Pods need the sidecar injector, the ServiceMonitor CRD and the admission webhooks before they
+        # are created, and NeuVector's rules before they run.
         waits_for = [
-            platform.releases[key] for key in ("istiod", "kube-prometheus-stack") if key in platform.releases
+            platform.releases[key]
+            for key in ("istiod", "kube-prometheus-stack", "policy-controller", "neuvector")
+            if key in platform.releases
         ]
         self.release = helm_release(
             "folio",
@@ -156,12 +169,57 @@ class App(pulumi.ComponentResource):
             values,
             parent=self,
             provider=provider,
-            depends_on=[ns, *secrets, *waits_for],
+            depends_on=[ns, *secrets, *waits_for, *rules],
             chart_path=str(chart_path),
             # The chart's own profile (k3s: one replica, no HPA...); the values above win over it.
             value_files=[str(chart_path / PROFILE_FILES[config.profile])],
         )
         self.register_outputs({"shopUrl": self.shop_url})
+
+    def _runtime_rules(
+        self,
+        config: StackConfig,
+        endpoints: Endpoints,
+        chart_path: Path,
+        ns: k8s.core.v1.Namespace,
+        provider: k8s.Provider,
+        platform: Platform,
+    ) -> list[pulumi.Resource]:
+        """NeuVector's NvSecurityRule per service (folio_deploy.neuvector), when NeuVector is installed."""
+        if "neuvector" not in platform.releases:
+            return []
+        chart = yaml.safe_load((chart_path / "values.yaml").read_text())
+        ports = {service: int(chart["services"][service]["port"]) for service in SERVICES}
+        inbound: dict[str, list[tuple[str, int]]] = {}
+        if endpoints.gateway_address is not None:
+            inbound.setdefault("storefront", []).append(("apisix", ports["storefront"]))
+        if config.platform.observability.enabled and chart["observability"].get("metricsPort"):
+            for service in SERVICES:
+                inbound.setdefault(service, []).append(
+                    ("observability", int(chart["observability"]["metricsPort"]))
+                )
+        objects = security_rules(
+            namespace=NAMESPACE,
+            ports=ports,
+            callees={service: [c for c in callees(service) if c in SERVICES] for service in SERVICES},
+            platform_egress=endpoints.egress,
+            inbound=inbound,
+            mode=config.platform.neuvector.mode,
+            mesh=config.platform.istio.enabled,
+        )
+        return [
+            k8s.apiextensions.CustomResource(
+                f"neuvector-rule-{obj['metadata']['name']}",
+                api_version=obj["apiVersion"],
+                kind=obj["kind"],
+                metadata=k8s.meta.v1.ObjectMetaArgs(**obj["metadata"]),
+                spec=obj["spec"],
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=provider, depends_on=[ns, platform.releases["neuvector"]]
+                ),
+            )
+            for obj in objects
+        ]
 
     @staticmethod
     def _values(

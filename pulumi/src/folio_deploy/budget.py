@@ -18,11 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from folio_deploy.config import SECRET_KEYS
-from folio_deploy.offline import Evaluation, evaluate, stack_config
+from folio_deploy.offline import Evaluation, evaluate, stack_config, stand_in_secrets
 
-# Values subtrees that are DaemonSets: one pod per node.
-PER_NODE = ("prometheus-node-exporter",)
+# Values subtrees that are DaemonSets: one pod per node (release, top-level key).
+PER_NODE = {("kube-prometheus-stack", "prometheus-node-exporter"), ("neuvector", "enforcer")}
 # istiod's values hold the sidecar's requests: one sidecar per pod of the injected namespace (the app's).
 SIDECAR = ("istiod", "global.proxy")
 # k3s's own pods (its bundled manifests): coredns and metrics-server request 100m / 70Mi each;
@@ -36,6 +35,9 @@ UNCOUNTED = {
     "(chart default: no requests)",
     "openldap": "init containers (they finish before the main container starts, so they add no steady load)",
     "ollama": "the model itself: its memory is inside the ollama container's request",
+    "longhorn": "manager, driver, CSI and UI pods (chart default: no requests); the instance manager's "
+    "reservation is counted from guaranteedInstanceManagerCPU",
+    "neuvector": "the CVE database updater CronJob (once a night, then completes)",
 }
 
 
@@ -105,8 +107,8 @@ def workloads(values: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]
             yield from workloads(child, f"{path}.{key}" if path else key)
 
 
-def budget(evaluation: Evaluation, nodes: int, k3s: bool) -> list[Line]:
-    """Every workload line of the stack, sidecars and system pods included."""
+def budget(evaluation: Evaluation, nodes: int, k3s: bool, node_cpu: float = 0) -> list[Line]:
+    """Every workload line of the stack, sidecars and system pods included (node_cpu: cores per node)."""
     lines: list[Line] = []
     sidecar: tuple[float, float] | None = None
     for name, release in sorted(evaluation.releases().items()):
@@ -116,8 +118,18 @@ def budget(evaluation: Evaluation, nodes: int, k3s: bool) -> list[Line]:
             if (name, path) == SIDECAR:
                 sidecar = (cpu, memory)
                 continue
-            pods = nodes if path.split(".")[0] in PER_NODE else replicas
+            pods = nodes if (name, path.split(".")[0]) in PER_NODE else replicas
             lines.append(Line(name, path, cpu, memory, pods))
+    longhorn = evaluation.releases().get("longhorn")
+    if longhorn is not None:
+        # Each node's instance manager reserves this share of the node's CPU for the volumes' engines.
+        share = (
+            (longhorn.plain("values") or {}).get("defaultSettings", {}).get("guaranteedInstanceManagerCPU")
+        )
+        if share:
+            lines.append(
+                Line("longhorn", "instance-manager (guaranteed CPU)", node_cpu * 10 * float(share), 0, nodes)
+            )
     if sidecar is not None:
         app_pods = sum(line.pods for line in lines if line.release == "folio")
         lines.append(Line("istiod", "istio-proxy sidecar (per folio pod)", *sidecar, app_pods))
@@ -134,10 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack", help="stack name: reads pulumi/Pulumi.<stack>.yaml")
     args = parser.parse_args(argv)
     # Secret values do not change what is requested; stand-ins let the program run offline.
-    evaluation = evaluate(args.stack, secrets={key: "offline-stand-in" for key in SECRET_KEYS})
+    evaluation = evaluate(args.stack, secrets=stand_in_secrets(args.stack))
     capacity = evaluation_capacity(args.stack)
     nodes = int(capacity["nodes"]) if capacity else 1
-    lines = budget(evaluation, nodes, k3s=is_k3s(args.stack))
+    lines = budget(
+        evaluation, nodes, k3s=is_k3s(args.stack), node_cpu=float(capacity["cpu"]) if capacity else 0
+    )
     print(f"{'release':<24} {'workload':<44} {'pods':>4} {'cpu m':>8} {'memory Mi':>10}")
     for line in lines:
         print(

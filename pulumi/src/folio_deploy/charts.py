@@ -47,6 +47,10 @@ CHARTS: dict[str, ChartRef] = {
     ),
     "tempo": ChartRef("tempo", "1.10.1", "https://grafana.github.io/helm-charts"),
     "deepflow": ChartRef("deepflow", "6.6.018", "https://deepflowio.github.io/deepflow"),
+    "longhorn": ChartRef("longhorn", "1.7.2", "https://charts.longhorn.io"),
+    # NeuVector's core chart: controller, enforcer, manager, CVE scanner and its CRDs (NvSecurityRule...).
+    "neuvector": ChartRef("core", "2.8.5", "https://neuvector.github.io/neuvector-helm/"),
+    "policy-controller": ChartRef("policy-controller", "0.9.0", "https://sigstore.github.io/helm-charts"),
 }
 
 NACOS_GIT = "https://github.com/nacos-group/nacos-k8s"

@@ -21,7 +21,13 @@ SECRET_KEYS = (
     "registryPassword",
     # JSON object: each of platform.externalDns.credentialsEnv -> its value.
     "externalDnsCredentials",
+    # JSON object {"accessKeyId", "secretAccessKey"}: the S3-compatible backup target's credentials.
+    "backupCredentials",
 )
+
+
+# The StorageClass the Longhorn chart creates (persistence.defaultClass).
+LONGHORN_CLASS = "longhorn"
 
 
 class Model(BaseModel):
@@ -122,6 +128,59 @@ class Certificates(Model):
         return self
 
 
+class Backup(Model):
+    """Where Longhorn sends volume backups: an S3-compatible bucket (credentials: `backupCredentials`)."""
+
+    # s3://<bucket>@<region>/<path>, Longhorn's backup target form.
+    target: str = Field(pattern=r"^s3://[^@/]+@[^/]+/.*$")
+    # An S3-compatible endpoint (MinIO, Ceph RGW...); unset: AWS S3 itself.
+    endpoint: str | None = None
+    schedule: str = "0 2 * * *"
+    retain: int = Field(default=7, ge=1)
+
+
+class Longhorn(Model):
+    """Replicated block storage for every stateful release, and its scheduled backups."""
+
+    enabled: bool = True
+    # Copies of each volume on distinct nodes (a one-node cluster can only keep one).
+    replicas: int = Field(default=3, ge=1)
+    # CPU each node's instance manager reserves, in percent of the node (Longhorn's own default is 12).
+    guaranteed_instance_manager_cpu: int = Field(default=12, ge=0, le=40)
+    backup: Backup | None = None
+
+
+class NeuVector(Model):
+    """Runtime security: network, process and admission rules for Folio's workloads."""
+
+    enabled: bool = True
+    # Protect blocks what the rules do not allow; Monitor only reports it.
+    mode: Literal["Monitor", "Protect"] = "Monitor"
+    # The CVE scanner and its nightly database updater (about 1 GiB more).
+    scanner: bool = True
+    # The web console.
+    manager: bool = True
+
+
+class SignedImages(Model):
+    """Folio pods run only images signed (cosign keyless) by the repository's CI workflow."""
+
+    enabled: bool = True
+    # owner/name of the GitHub repository whose workflow signs the images.
+    github_repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+class Harbor(Model):
+    """The registry, and the project, robot accounts and policies it is given as code."""
+
+    enabled: bool = False
+    project: str = "folio"
+    # Tags kept per repository (the newest pushed), besides every semver release tag.
+    keep_last: int = Field(default=10, ge=1)
+    # Pulls of images with a vulnerability of this severity or worse are refused.
+    prevent_severity: Literal["low", "medium", "high", "critical"] = "high"
+
+
 class PlatformConfig(Model):
     """Which platform components this stack installs. Each can be switched off."""
 
@@ -138,9 +197,12 @@ class PlatformConfig(Model):
     neo4j: Store = Store()
     qdrant: Store = Store()
     llm: Llm = Llm()
-    harbor: Toggle = Toggle(enabled=False)
+    harbor: Harbor = Harbor()
     observability: Toggle = Toggle()
     deepflow: Toggle = Toggle(enabled=False)
+    longhorn: Longhorn = Longhorn()
+    neuvector: NeuVector = NeuVector()
+    signed_images: SignedImages | None = None
 
 
 class AppConfig(Model):
@@ -159,11 +221,22 @@ class StackConfig(Model):
     profile: Literal["small", "standard"]
     cluster: ClusterConfig
     capacity: Capacity | None = None
-    # The StorageClass for charts that must name one (k3s: local-path); unset: the cluster's default.
+    # The StorageClass of every stateful release: `longhorn` when platform.longhorn is on; else one
+    # the cluster has (k3s: local-path), unset for the cluster's default.
     storage_class: str | None = None
     certificates: Certificates = Certificates(issuer="selfsigned")
     platform: PlatformConfig = PlatformConfig()
     app: AppConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _longhorn_class_by_default(cls, data: object) -> object:
+        """With Longhorn on (the default), an unset storageClass is Longhorn's."""
+        if isinstance(data, dict) and data.get("storageClass", data.get("storage_class")) is None:
+            longhorn = (data.get("platform") or {}).get("longhorn") or {}
+            if longhorn.get("enabled", True):
+                return {**data, "storageClass": LONGHORN_CLASS}
+        return data
 
     @model_validator(mode="after")
     def _dependencies(self) -> "StackConfig":
@@ -172,6 +245,10 @@ class StackConfig(Model):
                 raise ValueError(
                     f"platform.{name}: the shop's data must outlive a pod: mode chart or external"
                 )
+        if self.platform.longhorn.enabled and self.storage_class != LONGHORN_CLASS:
+            raise ValueError(
+                f"storageClass: platform.longhorn is on, so every stateful release uses {LONGHORN_CLASS!r}"
+            )
         if self.platform.external_dns.enabled and not self.platform.ingress_nginx.enabled:
             raise ValueError(
                 "platform.externalDns publishes the ingress hosts: it needs platform.ingressNginx"

@@ -164,6 +164,9 @@ def stand_in_secrets(stack: str, project_dir: Path = PROJECT_DIR) -> dict[str, s
     credentials = (platform.get("externalDns") or {}).get("credentialsEnv") or []
     stand_ins = {key: "offline-stand-in" for key in SECRET_KEYS}
     stand_ins["externalDnsCredentials"] = json.dumps({name: "offline-stand-in" for name in credentials})
+    stand_ins["backupCredentials"] = json.dumps(
+        {"accessKeyId": "offline-stand-in", "secretAccessKey": "offline-stand-in"}
+    )
     return stand_ins
 
 

@@ -28,7 +28,12 @@ CRD_GROUPS = {
     "monitoring.coreos.com": "kube-prometheus-stack",
     "apisix.apache.org": "apisix",
     "cert-manager.io": "cert-manager",
+    "neuvector.com": "neuvector",
+    "policy.sigstore.dev": "policy-controller",
+    "longhorn.io": "longhorn",
 }
+# Harbor's API objects the stack makes (pulumiverse-harbor), kept in the model as kind Harbor<Type>.
+HARBOR = "harbor:index/"
 
 
 def merge_values(*layers: Mapping[str, Any]) -> dict[str, Any]:
@@ -93,6 +98,19 @@ class Charts:
         self.close()
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A broken edge or dependency: its class (dns, policy, mesh, secret, env, pipeline, install,
+    retry) and why."""
+
+    kind: str
+    subject: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.kind}] {self.subject}: {self.message}"
+
+
 @dataclass
 class Release:
     name: str
@@ -134,6 +152,14 @@ class Model:
 
 def _object(resource_type: str, inputs: dict[str, Any]) -> dict[str, Any] | None:
     """A `kubernetes:<group>/<version>:<Kind>` registration as the object it applies."""
+    if resource_type.startswith(HARBOR):
+        kind = resource_type.rsplit(":", 1)[-1]
+        return {
+            "apiVersion": "harbor/v2.0",
+            "kind": f"Harbor{kind}",
+            "metadata": {"name": kind},
+            "spec": inputs,
+        }
     if not resource_type.startswith("kubernetes:") or resource_type == RELEASE:
         return None
     module, kind = resource_type.removeprefix("kubernetes:").split(":")

@@ -12,6 +12,7 @@ and this file is corrected.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -447,6 +448,91 @@ def external_dns(ns: str, values: Values) -> Objects:
     ]
 
 
+def longhorn(ns: str, values: Values) -> Objects:
+    # longhorn 1.7: the manager DaemonSet (API on 9500) behind longhorn-backend, and the default
+    # StorageClass "longhorn" with persistence.defaultClassReplicaCount replicas per volume.
+    labels = {"app": "longhorn-manager"}
+    persistence = values.get("persistence") or {}
+    storage_class = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": "longhorn", "annotations": {DESCRIBED: "true"}},
+        "provisioner": "driver.longhorn.io",
+        "reclaimPolicy": persistence.get("reclaimPolicy", "Delete"),
+        "parameters": {"numberOfReplicas": str(persistence.get("defaultClassReplicaCount", 3))},
+    }
+    return [
+        workload(
+            "longhorn-manager", ns, labels, "longhorn-service-account", {"manager": 9500}, kind="DaemonSet"
+        ),
+        service("longhorn-backend", ns, labels, [("manager", 9500, "manager")]),
+        storage_class,
+    ]
+
+
+def neuvector(ns: str, values: Values) -> Objects:
+    # neuvector core 2.8: the controller (admission webhook 20443, CRD webhook 30443), the enforcer on
+    # every node, the manager console (8443) when enabled.
+    controller = {"app": "neuvector-controller-pod"}
+    objects = [
+        workload(
+            "neuvector-controller-pod", ns, controller, "controller", {"admission": 20443, "crd": 30443}
+        ),
+        service("neuvector-svc-admission-webhook", ns, controller, [("admission-webhook", 443, 20443)]),
+        service("neuvector-svc-crd-webhook", ns, controller, [("crd-webhook", 443, 30443)]),
+        workload(
+            "neuvector-enforcer-pod", ns, {"app": "neuvector-enforcer-pod"}, "enforcer", {}, kind="DaemonSet"
+        ),
+    ]
+    if (values.get("manager") or {}).get("enabled", True):
+        manager = {"app": "neuvector-manager-pod"}
+        objects += [
+            workload("neuvector-manager-pod", ns, manager, "basic", {"manager": 8443}),
+            service("neuvector-service-webui", ns, manager, [("manager", 8443, 8443)]),
+        ]
+    return objects
+
+
+def policy_controller(ns: str, values: Values) -> Objects:
+    # policy-controller 0.9: the webhook Deployment and Service (443 -> 8443).
+    labels = {"control-plane": "policy-controller-webhook"}
+    return [
+        workload("policy-controller-webhook", ns, labels, "policy-controller-webhook", {"https": 8443}),
+        service("webhook", ns, labels, [("https-webhook", 443, 8443)]),
+    ]
+
+
+@dataclass(frozen=True)
+class Volume:
+    """Where a stateful release names its volumes' class, and the claim its first pod mounts."""
+
+    class_path: str
+    claim: str
+
+
+# Every stateful release: the values key of its storage class and its first claim (template-pod-0).
+VOLUMES = {
+    "postgresql": Volume("primary.persistence.storageClass", "data-postgresql-0"),
+    "redis": Volume("master.persistence.storageClass", "redis-data-redis-master-0"),
+    "neo4j": Volume("volumes.data.dynamic.storageClassName", "data-neo4j-0"),
+    "qdrant": Volume("persistence.storageClassName", "qdrant-storage-qdrant-0"),
+    "nacos": Volume("persistence.data.storageClassName", "data-storage-nacos-0"),
+    "openldap": Volume("persistence.storageClass", "data-openldap-0"),
+    "loki": Volume("singleBinary.persistence.storageClass", "storage-loki-0"),
+    "tempo": Volume("persistence.storageClassName", "storage-tempo-0"),
+    "ollama": Volume("persistentVolume.storageClass", "ollama"),
+    "harbor": Volume("persistence.persistentVolumeClaim.registry.storageClass", "harbor-registry"),
+}
+
+
+def value_at(values: Values, dotted: str) -> Any:
+    """The value at a dotted path of a values tree (None when a part is missing)."""
+    found: Any = values
+    for part in dotted.split("."):
+        found = found.get(part) if isinstance(found, dict) else None
+    return found
+
+
 # Release key (as in folio_deploy.platform.NAMESPACES) -> its description.
 CHARTS: dict[str, Callable[[str, Values], Objects]] = {
     "ingress-nginx": ingress_nginx,
@@ -469,6 +555,9 @@ CHARTS: dict[str, Callable[[str, Values], Objects]] = {
     "tempo": tempo,
     "opentelemetry-collector": opentelemetry_collector,
     "deepflow": deepflow,
+    "longhorn": longhorn,
+    "neuvector": neuvector,
+    "policy-controller": policy_controller,
 }
 
 

@@ -18,11 +18,17 @@ from folio_deploy.platform.base import NAMESPACES, OIDC_CLIENTS, Context
 from folio_deploy.platform.data import Data
 from folio_deploy.platform.delivery import Delivery
 from folio_deploy.platform.edge import Edge
+from folio_deploy.platform.guard import Guard
 from folio_deploy.platform.identity import Identity
 from folio_deploy.platform.mesh import Mesh
 from folio_deploy.platform.observability import Observability
+from folio_deploy.platform.registry import CiRobot
+from folio_deploy.platform.storage import Storage
 
-__all__ = ["OIDC_CLIENTS", "Endpoints", "Platform"]
+__all__ = ["APP_NAMESPACE", "OIDC_CLIENTS", "Endpoints", "Platform"]
+
+# The namespace of the folio release (the App component makes it).
+APP_NAMESPACE = "folio"
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class Platform(pulumi.ComponentResource):
     keycloak_url: str | None
     grafana_url: str | None
     harbor_url: str | None
+    ci_robot: CiRobot | None
 
     def __init__(
         self,
@@ -78,6 +85,9 @@ class Platform(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         edge = Edge("edge", context, child)
         mesh = Mesh("mesh", context, child)
+        Storage("storage", context, child)
+        # Admission and runtime rules are in place before any workload they judge starts.
+        Guard("guard", context, APP_NAMESPACE, child)
         data = Data("data", context, child)
         identity = Identity("identity", context, data.postgres, child)
         delivery = Delivery("delivery", context, child)
@@ -90,6 +100,7 @@ class Platform(pulumi.ComponentResource):
         self.keycloak_url = identity.keycloak_url
         self.grafana_url = observability.grafana_url
         self.harbor_url = delivery.harbor_url
+        self.ci_robot = delivery.ci_robot
         self.mesh = mesh.enabled
         self.endpoints = Endpoints(
             postgres_host=data.postgres.host,

@@ -35,6 +35,9 @@ NAMESPACES = {
     "opentelemetry-collector": "observability",
     "tempo": "observability",
     "deepflow": "deepflow",
+    "longhorn": "longhorn-system",
+    "neuvector": "neuvector",
+    "policy-controller": "cosign-system",
 }
 # Namespaces whose every pod gets an Istio sidecar: the gateway calls the shop, whose workloads accept
 # only mTLS from named service accounts.
@@ -78,6 +81,11 @@ SIZES: dict[str, dict[str, tuple[str, str]]] = {
         "harbor": ("100m", "256Mi"),
         "deepflow": ("200m", "512Mi"),
         "tempo": ("50m", "128Mi"),
+        "neuvector-controller": ("100m", "512Mi"),
+        "neuvector-enforcer": ("100m", "384Mi"),
+        "neuvector-manager": ("25m", "256Mi"),
+        "neuvector-scanner": ("100m", "1Gi"),
+        "policy-controller": ("25m", "64Mi"),
     },
     "standard": {
         "ingress-nginx": ("200m", "256Mi"),
@@ -107,6 +115,11 @@ SIZES: dict[str, dict[str, tuple[str, str]]] = {
         "harbor": ("200m", "512Mi"),
         "deepflow": ("1", "2Gi"),
         "tempo": ("200m", "512Mi"),
+        "neuvector-controller": ("200m", "1Gi"),
+        "neuvector-enforcer": ("500m", "1Gi"),  # inline in Protect mode: it filters every connection
+        "neuvector-manager": ("50m", "512Mi"),
+        "neuvector-scanner": ("200m", "1536Mi"),
+        "policy-controller": ("100m", "128Mi"),
     },
 }
 
@@ -139,6 +152,8 @@ class Context:
     secrets: dict[str, list[k8s.core.v1.Secret]] = field(default_factory=dict)
     # The ClusterIssuer of the cluster's own CA, once the edge has made it.
     internal_issuer: pulumi.Resource | None = None
+    # The release that makes the StorageClass every stateful release uses (Longhorn), once made.
+    storage: pulumi.Resource | None = None
 
 
 class Part(pulumi.ComponentResource):
@@ -172,7 +187,12 @@ class Part(pulumi.ComponentResource):
             values,
             parent=self,
             provider=self._k8s,
-            depends_on=[ns, *self._context.secrets.get(NAMESPACES[key], []), *(depends_on or [])],
+            depends_on=[
+                ns,
+                *self._context.secrets.get(NAMESPACES[key], []),
+                *filter(None, [self._context.storage]),
+                *(depends_on or []),
+            ],
         )
         self._context.releases[key] = release
         return release
@@ -184,6 +204,11 @@ class Part(pulumi.ComponentResource):
         secret = kube_secret(name, namespace_name, data, parent=self, provider=self._k8s, depends_on=[ns])
         self._context.secrets.setdefault(namespace_name, []).append(secret)
         return secret
+
+    def _volume(self, key: str, **values: object) -> dict[str, object]:
+        """A chart's persistence values with its storage-class key set to the stack's class (if any)."""
+        storage_class = self._config.storage_class
+        return {**values, key: storage_class} if storage_class else dict(values)
 
     def _res(self, workload: str, memory_limit: str | None = None) -> dict[str, dict[str, str]]:
         cpu, memory = self._size[workload]

@@ -69,7 +69,9 @@ class Data(Part):
                 },
                 "primary": {
                     "resources": self._res("postgresql"),
-                    "persistence": {"size": "8Gi" if self._config.profile == "small" else "50Gi"},
+                    "persistence": self._volume(
+                        "storageClass", size="8Gi" if self._config.profile == "small" else "50Gi"
+                    ),
                     # One server, one database per owner service (and Keycloak's).
                     "initdb": {
                         "scripts": {
@@ -102,7 +104,10 @@ class Data(Part):
                 "fullnameOverride": "redis",
                 "architecture": "standalone",
                 "auth": {"existingSecret": "redis-auth", "existingSecretPasswordKey": "redis-password"},
-                "master": {"resources": self._res("redis"), "persistence": {"size": "1Gi"}},
+                "master": {
+                    "resources": self._res("redis"),
+                    "persistence": self._volume("storageClass", size="1Gi"),
+                },
             },
         )
         return pulumi.Output.secret(
@@ -136,10 +141,20 @@ class Data(Part):
                 "podSpec": {"loadbalancer": "exclude"},
                 "services": {"neo4j": {"enabled": False}},
                 "volumes": {
-                    "data": {
-                        "mode": "defaultStorageClass",
-                        "defaultStorageClass": {"requests": {"storage": "4Gi"}},
-                    }
+                    "data": (
+                        {
+                            "mode": "dynamic",
+                            "dynamic": {
+                                "storageClassName": self._config.storage_class,
+                                "requests": {"storage": "4Gi"},
+                            },
+                        }
+                        if self._config.storage_class
+                        else {
+                            "mode": "defaultStorageClass",
+                            "defaultStorageClass": {"requests": {"storage": "4Gi"}},
+                        }
+                    )
                 },
             },
         )
@@ -164,7 +179,7 @@ class Data(Part):
                 "fullnameOverride": "qdrant",
                 "replicaCount": 1,
                 "resources": self._res("qdrant"),
-                "persistence": {"size": "4Gi"},
+                "persistence": self._volume("storageClassName", size="4Gi"),
                 # Every request needs the key: reaching the pod is not enough to read the vectors.
                 "apiKey": {"valueFrom": {"secretKeyRef": {"name": "qdrant-auth", "key": "api-key"}}},
             },
@@ -183,7 +198,7 @@ class Data(Part):
                 # Pulled once by the pod at start into its volume (the cluster reaches the model registry).
                 "ollama": {"models": {"pull": [llm.model]}},
                 "resources": self._res("ollama"),
-                "persistentVolume": {"enabled": True, "size": "8Gi"},
+                "persistentVolume": self._volume("storageClass", enabled=True, size="8Gi"),
             },
         )
         return pulumi.Output.concat(_svc(release, "ollama", 11434, "http://"), "/v1")

@@ -4,6 +4,7 @@
 import pulumi
 
 from folio_deploy.platform.base import NAMESPACES, Context, Part
+from folio_deploy.platform.registry import CiRobot, Registry
 from folio_deploy.resources import generated_password
 
 
@@ -14,6 +15,8 @@ class Delivery(Part):
     nacos_addresses: str | None
     nacos_credentials: dict[str, pulumi.Output[str]] | None
     harbor_url: str | None
+    # The robot account CI pushes with (None: Harbor off).
+    ci_robot: CiRobot | None
 
     def __init__(self, name: str, context: Context, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("Delivery", name, context, opts)
@@ -21,12 +24,13 @@ class Delivery(Part):
         self.nacos_addresses = None
         self.nacos_credentials = None
         self.harbor_url = None
+        self.ci_robot = None
         if on.nacos.enabled:
             self.nacos_credentials = self._nacos()
             self.nacos_addresses = f"nacos-cs.{NAMESPACES['nacos']}.svc.cluster.local:8848"
         if on.harbor.enabled:
-            self._harbor()
             self.harbor_url = f"https://harbor.{self._config.domain}"
+            self.ci_robot = self._harbor(self.harbor_url)
         self.register_outputs({"harborUrl": self.harbor_url})
 
     def _nacos(self) -> dict[str, pulumi.Output[str]]:
@@ -60,12 +64,13 @@ class Delivery(Part):
         )
         return {"username": pulumi.Output.from_input("nacos"), "password": password}
 
-    def _harbor(self) -> None:
+    def _harbor(self, url: str) -> CiRobot:
         admin = generated_password("harbor-admin-password", self)
         self._secret("harbor-admin", "harbor", {"HARBOR_ADMIN_PASSWORD": admin})
         host = f"harbor.{self._config.domain}"
         component = {"resources": self._res("harbor")}
-        self._release(
+        volume = self._volume("storageClass")
+        release = self._release(
             "harbor",
             {
                 "externalURL": f"https://{host}",
@@ -87,5 +92,20 @@ class Delivery(Part):
                 "trivy": {"enabled": True, **component},
                 "database": {"internal": component},
                 "redis": {"internal": component},
+                "persistence": {
+                    "persistentVolumeClaim": {
+                        **{part: volume for part in ("registry", "database", "redis", "trivy")},
+                        "jobservice": {"jobLog": volume},
+                    }
+                },
             },
         )
+        registry = Registry(
+            "registry",
+            self._config.platform.harbor,
+            url,
+            admin,
+            waits_for=release,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return registry.ci_robot

@@ -90,7 +90,7 @@ class Identity(Part):
                 "ltb-passwd": {"enabled": False},
                 "phpldapadmin": {"enabled": False},
                 "resources": self._res("openldap"),
-                "persistence": {"enabled": True, "size": "1Gi"},
+                "persistence": self._volume("storageClass", enabled=True, size="1Gi"),
                 "customLdifFiles": {
                     "00-folio.ldif": DIRECTORY_LDIF.read_text(),
                     "10-services.ldif": services_ldif,

@@ -115,7 +115,11 @@ class Observability(Part):
                         ]
                     },
                 },
-                "singleBinary": {"replicas": 1, "resources": self._res("loki")},
+                "singleBinary": {
+                    "replicas": 1,
+                    "resources": self._res("loki"),
+                    "persistence": self._volume("storageClass", enabled=True, size="10Gi"),
+                },
                 "read": {"replicas": 0},
                 "write": {"replicas": 0},
                 "backend": {"replicas": 0},
@@ -163,7 +167,7 @@ class Observability(Part):
                         }
                     },
                 },
-                "persistence": {"enabled": True, "size": "4Gi"},
+                "persistence": self._volume("storageClassName", enabled=True, size="4Gi"),
             },
         )
         return "otlp/tempo"
