@@ -18,7 +18,7 @@ from folio_assistant.embeddings import Embedder
 from folio_assistant.graph import open_graph
 from folio_assistant.ingest import Ingestion
 from folio_assistant.retrieval import Retriever
-from folio_assistant.servicer import ACCESS, AssistantServicer
+from folio_assistant.servicer import ACCESS, MULTILINE, AssistantServicer
 from folio_assistant.settings import Settings
 from folio_assistant.vectors import VectorIndex
 from folio_platform.auth import ServiceTokens
@@ -157,7 +157,9 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 def spec() -> ServiceSpec[Settings]:
-    return ServiceSpec(name="assistant", settings=Settings, access=ACCESS, resources=resources)
+    return ServiceSpec(
+        name="assistant", settings=Settings, access=ACCESS, resources=resources, multiline=MULTILINE
+    )
 
 
 def main() -> None:

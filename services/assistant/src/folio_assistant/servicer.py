@@ -116,6 +116,8 @@ ACCESS = rules_for(
         "Ingest": role("catalog-admin", services=("folio-assistant",)),
     },
 )
+# A question is typed into a text box and may span lines; every other text field is one line.
+MULTILINE = frozenset({"folio.assistant.v1.AskRequest.question"})
 
 
 class AssistantServicer(assistant_pb2_grpc.AssistantServiceServicer):
