@@ -1,21 +1,63 @@
-// The Ask page: streams the assistant's answer (server-sent events) and links the cited books.
+// The Ask page: streams the assistant's answer (server-sent events), then shows it as the assistant
+// wrote it — Markdown lines, "- " items as a list, [Title](/books/<id>) as links to the book — with
+// a model's [<id>] citations turned into the cited book's linked title. Built with DOM nodes only.
 (() => {
   const form = document.getElementById("ask-form"), input = document.getElementById("ask-q");
   const answer = document.getElementById("ask-answer"), note = document.getElementById("ask-note");
   const cited = document.getElementById("ask-cited"), citedTitle = document.getElementById("ask-cited-title");
+  const REF = /\[([^\]]+)\]\((\/books\/[a-z0-9-]+)\)|\[([a-z0-9][a-z0-9-]*)\]/g;
   let source = null;
+  function link(href, title) {
+    const a = document.createElement("a");
+    a.href = href; a.textContent = title;
+    return a;
+  }
+  function inline(text, titles) {
+    const nodes = [];
+    let at = 0;
+    for (const m of text.matchAll(REF)) {
+      nodes.push(text.slice(at, m.index));
+      if (m[2]) nodes.push(link(m[2], m[1]));
+      else if (titles.has(m[3])) nodes.push(link("/books/" + m[3], titles.get(m[3])));
+      else nodes.push(m[0]);
+      at = m.index + m[0].length;
+    }
+    nodes.push(text.slice(at));
+    return nodes;
+  }
+  function render(text, citations) {
+    const titles = new Map(citations.map((c) => [c.id, c.title]));
+    const blocks = [];
+    let list = null;
+    for (const line of text.split("\n")) {
+      if (line.startsWith("- ")) {
+        if (!list) { list = document.createElement("ul"); blocks.push(list); }
+        const li = document.createElement("li");
+        li.append(...inline(line.slice(2), titles));
+        list.append(li);
+      } else if (line.trim()) {
+        list = null;
+        const p = document.createElement("p");
+        p.append(...inline(line, titles));
+        blocks.push(p);
+      }
+    }
+    answer.replaceChildren(...blocks);
+  }
   function ask(question) {
     if (source) source.close();
     answer.textContent = ""; cited.replaceChildren(); citedTitle.hidden = true; note.hidden = true;
+    let text = "";
     source = new EventSource("/api/v1/assistant/ask?q=" + encodeURIComponent(question));
-    source.addEventListener("chunk", (e) => { answer.textContent += JSON.parse(e.data).text; });
+    source.addEventListener("chunk", (e) => { text += JSON.parse(e.data).text; answer.textContent = text; });
     source.addEventListener("done", (e) => {
       const done = JSON.parse(e.data);
       source.close();
+      render(text, done.citations);
       if (done.note) { note.textContent = done.note; note.hidden = false; }
       for (const c of done.citations) {
-        const li = document.createElement("li"), a = document.createElement("a");
-        a.href = c.url; a.textContent = c.title; li.append(a, " by " + c.author);
+        const li = document.createElement("li");
+        li.append(link(c.url, c.title), " by " + c.author);
         cited.append(li);
       }
       citedTitle.hidden = done.citations.length === 0;
