@@ -158,3 +158,14 @@ async def test_ingest_streams_progress_to_done(stub: Any) -> None:
     assert updates[-1].removed == 1109 - 4  # moby-dick, typee, emma and persuasion exist in both
     status = await stub.GetIndexStatus(assistant_pb2.GetIndexStatusRequest())
     assert status.indexed_books == 5
+
+
+async def test_control_characters_are_refused_naming_the_field(stub: Any) -> None:
+    search = await _invalid(stub.SemanticSearch(assistant_pb2.SemanticSearchRequest(query="whale\x00")))
+    assert search[0][0] == "query"
+    similar = await _invalid(stub.SimilarBooks(assistant_pb2.SimilarBooksRequest(book_id="moby-dick\n")))
+    assert similar[0][0] == "book_id"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in stub.Ask(assistant_pb2.AskRequest(question="why\x07?")):
+            pass
+    assert field_violations(caught.value)[0][0] == "question"

@@ -17,7 +17,7 @@ from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio_orders.saga import Checkout, failure_error
 from folio_orders.store import OrderRecord, OrderStatus, OrderStore
 from folio_platform import pagination
-from folio_platform.auth import checked_shopper, role, rules_for, signed_in
+from folio_platform.auth import SUPPORT_ROLE, checked_shopper, role, rules_for, signed_in
 from folio_platform.errors import InvalidArgument, NotFound, Unavailable
 
 KEY = re.compile(r"[A-Za-z0-9_-]{8,100}")
@@ -41,7 +41,10 @@ ACCESS = rules_for(
         "PlaceOrder": _SHOPPERS,
         "GetOrder": _SHOPPERS,
         "ListOrders": _SHOPPERS,
-        "ListAllOrders": role("catalog-admin", services=("folio-orders",)),
+        # Every shopper's orders: support staff (customer service, finance) and orders' own account
+        # (`folio reconcile`); a catalog admin manages books, not orders.
+        "ListAllOrders": role(SUPPORT_ROLE, services=("folio-orders",)),
+        # Aggregated pairs only (no order data): what the assistant's "readers also bought" needs.
         "ListCoPurchases": role("catalog-admin", services=("folio-assistant",)),
     },
 )

@@ -61,6 +61,8 @@ class OrderRecord:
     created_at_ms: int
     updated_at_ms: int
     lines: tuple[LineRecord, ...] = field(default=())
+    recovery_attempts: int = 0  # recovery passes that found it stuck and could not end it
+    recover_after_ms: int = 0  # recovery leaves it alone until then
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class OrderStore(Protocol):
     async def everything(self, *, offset: int, limit: int) -> tuple[list[OrderRecord], int]: ...
 
     async def stuck(self, *, older_than_ms: int, limit: int = 100) -> list[OrderRecord]: ...
+
+    async def postpone(self, order_id: str, *, until_ms: int) -> bool: ...
 
     async def co_purchases(
         self, *, min_orders: int, offset: int, limit: int
@@ -279,14 +283,20 @@ class SqlOrderStore:
         return await self._db.read(work)
 
     async def stuck(self, *, older_than_ms: int, limit: int = 100) -> list[OrderRecord]:
-        """Pending orders untouched since `older_than_ms`, oldest first: sagas whose process died or gave up."""
+        """Pending orders untouched since `older_than_ms` whose backoff has passed: sagas whose process
+        died or gave up. Those recovery never tried come first, then the longest waiting, so orders
+        that keep failing cannot hold back the others."""
 
         def work(connection: Connection) -> list[OrderRecord]:
             ids = (
                 connection.execute(
                     select(orders.c.id)
-                    .where(orders.c.status == OrderStatus.PENDING, orders.c.updated_at_ms < older_than_ms)
-                    .order_by(orders.c.updated_at_ms)
+                    .where(
+                        orders.c.status == OrderStatus.PENDING,
+                        orders.c.updated_at_ms < older_than_ms,
+                        orders.c.recover_after_ms <= now_ms(),
+                    )
+                    .order_by(orders.c.recover_after_ms, orders.c.updated_at_ms, orders.c.id)
                     .limit(limit)
                 )
                 .scalars()
@@ -295,6 +305,19 @@ class SqlOrderStore:
             return self._page(connection, ids)
 
         return await self._db.read(work)
+
+    async def postpone(self, order_id: str, *, until_ms: int) -> bool:
+        """Leave a pending order to recovery again only from `until_ms`, counting the attempt."""
+
+        def work(connection: Connection) -> bool:
+            moved = connection.execute(
+                update(orders)
+                .where(orders.c.id == order_id, orders.c.status == OrderStatus.PENDING)
+                .values(recovery_attempts=orders.c.recovery_attempts + 1, recover_after_ms=until_ms)
+            )
+            return bool(moved.rowcount)
+
+        return await self._db.transaction(work)
 
     async def co_purchases(self, *, min_orders: int, offset: int, limit: int) -> tuple[list[CoPurchase], int]:
         """One page of book pairs bought together in at least `min_orders` distinct confirmed orders,

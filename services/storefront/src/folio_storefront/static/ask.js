@@ -1,6 +1,7 @@
 // The Ask page: streams the assistant's answer (server-sent events), then shows it as the assistant
-// wrote it — Markdown lines, "- " items as a list, [Title](/books/<id>) as links to the book — with
-// a model's [<id>] citations turned into the cited book's linked title. Built with DOM nodes only.
+// wrote it — Markdown lines, "- " items as a list, [Title](/books/<id>) as links to the book — with a
+// model's [<id>] citations and every cited title the text names also linked to its book, and the cited
+// books listed under the answer. Built with DOM nodes only.
 (() => {
   const form = document.getElementById("ask-form"), input = document.getElementById("ask-q");
   const answer = document.getElementById("ask-answer"), note = document.getElementById("ask-note");
@@ -12,33 +13,43 @@
     a.href = href; a.textContent = title;
     return a;
   }
-  function inline(text, titles) {
+  // A cited title in plain text becomes a link to its book (a whole title only, so "Emma" stays
+  // plain inside "Emmanuel").
+  function titlesIn(text, citations) {
+    if (citations.length === 0) return [text];
+    const byTitle = new Map(citations.map((c) => [c.title, c]));
+    const escaped = [...byTitle.keys()].sort((a, b) => b.length - a.length)
+      .map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+    const titles = new RegExp("(?<![\\p{L}\\p{N}])(" + escaped.join("|") + ")(?![\\p{L}\\p{N}])", "u");
+    return text.split(titles).map((part, i) => (i % 2 ? link(byTitle.get(part).url, part) : part));
+  }
+  function inline(text, citations) {
+    const byId = new Map(citations.map((c) => [c.id, c]));
     const nodes = [];
     let at = 0;
     for (const m of text.matchAll(REF)) {
-      nodes.push(text.slice(at, m.index));
+      nodes.push(...titlesIn(text.slice(at, m.index), citations));
       if (m[2]) nodes.push(link(m[2], m[1]));
-      else if (titles.has(m[3])) nodes.push(link("/books/" + m[3], titles.get(m[3])));
+      else if (byId.has(m[3])) nodes.push(link(byId.get(m[3]).url, byId.get(m[3]).title));
       else nodes.push(m[0]);
       at = m.index + m[0].length;
     }
-    nodes.push(text.slice(at));
+    nodes.push(...titlesIn(text.slice(at), citations));
     return nodes;
   }
   function render(text, citations) {
-    const titles = new Map(citations.map((c) => [c.id, c.title]));
     const blocks = [];
     let list = null;
     for (const line of text.split("\n")) {
       if (line.startsWith("- ")) {
         if (!list) { list = document.createElement("ul"); blocks.push(list); }
         const li = document.createElement("li");
-        li.append(...inline(line.slice(2), titles));
+        li.append(...inline(line.slice(2), citations));
         list.append(li);
       } else if (line.trim()) {
         list = null;
         const p = document.createElement("p");
-        p.append(...inline(line, titles));
+        p.append(...inline(line, citations));
         blocks.push(p);
       }
     }
