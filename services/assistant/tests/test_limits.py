@@ -140,7 +140,7 @@ async def test_ids_that_no_book_has_are_refused_before_any_store(
 
 
 @pytest.mark.parametrize(
-    "text", ["' OR 1=1 //", "MATCH (n) DETACH DELETE n", "\\", '"', "{}", "$id", "tab\there", "x\u202e"]
+    "text", ["' OR 1=1 //", "MATCH (n) DETACH DELETE n", "\\", '"', "{}", "$id", "x\u202e"]
 )
 async def test_any_printable_text_gets_an_answer(held: tuple[Any, HeldModel], text: str) -> None:
     stub, model = held
