@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 from langchain_core.messages import AIMessageChunk
+from langchain_core.runnables import Runnable
 
 from folio.assistant.v1 import assistant_pb2
 from folio_assistant.answer import Answerer, LlmSettings
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(900)
 
 
-class HeldModel:
+class HeldModel(Runnable[Any, AIMessageChunk]):
     """Test double of a LangChain chat model: writes one chunk, then holds the answer open until
     `release` is set (a slow model keeps its slot)."""
 
@@ -36,7 +37,10 @@ class HeldModel:
         self.release = asyncio.Event()
         self.started = 0
 
-    async def astream(self, messages: Any) -> AsyncIterator[AIMessageChunk]:
+    def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> AIMessageChunk:
+        raise NotImplementedError
+
+    async def astream(self, input: Any, config: Any = None, **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
         self.started += 1
         yield AIMessageChunk(content="Dracula [dracula] ")
         await self.release.wait()
