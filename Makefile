@@ -13,7 +13,7 @@ CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
 .PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean \
 	chart-test checkov dev graph pulumi-test pulumi-budget restore-check pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry eval \
-	container-deps images
+	container-deps images images-test
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -39,7 +39,7 @@ status: ## which local services are healthy
 seed: install ## load the seed catalog (SYNTHETIC=10000 adds generated books)
 	$(RUN) folio seed --synthetic $${SYNTHETIC:-0}
 
-system-deps: ## Debian packages the tests start (PostgreSQL, Redis, slapd, Prometheus, Alertmanager); installs them when missing and root
+system-deps: ## Debian packages the tests start (PostgreSQL, Redis, slapd, Prometheus, Alertmanager, Chromium); installs them when missing and root
 	@scripts/system-deps.sh
 
 test: install system-deps lint checkov pulumi-test checkov-actions ## everything CI runs: lint, types, checkov, unit, contract, end-to-end tests (JOBS=2 processes)
@@ -61,10 +61,10 @@ format: install ## apply ruff's fixes and formatting
 proto: install ## regenerate proto/src from the .proto files
 	$(RUN) python proto/generate.py
 
-bench-catalog: install ## GET /api/v1/books/{id} through storefront->gRPC->catalog vs a bare FastAPI route
-	$(RUN) python -m loadtest.bench_catalog
+bench-catalog: install ## GET /api/v1/books/{id} through storefront->gRPC->catalog vs a bare FastAPI route (PROFILE=1: py-spy per hop)
+	$(RUN) python -m loadtest.bench_catalog $(if $(PROFILE),--profile bench-results/profile)
 
-bench-telemetry: install ## bench-catalog plus the same with full tracing + metrics: the throughput cost of telemetry
+bench-telemetry: install ## bench-catalog plus the chart's telemetry and every request traced: the cost of each
 	$(RUN) python -m loadtest.bench_catalog --telemetry
 
 bench-checkout: install ## checkout p50/p99 at a steady arrival rate (RATE=10 per second)
@@ -142,6 +142,10 @@ container-deps: ## Debian packages for building and running images (podman, buil
 
 images: container-deps ## build every service image with podman (localhost/folio/<name>:local); prints size and build time
 	scripts/images/build.sh
+
+images-test: install system-deps images ## each image locked down alone, then the chart's own pods as one shop: journeys, an outage (figures at the end)
+	@start=$$(date +%s); $(RUN) pytest tests/images -p no:cacheprovider; rc=$$?; \
+		echo "make images-test: $$(( $$(date +%s) - start )) s for the tests (after make images)"; exit $$rc
 
 clean: ## remove local state (databases, caches); keeps .venv
 	rm -rf .folio .pytest_cache .mypy_cache .ruff_cache bench-results

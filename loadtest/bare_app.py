@@ -22,8 +22,16 @@ def main() -> None:
     port, payload_file = int(sys.argv[1]), sys.argv[2]
     with open(payload_file, "rb") as source:
         payload = json.load(source)
-    # Same server settings as the storefront's main(): uvicorn defaults, no access log.
-    uvicorn.run(create_app(payload), host="127.0.0.1", port=port, log_config=None, access_log=False)
+    # Same server settings as the storefront's main(): uvloop, httptools, no access log.
+    uvicorn.run(
+        create_app(payload),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ With --knee it steps a fixed arrival rate (constant-throughput shoppers) up unti
 
 import argparse
 import asyncio
+import contextlib
 import json
-import math
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,22 +27,17 @@ import psutil
 from folio_cli.launcher import Stack, free_port
 from folio_cli.services import SERVICES
 from folio_testing.locust import run_locust, signin_env
-from loadtest import bench_checkout
+from loadtest import bench_checkout, steps
+from loadtest.quiet import cpu_seconds, processes_of, wait_until_quiet
 
 LOCUSTFILE = Path(__file__).parent / "locustfile.py"
 PER_SHOPPER_RATE = 1.0  # requests per second per constant-throughput shopper in a knee step
 
 
-def _processes(stack: Stack | None) -> dict[str, psutil.Process]:
-    if stack is None:
-        return {}
-    return {name: psutil.Process(p.pid) for name, p in stack.processes.items() if p.poll() is None}
-
-
 def memory_mib(stack: Stack) -> dict[str, float]:
     """Resident memory of each service process (and its children), in MiB."""
     found = {}
-    for name, process in _processes(stack).items():
+    for name, process in processes_of(stack).items():
         tree = [process, *process.children(recursive=True)]
         found[name] = sum(p.memory_info().rss for p in tree) / 2**20
     return found
@@ -49,7 +45,8 @@ def memory_mib(stack: Stack) -> dict[str, float]:
 
 @contextmanager
 def target(host: str | None) -> Iterator[tuple[str, Stack | None]]:
-    """The shop to load: --host as given, else the embedded stack started here on free ports."""
+    """The shop to load: --host as given, else the embedded stack started here on free ports, once
+    its background work (the assistant's indexing, warm-up) is done."""
     if host:
         yield host.rstrip("/"), None
         return
@@ -57,34 +54,15 @@ def target(host: str | None) -> Iterator[tuple[str, Stack | None]]:
         stack = Stack(data_dir=Path(tmp) / "data", ports={s.name: free_port() for s in SERVICES}, output=log)
         stack.up()
         try:
-            _wait_for_the_assistants_index(stack)
+            print(wait_until_quiet(stack).describe(), flush=True)
             yield stack.url("storefront").rstrip("/"), stack
         finally:
             stack.down()
 
 
-def _wait_for_the_assistants_index(stack: Stack, timeout: float = 300) -> None:
-    """A fresh stack's assistant indexes the seed catalog in the background: measure after that."""
-    if "assistant" not in stack.ports:
-        return
-    import grpc
-
-    from folio.assistant.v1 import assistant_pb2, assistant_pb2_grpc
-
-    deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(f"127.0.0.1:{stack.ports['assistant']}") as channel:
-        stub = assistant_pb2_grpc.AssistantServiceStub(channel)
-        while time.monotonic() < deadline:
-            status = stub.GetIndexStatus(assistant_pb2.GetIndexStatusRequest(), timeout=5)
-            if status.indexed_books and not status.ingesting:
-                return
-            time.sleep(1)
-    raise RuntimeError("the assistant did not finish indexing the seed catalog")
-
-
 def service_usage[T](stack: Stack | None, run: Callable[[], T]) -> tuple[T, dict[str, dict[str, float]]]:
     """`run()`'s result, and the CPU seconds used and memory held by each service meanwhile."""
-    processes = _processes(stack)
+    processes = processes_of(stack) if stack is not None else {}
     before = {n: sum(p.cpu_times()[:2]) for n, p in processes.items()}
     result = run()
     usage = {}
@@ -100,32 +78,106 @@ def service_usage[T](stack: Stack | None, run: Callable[[], T]) -> tuple[T, dict
     return result, usage
 
 
+class CpuSampler:
+    """CPU seconds of the stack's processes and of Locust, sampled every `interval` with the wall time,
+    so a window's CPU share per process can be read afterwards."""
+
+    def __init__(self, stack: Stack | None, interval: float = 0.5) -> None:
+        self.processes = processes_of(stack) if stack is not None else {}
+        self.interval = interval
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _locust(self) -> dict[str, psutil.Process]:
+        for child in psutil.Process().children():
+            with contextlib.suppress(psutil.Error):
+                if "locust" in " ".join(child.cmdline()):
+                    return {"locust": child}
+        return {}
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.samples.append((time.time(), cpu_seconds(self.processes | self._locust())))
+
+    def __enter__(self) -> "CpuSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def cores(self, opens_at: float, closes_at: float) -> dict[str, float]:
+        """Each process's average share of one core between the two wall-clock times."""
+
+        def nearest(moment: float) -> tuple[float, dict[str, float]]:
+            return min(self.samples, key=lambda sample: abs(sample[0] - moment))
+
+        if not self.samples:
+            return {}
+        (t0, before), (t1, after) = nearest(opens_at), nearest(closes_at)
+        if t1 <= t0:
+            return {}
+        return {n: round((after[n] - before[n]) / (t1 - t0), 2) for n in after if n in before}
+
+
 def knee(
-    host: str, out: Path, *, start: float, step: float, seconds: float, limit: float
-) -> tuple[float, list[dict[str, float]]]:
-    """The highest arrival rate at which p99 <= 3x p50 and errors < 0.1%, and every step measured."""
-    steps: list[dict[str, float]] = []
-    best = 0.0
-    rate = start
-    while rate <= limit:
-        users = max(1, math.ceil(rate / PER_SHOPPER_RATE))
-        run = run_locust(
-            LOCUSTFILE, host, users, seconds, out / f"knee-{rate:g}", rate=PER_SHOPPER_RATE, html=False
+    host: str,
+    out: Path,
+    stack: Stack | None,
+    *,
+    start: float,
+    step: float,
+    seconds: float,
+    limit: float,
+    extra_env: dict[str, str],
+) -> tuple[float, list[dict[str, Any]]]:
+    """The highest arrival rate at which p99 <= 3x p50 and errors < 0.1%, and every step measured
+    (one Locust run: shoppers stay across steps, see loadtest/steps.py), each with the CPU share of
+    every process."""
+    rates = [start + i * step for i in range(int((limit - start) / step) + 1)]
+    steps_file = out / "knee-steps.json"
+    steps_file.unlink(missing_ok=True)
+    env = extra_env | {
+        "FOLIO_LOAD_STEPS": ",".join(f"{r:g}" for r in rates),
+        "FOLIO_LOAD_STEP_SECONDS": f"{seconds:g}",
+        "FOLIO_LOAD_STEPS_FILE": str(steps_file),
+    }
+    with CpuSampler(stack) as sampler:
+        run_locust(
+            LOCUSTFILE,
+            host,
+            1,
+            seconds * len(rates),
+            out / "knee",
+            rate=PER_SHOPPER_RATE,
+            html=False,
+            extra_env=env,
         )
-        ok = run.total.p99 <= 3 * max(run.total.p50, 1.0) and run.error_rate < 0.001
-        steps.append({
-            "offered_rps": rate, "achieved_rps": round(run.total.rps, 1), "p50_ms": run.total.p50,
-            "p99_ms": run.total.p99, "error_rate": round(run.error_rate, 4), "locust_cpu_percent": round(run.locust_cpu_percent),
-            "within_slo": float(ok),
-        })  # fmt: skip
-        print(f"  step {rate:>5g} rps: achieved {run.total.rps:6.1f}  p50 {run.total.p50:5.0f} ms  "
-              f"p99 {run.total.p99:5.0f} ms  errors {run.error_rate:.2%}  locust cpu {run.locust_cpu_percent:.0f}%"
-              f"  {'ok' if ok else 'OVER'}")  # fmt: skip
-        if not ok:
-            break
-        best = rate
-        rate += step
-    return best, steps
+    measured = steps.summaries(steps_file)
+    best, within = 0.0, True
+    for row in measured:
+        row["cpu_cores"] = sampler.cores(*row.pop("window"))
+        busiest = max(row["cpu_cores"].items(), key=lambda item: item[1], default=("?", 0.0))
+        print(f"  step {row['offered_rps']:>5g} rps: achieved {row['achieved_rps']:6.1f}  p50 {row['p50_ms']:5.0f} ms  "
+              f"p99 {row['p99_ms']:5.0f} ms  errors {row['error_rate']:.2%}  busiest {busiest[0]} "
+              f"{busiest[1]:.2f} cores  {'ok' if row['within_slo'] else 'OVER'}")  # fmt: skip
+        within &= bool(row["within_slo"])
+        if within:
+            best = row["offered_rps"]
+    return best, measured
+
+
+def saturates_first(measured: list[dict[str, Any]]) -> tuple[str, float, float] | None:
+    """The process with the highest CPU share at the first step over the limits (else the last step):
+    its name, its share of one core, and that step's rate."""
+    over = [row for row in measured if not row["within_slo"]]
+    row = over[0] if over else (measured[-1] if measured else None)
+    if row is None or not row["cpu_cores"]:
+        return None
+    name, cores = max(row["cpu_cores"].items(), key=lambda item: item[1])
+    return name, cores, row["offered_rps"]
 
 
 def main() -> None:
@@ -146,7 +198,6 @@ def main() -> None:
     report: dict[str, Any] = {}
     with target(args.host) as (host, stack):
         if stack is not None:
-            time.sleep(5)  # let start-up work (seeding, first compiles) settle before calling it idle
             idle = memory_mib(stack)
             report["idle_memory_mib"] = {
                 **{k: round(v, 1) for k, v in idle.items()},
@@ -164,9 +215,9 @@ def main() -> None:
         }  # fmt: skip
         if args.knee:
             print("knee search (constant-throughput shoppers, one request per second each):")
-            best, steps = knee(host, args.out, start=args.knee_start, step=args.knee_step,
-                               seconds=args.knee_seconds, limit=args.knee_limit)  # fmt: skip
-            report["knee"] = {"rps": best, "steps": steps}
+            best, measured = knee(host, args.out, stack, start=args.knee_start, step=args.knee_step,
+                                  seconds=args.knee_seconds, limit=args.knee_limit, extra_env=members)  # fmt: skip
+            report["knee"] = {"rps": best, "steps": measured, "saturates_first": saturates_first(measured)}
             if stack is not None and best > 0:
                 # Checkout alone at 70% of the knee's request rate, as checkouts/s of the mix's share.
                 checkout_rate = max(1.0, round(0.7 * best * 1 / 40, 1))
@@ -208,6 +259,11 @@ def _print(report: dict[str, Any], out: Path) -> None:
         print(f"idle memory of the stack: {report['idle_memory_mib']['total']:.0f} MiB (target <= 1536 MiB)")
     if "knee" in report:
         print(f"knee: {report['knee']['rps']:g} rps (p99 <= 3x p50, errors < 0.1%)")
+        if report["knee"]["saturates_first"]:
+            name, cores, rate = report["knee"]["saturates_first"]
+            print(
+                f"saturates first: {name} ({cores:.2f} of a core at the {rate:g} rps step, the highest CPU share)"
+            )
     if "checkout_at_70pct_knee" in report:
         c = report["checkout_at_70pct_knee"]
         print(

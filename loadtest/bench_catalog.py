@@ -1,53 +1,96 @@
 """`make bench-catalog`: GET /api/v1/books/{id} through storefront -> gRPC -> catalog -> SQLite,
 beside a bare FastAPI route returning the same JSON under the same server settings.
 
-Prints rps, p50/p99 and server CPU per request for both, their rps ratio (target >= 0.5),
-and how long the stack took to become healthy (target <= 15 s once installed). Writes the
-figures to bench-results/catalog.json.
+Before measuring it waits until the stack's background work is done (the assistant's indexing,
+warm-up; see loadtest/quiet.py) and says so. Each run warms up, then measures a window: only the
+requests served and the CPU time the servers spent inside that window count. It prints rps, p50/p99
+and server CPU per request of each process (storefront, catalog, the others summed) for both, the
+rps ratio folio/bare (target >= 0.5 on a quiet machine) and the CPU-per-request ratio bare/folio
+(stable when other work shares the machine), and how long the stack took to become healthy.
+Writes the figures to bench-results/catalog.json.
 
-With --telemetry (`make bench-telemetry`) the stack is measured again with full telemetry: every
-request traced (the default parent-based always-on sampler) and exported over OTLP/gRPC to a real
-receiver in this process, metrics served on each service's Prometheus port and scraped every
-second; it prints the throughput cost against telemetry off (target <= 10% of saturation rps).
+With --telemetry (`make bench-telemetry`) the stack is measured twice more, exporting traces over
+OTLP/gRPC to a real receiver in this process and serving metrics for Prometheus (scraped every
+second): once with the chart's default sampler (global.otel.tracesSampler[Arg] in
+helm/folio/values.yaml), once with every request traced; it prints the throughput and CPU per
+request cost of each against telemetry off (targets <= 10% and <= 30%).
 """
 
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
 
 from folio_cli.launcher import Stack, free_port
-from loadtest.httpload import LoadResult, run_load
+from loadtest.httpload import run_load
+from loadtest.profile import describe, read, start_recording
+from loadtest.quiet import cpu_seconds, processes_of, wait_until_quiet
 
-TICKS = os.sysconf("SC_CLK_TCK")
+CHART_VALUES = Path(__file__).parents[1] / "helm" / "folio" / "values.yaml"
+# The processes on the measured path, printed one by one; the others are summed.
+ON_THE_PATH = ("storefront", "catalog")
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / TICKS
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(
-    name: str, port: int, path: str, pids: list[int], args: argparse.Namespace
-) -> dict[str, float | str]:
-    before = cpu_seconds(pids)
-    result: LoadResult = run_load(
-        "127.0.0.1", port, path, connections=args.connections, seconds=args.seconds, warmup=args.warmup
+    name: str,
+    port: int,
+    path: str,
+    processes: Mapping[str, psutil.Process],
+    args: argparse.Namespace,
+    *,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    """Drive `path` and charge each server process's CPU time in the measured window to the
+    requests served in it (the warm-up's requests and CPU are left out). With `profile`, py-spy
+    records the processes on the path during the window into that folder."""
+    recorders: list[subprocess.Popen[bytes]] = []
+
+    def sample() -> tuple[dict[str, float], float]:
+        if profile is not None and not recorders:
+            profile.mkdir(parents=True, exist_ok=True)
+            recorders.extend(
+                start_recording(processes[n].pid, profile / f"{n}.txt", args.seconds)
+                for n in ON_THE_PATH
+                if n in processes
+            )
+        return cpu_seconds(processes), _own_cpu()
+
+    result = run_load(
+        "127.0.0.1",
+        port,
+        path,
+        connections=args.connections,
+        seconds=args.seconds,
+        warmup=args.warmup,
+        sample=sample,
     )
-    server_cpu = cpu_seconds(pids) - before
-    # server CPU also covers the warm-up; spread it over every request served in both windows.
-    served = result.requests * (args.seconds + args.warmup) / args.seconds
+    for recorder in recorders:
+        recorder.wait(timeout=60)
+    (servers_before, own_before), (servers_after, own_after) = result.window
+    served = max(1, result.requests)
+    by_process = {
+        n: round((servers_after[n] - servers_before[n]) / served * 1000, 3)
+        for n in servers_after
+        if n in servers_before
+    }
     return {
         "target": name,
         "rps": round(result.rps, 1),
@@ -55,8 +98,9 @@ def measure(
         "p99_ms": round(result.percentile(99), 2),
         "errors": result.errors,
         "requests": result.requests,
-        "server_cpu_ms_per_request": round(server_cpu / served * 1000, 3) if served else 0.0,
-        "generator_cpu_share": round(result.generator_cpu_seconds / args.seconds, 2),
+        "server_cpu_ms_per_request": round(sum(by_process.values()), 3),
+        "server_cpu_ms_per_request_by_process": by_process,
+        "generator_cpu_share": round((own_after - own_before) / args.seconds, 2),
     }
 
 
@@ -80,32 +124,45 @@ def scraping(ports: dict[str, int], interval: float = 1.0) -> Iterator[None]:
         thread.join()
 
 
+def chart_sampling() -> tuple[str, str]:
+    """The trace sampler and its argument the chart ships (global.otel.tracesSampler[Arg])."""
+    otel = yaml.safe_load(CHART_VALUES.read_text())["global"]["otel"]
+    return str(otel["tracesSampler"]), str(otel["tracesSamplerArg"])
+
+
 def measure_with_telemetry(
-    data_dir: Path, ports: dict[str, int], path: str, args: argparse.Namespace, log: object
-) -> tuple[dict[str, float | str], int]:
-    """The same load on a stack with full tracing (OTLP to a real receiver) and scraped metrics."""
+    data_dir: Path,
+    ports: dict[str, int],
+    path: str,
+    args: argparse.Namespace,
+    log: Any,
+    *,
+    label: str,
+    sampler: str,
+    sampler_arg: str = "",
+) -> tuple[dict[str, Any], int]:
+    """The same load on a stack exporting traces (OTLP to a real receiver in this process, sampled by
+    `sampler`) and serving metrics for Prometheus, scraped every second."""
     from folio_testing.otlp import OtlpReceiver
 
     receiver = OtlpReceiver()
     receiver.start()
     metrics_ports = {"catalog": free_port(), "storefront": free_port()}
+    sampling = {"OTEL_TRACES_SAMPLER": sampler} | (
+        {"OTEL_TRACES_SAMPLER_ARG": sampler_arg} if sampler_arg else {}
+    )
     stack = Stack(
         data_dir=data_dir,
         ports=ports,
-        output=log,  # type: ignore[arg-type]
-        extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint},
+        output=log,
+        extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint} | sampling,
         metrics_ports=metrics_ports,
     )
     stack.up()
     try:
+        print(f"{label}: {wait_until_quiet(stack).describe()}", flush=True)
         with scraping(metrics_ports):
-            row = measure(
-                "same, full tracing + metrics",
-                ports["storefront"],
-                path,
-                [p.pid for p in stack.processes.values()],
-                args,
-            )
+            row = measure(label, ports["storefront"], path, processes_of(stack), args)
     finally:
         stack.down()
         receiver.stop()
@@ -132,10 +189,20 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--book", default="moby-dick")
     parser.add_argument(
-        "--telemetry", action="store_true", help="also measure with full tracing + metrics and print the cost"
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record the storefront and the catalog with py-spy while measuring (raw stacks in DIR)",
+    )
+    parser.add_argument(
+        "--telemetry",
+        action="store_true",
+        help="also measure with the chart's telemetry and with every request traced, and print the cost",
     )
     args = parser.parse_args()
 
+    path = f"/api/v1/books/{args.book}"
+    telemetry: list[tuple[dict[str, Any], int]] = []
     with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "stack.log", "w") as log:
         ports = {"catalog": free_port(), "storefront": free_port()}
         stack = Stack(data_dir=Path(tmp) / "data", ports=ports, output=log)
@@ -145,7 +212,7 @@ def main() -> None:
         warm = stack.up()
         bare = None
         try:
-            path = f"/api/v1/books/{args.book}"
+            print(f"telemetry off: {wait_until_quiet(stack).describe()}", flush=True)
             with urllib.request.urlopen(f"http://127.0.0.1:{ports['storefront']}{path}") as response:
                 payload = response.read()
             payload_file = Path(tmp) / "payload.json"
@@ -157,39 +224,119 @@ def main() -> None:
                 stderr=subprocess.STDOUT,
             )
             wait_http(bare_port, path)
-            stack_pids = [p.pid for p in stack.processes.values()]
             folio = measure(
-                "storefront -> gRPC -> catalog -> SQLite", ports["storefront"], path, stack_pids, args
+                "storefront -> gRPC -> catalog -> SQLite",
+                ports["storefront"],
+                path,
+                processes_of(stack),
+                args,
+                profile=args.profile,
             )
-            baseline = measure("bare FastAPI route, same JSON", bare_port, path, [bare.pid], args)
+            baseline = measure(
+                "bare FastAPI route, same JSON", bare_port, path, {"bare": psutil.Process(bare.pid)}, args
+            )
         finally:
             if bare is not None:
                 bare.terminate()
                 bare.wait()
             stack.down()
-        traced, spans = (
-            measure_with_telemetry(Path(tmp) / "data", ports, path, args, log)
-            if args.telemetry
-            else (None, 0)
+        if args.telemetry:
+            sampler, ratio_arg = chart_sampling()
+            telemetry.append(
+                measure_with_telemetry(
+                    Path(tmp) / "data",
+                    ports,
+                    path,
+                    args,
+                    log,
+                    label=f"chart default ({sampler} {ratio_arg})",
+                    sampler=sampler,
+                    sampler_arg=ratio_arg,
+                )
+            )
+            telemetry.append(
+                measure_with_telemetry(
+                    Path(tmp) / "data",
+                    ports,
+                    path,
+                    args,
+                    log,
+                    label="every request traced",
+                    sampler="always_on",
+                )
+            )
+    report(args, folio, baseline, telemetry, cold, warm)
+    if args.profile is not None:
+        print(
+            f"\nwhere the CPU goes on the path (py-spy, innermost hop of each sample; raw stacks in {args.profile}):"
         )
+        for name in ON_THE_PATH:
+            if (args.profile / f"{name}.txt").exists():
+                print(describe(name, read(args.profile / f"{name}.txt")))
 
-    ratio = folio["rps"] / baseline["rps"] if baseline["rps"] else 0.0  # type: ignore[operator]
-    header = f"{'target':<42} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'srv CPU ms/req':>15} {'loadgen CPU':>12}"
-    print(f"\nGET /api/v1/books/{args.book}: {args.connections} connections, {args.seconds:.0f} s each\n")
-    print(header)
-    for row in (folio, baseline) if traced is None else (folio, traced, baseline):
-        print(
-            f"{row['target']:<42} {row['rps']:>8} {row['p50_ms']:>8} {row['p99_ms']:>8} {row['errors']:>7} "
-            f"{row['server_cpu_ms_per_request']:>15} {row['generator_cpu_share']:>12}"
+
+def _cpu_columns(row: Mapping[str, Any]) -> str:
+    by_process: dict[str, float] = row["server_cpu_ms_per_request_by_process"]
+    shown = [by_process.get(n) for n in ON_THE_PATH]
+    others = sum(v for n, v in by_process.items() if n not in ON_THE_PATH)
+    cells = ["" if v is None else f"{v:.3f}" for v in shown]
+    cells.append(f"{others:.3f}" if len(by_process) > 1 else "")
+    return " ".join(f"{c:>10}" for c in cells) + f" {row['server_cpu_ms_per_request']:>10.3f}"
+
+
+def report(
+    args: argparse.Namespace,
+    folio: dict[str, Any],
+    baseline: dict[str, Any],
+    telemetry: list[tuple[dict[str, Any], int]],
+    cold: float,
+    warm: float,
+) -> None:
+    """Print the figures and write them to bench-results/catalog.json."""
+    rps_ratio = folio["rps"] / baseline["rps"] if baseline["rps"] else 0.0
+    cpu_ratio = (
+        baseline["server_cpu_ms_per_request"] / folio["server_cpu_ms_per_request"]
+        if folio["server_cpu_ms_per_request"]
+        else 0.0
+    )
+    print(
+        f"\nGET /api/v1/books/{args.book}: {args.connections} connections, {args.seconds:g} s measured "
+        f"after {args.warmup:g} s of warm-up; server CPU in ms per request, by process\n"
+    )
+    print(
+        f"{'target':<44} {'rps':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+        f"{'storefront':>10} {'catalog':>10} {'others':>10} {'total':>10} {'loadgen':>8}"
+    )
+    rows = [folio, *(row for row, _ in telemetry), baseline]
+    for row in rows:
+        cpu = (
+            _cpu_columns(row)
+            if row is not baseline
+            else f"{'':>10} {'':>10} {'':>10} {row['server_cpu_ms_per_request']:>10.3f}"
         )
-    print(f"\nrps ratio folio/bare: {ratio:.2f} (target >= 0.5)")
-    cost = None
-    if traced is not None:
-        cost = 1 - traced["rps"] / folio["rps"] if folio["rps"] else 0.0  # type: ignore[operator]
         print(
-            f"telemetry cost: {cost:.1%} of saturation rps (target <= 10%); {spans} spans received over OTLP; "
-            "the receiver and the scraper run on this machine too"
+            f"{row['target']:<44} {row['rps']:>7} {row['p50_ms']:>7} {row['p99_ms']:>7} {row['errors']:>6} "
+            f"{cpu} {row['generator_cpu_share']:>8}"
         )
+    print(f"\nrps ratio folio/bare: {rps_ratio:.2f} (target >= 0.5 on a quiet machine)")
+    print(
+        f"CPU per request ratio bare/folio: {cpu_ratio:.2f} "
+        "(the stable figure when other work shares the machine)"
+    )
+    costs = []
+    for row, spans in telemetry:
+        rps_cost = 1 - row["rps"] / folio["rps"] if folio["rps"] else 0.0
+        cpu_cost = row["server_cpu_ms_per_request"] / folio["server_cpu_ms_per_request"] - 1
+        costs.append(
+            {"target": row["target"], "rps_cost": round(rps_cost, 3), "cpu_cost": round(cpu_cost, 3)}
+        )
+        print(
+            f"telemetry, {row['target']}: throughput cost {rps_cost:.1%}, CPU per request +{cpu_cost:.1%}; "
+            f"{spans} spans received over OTLP"
+        )
+    if telemetry:
+        print("  (targets: <= 10% with the chart's default, <= 30% with every request traced; the OTLP "
+              "receiver and the scraper run in this process, on the same cores)")  # fmt: skip
     print(
         f"stack healthy in {cold:.1f} s on first start (migrations + seed), {warm:.1f} s on restart (target <= 15 s)"
     )
@@ -200,18 +347,20 @@ def main() -> None:
             {
                 "folio": folio,
                 "bare": baseline,
-                "telemetry": traced,
-                "telemetry_cost": None if cost is None else round(cost, 3),
-                "ratio": round(ratio, 3),
+                "telemetry": [row for row, _ in telemetry],
+                "telemetry_cost": costs,
+                "ratio": round(rps_ratio, 3),
+                "cpu_ratio": round(cpu_ratio, 3),
                 "healthy_cold_s": round(cold, 2),
                 "healthy_warm_s": round(warm, 2),
                 "connections": args.connections,
                 "seconds": args.seconds,
+                "load_average": round(os.getloadavg()[0], 1),
             },
             indent=2,
         )
     )
-    print(f"written to {out / 'catalog.json'}")
+    print(f"written to {out / 'catalog.json'} (load average of the machine: {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ check it was not the bottleneck.
 import asyncio
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -19,6 +21,8 @@ class LoadResult:
     seconds: float
     latencies_ms: list[float] = field(repr=False)
     generator_cpu_seconds: float
+    # What `sample` returned when the measured window opened and when it closed.
+    window: tuple[Any, Any] = (None, None)
 
     @property
     def rps(self) -> float:
@@ -54,17 +58,33 @@ async def _connection(
         writer.close()
 
 
+async def _sample_window(
+    sample: Callable[[], Any], warmup: float, seconds: float, result: LoadResult
+) -> None:
+    await asyncio.sleep(warmup)
+    opened = sample()
+    await asyncio.sleep(seconds)
+    result.window = (opened, sample())
+
+
 async def _run(
-    host: str, port: int, path: str, connections: int, seconds: float, warmup: float
+    host: str,
+    port: int,
+    path: str,
+    connections: int,
+    seconds: float,
+    warmup: float,
+    sample: Callable[[], Any],
 ) -> LoadResult:
     result = LoadResult(0, 0, seconds, [], 0.0)
     now = time.perf_counter()
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     await asyncio.gather(
+        _sample_window(sample, warmup, seconds, result),
         *(
             _connection(host, port, path, now + warmup, now + warmup + seconds, result)
             for _ in range(connections)
-        )
+        ),
     )
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     result.generator_cpu_seconds = (cpu_after.ru_utime - cpu_before.ru_utime) + (
@@ -74,9 +94,17 @@ async def _run(
 
 
 def run_load(
-    host: str, port: int, path: str, *, connections: int, seconds: float, warmup: float
+    host: str,
+    port: int,
+    path: str,
+    *,
+    connections: int,
+    seconds: float,
+    warmup: float,
+    sample: Callable[[], Any] = lambda: None,
 ) -> LoadResult:
-    """Drive `path` for `seconds` after `warmup`; latencies only from the measured window."""
+    """Drive `path` for `seconds` after `warmup`; requests and latencies only from the measured
+    window, and `sample()` (e.g. the servers' CPU times) taken when that window opens and closes."""
     import uvloop
 
-    return uvloop.run(_run(host, port, path, connections, seconds, warmup))
+    return uvloop.run(_run(host, port, path, connections, seconds, warmup, sample))

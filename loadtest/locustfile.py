@@ -26,6 +26,10 @@ from locust import FastHttpUser, between, constant_throughput, task
 
 from folio_testing.data import checkout
 
+if os.environ.get("FOLIO_LOAD_STEPS"):
+    # `make bench KNEE=1`: Locust runs the arrival-rate steps it finds here instead of -u/-t.
+    from loadtest.arrival_shape import ArrivalSteps  # noqa: F401
+
 CHECKOUT = checkout(email="load@example.org")
 WORDS = ["whale", "sea", "love", "war", "detective", "ghost", "island", "king", "voyage", "murder", "garden"]
 _RATE = float(os.environ.get("FOLIO_LOAD_RATE", "0"))
@@ -42,9 +46,12 @@ class Shopper(FastHttpUser):
         books = self.client.get("/api/v1/books?page_size=100", name="setup: books").json()["items"]
         self.books = [b["id"] for b in books] or ["moby-dick"]
         self.in_stock = [b["id"] for b in books if b["in_stock"]] or self.books
-        self.genres = [g["id"] for g in self.client.get("/api/v1/genres").json()]
+        self.genres = [g["id"] for g in self.client.get("/api/v1/genres", name="setup: genres").json()]
         self.has_assistant = (
-            self.client.get("/openapi.json").json()["paths"].get("/api/v1/assistant/search") is not None
+            self.client.get("/openapi.json", name="setup: openapi")
+            .json()["paths"]
+            .get("/api/v1/assistant/search")
+            is not None
         )
 
     @task(8)

@@ -182,6 +182,18 @@ def test_ingress_has_tls_from_cert_manager_and_a_dns_name(rendered: dict[str, li
     assert gateway["spec"]["externalName"] == "apisix-gateway.apisix.svc.cluster.local"
 
 
+def test_traces_are_head_sampled_by_the_standard_variables(chart: ChartCopy) -> None:
+    values = load_values(PROFILES["default"])
+    values["global"]["otel"]["endpoint"] = "http://otel-collector.observability:4317"
+    for name, workload in _workloads({"traced": chart.render(values)}, "traced").items():
+        env = _env(workload)
+        assert env["OTEL_TRACES_SAMPLER"] == "parentbased_traceidratio", name
+        assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.1", name
+    values["global"]["otel"]["tracesSamplerArg"] = "ten percent"
+    with pytest.raises(helm_python.HelmValuesError, match="tracesSamplerArg"):
+        chart.render(values)
+
+
 def test_values_schema_refuses_a_mistyped_value(chart: ChartCopy) -> None:
     values = load_values(PROFILES["default"])
     values["services"]["catalog"]["protocol"] = "grpcs"

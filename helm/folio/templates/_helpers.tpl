@@ -137,6 +137,10 @@ provisioned by the platform). Call with (dict "root" $ "name" $name "svc" $svc).
   value: {{ . | quote }}
 - name: OTEL_EXPORTER_OTLP_PROTOCOL
   value: {{ $root.Values.global.otel.protocol | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ $root.Values.global.otel.tracesSampler | quote }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ $root.Values.global.otel.tracesSamplerArg | quote }}
 {{- if $root.Values.observability.metricsPort }}
 {{- /* Prometheus scrapes the metrics port; pushing the same metrics over OTLP too would store them twice. */}}
 - name: OTEL_METRICS_EXPORTER

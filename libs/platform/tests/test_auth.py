@@ -7,6 +7,7 @@ from typing import Any
 import grpc
 import pytest
 
+from folio_platform import auth as folio_auth
 from folio_platform import errors
 from folio_platform.auth import (
     SERVICE_ROLE,
@@ -101,6 +102,58 @@ async def test_forged_tokens_are_refused(issuer: TestIssuer, kind: str) -> None:
     verifier = verifier_for(issuer)
     with pytest.raises(errors.Unauthenticated):
         await verifier.verify(forged_tokens(issuer)[kind])
+    await verifier.close()
+
+
+async def test_a_verified_token_is_remembered_until_it_expires(
+    issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[str] = []
+    decode = folio_auth.jwt.decode
+
+    def counting_decode(token: str, *args: object, **kwargs: object) -> object:
+        decoded.append(token)
+        return decode(token, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(folio_auth.jwt, "decode", counting_decode)
+    verifier = verifier_for(issuer, leeway_seconds=0)
+    short = issuer.token("u-1", expires_in=2)
+    assert (await verifier.verify(short)).subject == "u-1"
+    assert (await verifier.verify(short)).subject == "u-1"
+    assert decoded == [short]
+    await asyncio.sleep(2.2)
+    with pytest.raises(errors.Unauthenticated, match="expired"):
+        await verifier.verify(short)
+    await verifier.close()
+
+
+async def test_the_verified_token_table_is_bounded(
+    issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[str] = []
+    decode = folio_auth.jwt.decode
+
+    def counting_decode(token: str, *args: object, **kwargs: object) -> object:
+        decoded.append(token)
+        return decode(token, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(folio_auth.jwt, "decode", counting_decode)
+    verifier = verifier_for(issuer, cache_size=2)
+    first, second, third = (issuer.token(f"u-{n}") for n in range(3))
+    for token in (first, second, third, third, second):
+        await verifier.verify(token)
+    assert decoded == [first, second, third]
+    await verifier.verify(first)  # the least recently used, so forgotten
+    assert decoded == [first, second, third, first]
+    await verifier.close()
+
+
+async def test_a_refused_token_is_never_remembered(issuer: TestIssuer) -> None:
+    verifier = verifier_for(issuer)
+    expired = forged_tokens(issuer)["expired"]
+    for _ in range(2):
+        with pytest.raises(errors.Unauthenticated):
+            await verifier.verify(expired)
     await verifier.close()
 
 

@@ -209,3 +209,33 @@ def test_an_sdk_switched_off_serves_no_metrics() -> None:
     telemetry = configure_telemetry("catalog", {"OTEL_SDK_DISABLED": "true"}, metrics_port=free_port())
     assert telemetry.enabled is False
     assert telemetry.metrics_port is None
+
+
+def test_the_prometheus_exporter_serves_on_the_standard_host_and_port() -> None:
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env = clean | {
+        "OTEL_METRICS_EXPORTER": "prometheus",
+        "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+        "OTEL_EXPORTER_PROMETHEUS_PORT": str(port),
+    }
+    script = METRICS_SCRIPT.replace("metrics_port=port", 'metrics_host="0.0.0.0"')
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["exporters"] == [f"metrics:prometheus@127.0.0.1:{port}"]
+    assert 'outcome="ok"} 2.0' in report["text"]
+    assert report["closed"] is True
+
+
+def test_a_prometheus_port_that_is_not_a_number_names_the_variable() -> None:
+    env = {"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_EXPORTER_PROMETHEUS_PORT": "metrics"}
+    with pytest.raises(ValueError, match="OTEL_EXPORTER_PROMETHEUS_PORT"):
+        configure_telemetry("catalog", env)

@@ -87,12 +87,6 @@ class FakeCart(_Switchboard, cart_pb2_grpc.CartServiceServicer):
         await self._after("RemoveItem", context)
         return cart_pb2.Cart(shopper_id=request.shopper_id)
 
-    async def EmptyCart(self, request, context):  # type: ignore[no-untyped-def]
-        await self._before("EmptyCart", context)
-        self.items.pop(request.shopper_id, None)
-        await self._after("EmptyCart", context)
-        return cart_pb2.Cart(shopper_id=request.shopper_id)
-
 
 # The catalog's prices (the cart has none): what an order must charge.
 PRICES = {"moby-dick": 1250, "dracula": 899, "emma": 1500}

@@ -11,6 +11,7 @@ import contextvars
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -217,6 +218,11 @@ class TokenVerifier:
     The JWKS is fetched lazily and cached; a token signed by a key id we have not seen triggers a
     refetch (that is how a rotated key is picked up without a restart), at most once per
     `refresh_seconds`, so a flood of made-up key ids cannot turn into a flood of JWKS requests.
+
+    A token that passed is remembered until its own expiry (not the leeway past it), in a bounded
+    least-recently-used table of `cache_size` tokens: a caller presents the same token on every
+    call, and checking its signature again each time was most of a call's CPU. Only tokens that
+    passed are remembered; a refused one is checked again each time it is presented.
     """
 
     def __init__(
@@ -228,12 +234,15 @@ class TokenVerifier:
         refresh_seconds: float = 10.0,
         http: httpx.AsyncClient | None = None,
         discovery: str | None = None,
+        cache_size: int = 4096,
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self.discovery = (discovery or issuer).rstrip("/")
         self.audience = audience
         self.leeway = leeway_seconds
         self.refresh_seconds = refresh_seconds
+        self.cache_size = cache_size
+        self._verified: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
         self._http = http or httpx.AsyncClient(timeout=5.0)
         self._keys: dict[str, jwt.PyJWK] = {}
         self._jwks_uri: str | None = None
@@ -255,6 +264,21 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Identity:
         """The caller the token proves, or `Unauthenticated` saying why not."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            identity, expires_at = cached
+            if time.time() < expires_at:
+                self._verified.move_to_end(token)
+                return identity
+            del self._verified[token]
+        identity, expires_at = await self._verify(token)
+        if self.cache_size > 0:
+            self._verified[token] = (identity, expires_at)
+            if len(self._verified) > self.cache_size:
+                self._verified.popitem(last=False)
+        return identity
+
+    async def _verify(self, token: str) -> tuple[Identity, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as error:
@@ -274,7 +298,7 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise Unauthenticated(f"token rejected: {error}") from None
-        return Identity.from_claims(claims, token)
+        return Identity.from_claims(claims, token), float(claims["exp"])
 
     async def _key(self, kid: str) -> jwt.PyJWK:
         if kid not in self._keys:

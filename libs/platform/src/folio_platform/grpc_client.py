@@ -3,8 +3,10 @@
 Retries use gRPC's own retry machinery (service config), limited to the methods the
 caller names as idempotent, with exponential backoff and a retry budget (throttling)
 so a struggling server is not buried under retries. Which methods are idempotent is the
-contract's to say: `idempotent_methods` reads each method's `idempotency_level` option
-from the proto, so a method without one (payment's Charge) is never retried.
+contract's to say: each method's `idempotency_level` option in the proto. A whole service
+named as idempotent is retried only for the methods its proto marks safe to repeat, and a
+method named on its own that the proto does not mark is refused, so a method without the
+option (payment's Charge) is never retried by any client.
 """
 
 import ipaddress
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.descriptor_pb2 import MethodOptions
 
@@ -35,21 +38,64 @@ def idempotent_methods(service: ServiceDescriptor) -> list[str]:
     return [f"{service.full_name}/{method.name}" for method in service.methods if is_idempotent(method)]
 
 
-class DefaultDeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
-    """Gives every call a deadline: the time left in the current scope, capped by a default."""
+class _DeadlineUnaryUnary:
+    """A unary-unary multicallable whose calls without a timeout get the time left in the current
+    deadline scope, capped by a default."""
 
-    def __init__(self, default_timeout: float) -> None:
-        self.default_timeout = default_timeout
+    __slots__ = ("_call", "_default")
 
-    async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
-        timeout = client_call_details.timeout
+    def __init__(self, call: Any, default_timeout: float) -> None:
+        self._call = call
+        self._default = default_timeout
+
+    def __call__(self, request: Any, *, timeout: float | None = None, **kwargs: Any) -> Any:
         if timeout is None:
             remaining = time_remaining()
-            timeout = (
-                self.default_timeout if remaining is None else max(0.0, min(remaining, self.default_timeout))
-            )
-            client_call_details = client_call_details._replace(timeout=timeout)
-        return await continuation(client_call_details, request)
+            timeout = self._default if remaining is None else max(0.0, min(remaining, self._default))
+        return self._call(request, timeout=timeout, **kwargs)
+
+
+class DeadlineChannel(grpc.aio.Channel):
+    """A channel whose unary calls always carry a deadline (see `_DeadlineUnaryUnary`).
+
+    This is a wrapper, not an interceptor, on purpose: grpc.aio runs every call of a channel that
+    has any interceptor through a slower path (a task of its own per call), so a channel with
+    nothing else to intercept keeps the direct one.
+    """
+
+    def __init__(self, channel: grpc.aio.Channel, default_timeout: float) -> None:
+        self._channel = channel
+        self.default_timeout = default_timeout
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _DeadlineUnaryUnary(self._channel.unary_unary(method, *args, **kwargs), self.default_timeout)
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.unary_stream(method, *args, **kwargs)
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.stream_unary(method, *args, **kwargs)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.stream_stream(method, *args, **kwargs)
+
+    async def close(self, grace: float | None = None) -> None:
+        await self._channel.close(grace)
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self._channel.get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self._channel.wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self._channel.channel_ready()
+
+    async def __aenter__(self) -> "DeadlineChannel":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close(None)
 
 
 class _BearerToken:
@@ -76,6 +122,31 @@ class BearerTokenStreamInterceptor(_BearerToken, grpc.aio.UnaryStreamClientInter
         return await continuation(await self._with_token(client_call_details), request)
 
 
+def retried_methods(names: Sequence[str]) -> list[str]:
+    """`names` checked against the protos this process knows: a whole service becomes the methods its
+    proto marks safe to repeat; a method it does not mark is refused (ValueError). A name no loaded
+    proto defines is kept as given."""
+    pool = descriptor_pool.Default()
+    retried: list[str] = []
+    for name in names:
+        service_name, _, method_name = name.partition("/")
+        try:
+            service = pool.FindServiceByName(service_name)
+        except KeyError:
+            retried.append(name)
+            continue
+        if not method_name:
+            retried += idempotent_methods(service)
+            continue
+        method = service.methods_by_name.get(method_name)
+        if method is not None and not is_idempotent(method):
+            raise ValueError(
+                f"{name} cannot be retried: its proto does not mark it safe to repeat (idempotency_level)"
+            )
+        retried.append(name)
+    return retried
+
+
 def _method_name(name: str) -> dict[str, str]:
     service, _, method = name.partition("/")
     return {"service": service, "method": method} if method else {"service": service}
@@ -84,14 +155,14 @@ def _method_name(name: str) -> dict[str, str]:
 def service_config(idempotent_services: Sequence[str], *, max_attempts: int = 3) -> dict[str, Any]:
     """gRPC service config: round-robin balancing, retries for `idempotent_services`.
 
-    Each entry is a whole service ("folio.catalog.v1.CatalogService") or one method of it
-    ("folio.cart.v1.CartService/GetCart") when only some of its methods are safe to repeat.
+    Each entry is a whole service ("folio.catalog.v1.CatalogService": the methods its proto marks
+    safe to repeat) or one method of it ("folio.cart.v1.CartService/GetCart"); see `retried_methods`.
     """
     return {
         "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
-                "name": [_method_name(name) for name in idempotent_services],
+                "name": [_method_name(name) for name in retried_methods(idempotent_services)],
                 "retryPolicy": {
                     "maxAttempts": max_attempts,
                     "initialBackoff": "0.05s",
@@ -132,11 +203,12 @@ def create_channel(
     telemetry: Telemetry | None = None,
     token_source: TokenSource | None = None,
 ) -> grpc.aio.Channel:
-    """An insecure aio channel (the mesh adds mTLS in the cluster) with Folio's call policy.
+    """An insecure aio channel (the mesh adds mTLS in the cluster) with Folio's call policy:
+    every unary call has a deadline (the request's remaining budget, capped by `default_timeout`).
 
     With `token_source`, calls carry that token unless the caller set its own authorization.
     """
-    interceptors: list[Any] = [DefaultDeadlineInterceptor(default_timeout)]
+    interceptors: list[Any] = []
     if token_source is not None:
         interceptors += [
             BearerTokenUnaryInterceptor(token_source),
@@ -153,4 +225,7 @@ def create_channel(
         ("grpc.max_reconnect_backoff_ms", 2000),
         ("grpc.initial_reconnect_backoff_ms", 200),
     ]
-    return grpc.aio.insecure_channel(target_for(addresses), options=options, interceptors=interceptors)
+    channel = grpc.aio.insecure_channel(
+        target_for(addresses), options=options, interceptors=interceptors or None
+    )
+    return DeadlineChannel(channel, default_timeout)

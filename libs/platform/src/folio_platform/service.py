@@ -16,6 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 import grpc
+import uvloop
 
 from folio_platform.auth import Access, AuthSettings
 from folio_platform.center import PRODUCTION, Center, CenterSettings, open_center
@@ -109,4 +110,6 @@ def run_service[S: GrpcServiceSettings](spec: ServiceSpec[S]) -> None:
     settings = load_settings(spec.settings)
     auth = load_settings(AuthSettings)
     configure_logging(spec.name, level=settings.log_level, fmt=settings.log_format)
-    asyncio.run(serve_service(spec, settings, auth))
+    # uvloop, as the storefront's uvicorn runs: the loop's own bookkeeping (selector, handles, the
+    # self-pipe that wakes it when a database thread finishes) was a sixth of a catalog call's CPU.
+    asyncio.run(serve_service(spec, settings, auth), loop_factory=uvloop.new_event_loop)

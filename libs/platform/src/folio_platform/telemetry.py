@@ -2,11 +2,21 @@
 
 Off unless an exporter is configured (`OTEL_EXPORTER_OTLP_ENDPOINT`, a signal-specific
 endpoint, or `OTEL_TRACES_EXPORTER`/`OTEL_METRICS_EXPORTER`) or the service was given a metrics
-port (`FOLIO_<SVC>_METRICS_PORT`); `OTEL_SDK_DISABLED=true` wins. When off, the API's no-op
-providers stay in place and no instrumentation is installed, so an unobserved laptop run pays
-nothing. When on, the standard instrumentations of the libraries every service shares are
-installed here, once: httpx, and SQLAlchemy (engines made by `folio_platform.database`) and
-redis-py where the service installed them (the platform's `sql` and `redis` extras); the gRPC interceptors are added by `grpc_server`/`grpc_client`, FastAPI by the storefront.
+port (`FOLIO_<SVC>_METRICS_PORT`); `OTEL_SDK_DISABLED=true` wins. Two deliberate deviations from
+the specification: with no variable set, nothing is exported (its default is OTLP to localhost,
+which on a laptop without a Collector would only log export failures), and
+`OTEL_METRICS_EXPORTER=prometheus` serves on `OTEL_EXPORTER_PROMETHEUS_HOST`, else on the
+service's own listen host rather than `localhost`, so a pod's scrape port is reachable wherever its
+service is (the port: `OTEL_EXPORTER_PROMETHEUS_PORT`, else the metrics port, else 9464).
+`FOLIO_<SVC>_METRICS_PORT=N` is short for `OTEL_METRICS_EXPORTER=prometheus` on port N. The
+sampler comes from `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`, read by the SDK itself.
+
+When off, the API's no-op providers stay in place and no instrumentation is installed, so an
+unobserved laptop run pays nothing. When on, the standard instrumentations of the libraries every
+service shares are installed here, once: httpx, and SQLAlchemy (engines made by
+`folio_platform.database`) and redis-py where the service installed them (the platform's `sql`
+and `redis` extras); the gRPC interceptors are added by `grpc_server`/`grpc_client`, FastAPI by
+the storefront.
 """
 
 import importlib.util
@@ -24,6 +34,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 log = logging.getLogger(__name__)
+PROMETHEUS = "prometheus"
+# The specification's default port for the Prometheus exporter.
+PROMETHEUS_PORT = 9464
 
 
 @dataclass
@@ -89,7 +102,9 @@ def _metric_exporter(name: str, env: Mapping[str, str]) -> MetricExporter:
                 OTLPMetricExporter,
             )
         return OTLPMetricExporter()
-    raise ValueError(f"OTEL_METRICS_EXPORTER: unsupported exporter {name!r} (use otlp, console or none)")
+    raise ValueError(
+        f"OTEL_METRICS_EXPORTER: unsupported exporter {name!r} (use otlp, prometheus, console or none)"
+    )
 
 
 def _prometheus_reader(host: str, port: int) -> tuple[MetricReader, Any]:
@@ -102,6 +117,19 @@ def _prometheus_reader(host: str, port: int) -> tuple[MetricReader, Any]:
     except OSError as error:
         raise OSError(f"cannot serve metrics on {host}:{port}: is the port already in use?") from error
     return PrometheusMetricReader(), server
+
+
+def _prometheus_address(env: Mapping[str, str], host: str, port: int | None) -> tuple[str, int]:
+    """Where to serve metrics: OTEL_EXPORTER_PROMETHEUS_HOST/PORT, else the service's own host and
+    metrics port, else the specification's port 9464 (see the module docstring for the host)."""
+    raw_port = env.get("OTEL_EXPORTER_PROMETHEUS_PORT") or (str(port) if port else str(PROMETHEUS_PORT))
+    try:
+        number = int(raw_port)
+    except ValueError:
+        raise ValueError(f"OTEL_EXPORTER_PROMETHEUS_PORT: {raw_port!r} is not a port number") from None
+    if not 0 < number < 65536:
+        raise ValueError(f"OTEL_EXPORTER_PROMETHEUS_PORT: {number} is not a port number (1-65535)")
+    return env.get("OTEL_EXPORTER_PROMETHEUS_HOST") or host, number
 
 
 def _installed(module: str) -> bool:
@@ -169,14 +197,17 @@ def configure_telemetry(
             tracer_provider.add_span_processor(BatchSpanProcessor(_span_exporter(name, env)))
         trace.set_tracer_provider(tracer_provider)
         telemetry.tracer_provider = tracer_provider
+    serve_prometheus = PROMETHEUS in metric_exporters or bool(metrics_port)
+    metric_exporters = [n for n in metric_exporters if n != PROMETHEUS]
     readers: list[MetricReader] = [
         PeriodicExportingMetricReader(_metric_exporter(n, env)) for n in metric_exporters
     ]
-    if metrics_port:
-        reader, telemetry._metrics_server = _prometheus_reader(metrics_host, metrics_port)
+    if serve_prometheus:
+        host, port = _prometheus_address(env, metrics_host, metrics_port)
+        reader, telemetry._metrics_server = _prometheus_reader(host, port)
         readers.append(reader)
-        metric_exporters.append(f"prometheus@{metrics_host}:{metrics_port}")
-        telemetry.metrics_port = metrics_port
+        metric_exporters.append(f"prometheus@{host}:{port}")
+        telemetry.metrics_port = port
     if readers:
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         metrics.set_meter_provider(meter_provider)

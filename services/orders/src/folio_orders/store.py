@@ -65,6 +65,15 @@ class OrderRecord:
     recover_after_ms: int = 0  # recovery leaves it alone until then
 
 
+@dataclass(frozen=True)
+class CoPurchase:
+    """Two books (book_a < book_b) and how many distinct confirmed orders hold both."""
+
+    book_a: str
+    book_b: str
+    orders: int
+
+
 class OrderStore(Protocol):
     """What the saga, the recovery loop and the servicer need from storage."""
 
@@ -93,6 +102,10 @@ class OrderStore(Protocol):
     async def stuck(self, *, older_than_ms: int, limit: int = 100) -> list[OrderRecord]: ...
 
     async def postpone(self, order_id: str, *, until_ms: int) -> bool: ...
+
+    async def co_purchases(
+        self, *, min_orders: int, offset: int, limit: int
+    ) -> tuple[list[CoPurchase], int]: ...
 
 
 def now_ms() -> int:
@@ -305,3 +318,25 @@ class SqlOrderStore:
             return bool(moved.rowcount)
 
         return await self._db.transaction(work)
+
+    async def co_purchases(self, *, min_orders: int, offset: int, limit: int) -> tuple[list[CoPurchase], int]:
+        """One page of book pairs bought together in at least `min_orders` distinct confirmed orders,
+        by book ids, and how many such pairs there are. Aggregated in the database: no order row leaves it."""
+        first, second = order_lines.alias("first"), order_lines.alias("second")
+        supporting = func.count(func.distinct(first.c.order_id))
+        pairs = (
+            select(first.c.book_id.label("book_a"), second.c.book_id.label("book_b"), supporting.label("n"))
+            .join(second, (second.c.order_id == first.c.order_id) & (first.c.book_id < second.c.book_id))
+            .join(orders, orders.c.id == first.c.order_id)
+            .where(orders.c.status == OrderStatus.CONFIRMED)
+            .group_by(first.c.book_id, second.c.book_id)
+            .having(supporting >= min_orders)
+        )
+
+        def work(connection: Connection) -> tuple[list[CoPurchase], int]:
+            total = connection.execute(select(func.count()).select_from(pairs.subquery())).scalar_one()
+            page = pairs.order_by(first.c.book_id, second.c.book_id).offset(offset).limit(limit)
+            found = [CoPurchase(row.book_a, row.book_b, int(row.n)) for row in connection.execute(page)]
+            return found, int(total)
+
+        return await self._db.read(work)
