@@ -87,7 +87,13 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is None and b"transfer-encoding" not in headers:
+            # Neither header: the request has no body (RFC 9112, 6.3), so there is nothing to count.
+            await self.app(scope, receive, send)
+            return
+        declared = declared or b"0"
         if not declared.isdigit() or int(declared) > self.max_bytes:
             await self._refuse(send)
             return
