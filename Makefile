@@ -6,12 +6,14 @@ SHELL := /bin/bash
 UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 UV_VERSION := 0.13.8
 RUN := $(UV) run --frozen
+# pytest processes for `make test` (pytest-xdist), one per core of a two-core machine: `make test JOBS=4` on more.
+JOBS ?= 2
 # Istio's published CRD schemas as validators (npm, pinned by package-lock.json), for the chart tests.
 CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
 .PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean \
 	chart-test checkov dev graph pulumi-test pulumi-budget restore-check pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry eval \
-	container-deps images
+	container-deps images images-test
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,11 +39,11 @@ status: ## which local services are healthy
 seed: install ## load the seed catalog (SYNTHETIC=10000 adds generated books)
 	$(RUN) folio seed --synthetic $${SYNTHETIC:-0}
 
-system-deps: ## Debian packages the tests start (PostgreSQL, Redis, slapd, Prometheus, Alertmanager); installs them when missing and root
+system-deps: ## Debian packages the tests start (PostgreSQL, Redis, slapd, Prometheus, Alertmanager, Chromium); installs them when missing and root
 	@scripts/system-deps.sh
 
-test: install system-deps lint checkov pulumi-test checkov-actions ## everything CI runs: lint, types, checkov, unit, contract, end-to-end tests
-	$(RUN) pytest
+test: install system-deps lint checkov pulumi-test checkov-actions ## everything CI runs: lint, types, checkov, unit, contract, end-to-end tests (JOBS=2 processes)
+	$(RUN) pytest -n $(JOBS) --dist loadscope --durations=15
 
 check: install lint pulumi-test ## quick loop: lint and the tests that need no servers
 	$(RUN) pytest -m "not postgres and not ldap and not e2e" -q
@@ -140,6 +142,10 @@ container-deps: ## Debian packages for building and running images (podman, buil
 
 images: container-deps ## build every service image with podman (localhost/folio/<name>:local); prints size and build time
 	scripts/images/build.sh
+
+images-test: install system-deps images ## each image locked down alone, then the chart's own pods as one shop: journeys, an outage (figures at the end)
+	@start=$$(date +%s); $(RUN) pytest tests/images -p no:cacheprovider; rc=$$?; \
+		echo "make images-test: $$(( $$(date +%s) - start )) s for the tests (after make images)"; exit $$rc
 
 clean: ## remove local state (databases, caches); keeps .venv
 	rm -rf .folio .pytest_cache .mypy_cache .ruff_cache bench-results

@@ -40,11 +40,13 @@ def install_assistant_index(assistant_seed_index: Path) -> Callable[[Path], Path
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Whichever test first needs the seed index may build it (a minute or more on a loaded machine):
-    tests using it get a longer timeout unless they set their own."""
+    """Longer timeouts, unless a test sets its own, for what is slow before a test even starts:
+    whichever test first needs the seed index may build it (a minute or more on a loaded machine),
+    and an end-to-end test may first start a whole stack (up to a minute when tests run side by side)."""
     for item in items:
-        if (
-            "assistant_seed_index" in getattr(item, "fixturenames", ())
-            and item.get_closest_marker("timeout") is None
-        ):
+        if item.get_closest_marker("timeout") is not None:
+            continue
+        if "assistant_seed_index" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.timeout(900))
+        elif item.get_closest_marker("e2e") is not None:
+            item.add_marker(pytest.mark.timeout(300))

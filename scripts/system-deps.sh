@@ -1,6 +1,7 @@
 #!/bin/sh
-# Servers the tests start for real from Debian's packages: PostgreSQL 15, Redis, OpenLDAP (slapd, with
-# ldap-utils for identity/openldap/load.sh), Prometheus (with promtool) and Alertmanager (with amtool).
+# What the tests start for real from Debian's packages: PostgreSQL 15, Redis, OpenLDAP (slapd, with
+# ldap-utils for identity/openldap/load.sh), Prometheus (with promtool), Alertmanager (with amtool) and
+# Chromium, which the browser tests drive through Playwright (no browser is ever downloaded).
 # Installs whatever is missing (as root); the tests start their own on free loopback ports.
 set -eu
 missing=""

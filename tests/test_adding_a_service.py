@@ -21,7 +21,8 @@ BLOCK = re.compile(r"^```\w+ (services/\S+)\n(.*?)^```$", re.M | re.S)
 
 
 def _uv() -> str:
-    found = shutil.which("uv") or str(REPO / ".tools" / "bin" / "uv")
+    # `uv run` (how `make test` runs pytest) names itself in UV.
+    found = os.environ.get("UV") or shutil.which("uv") or str(REPO / ".tools" / "bin" / "uv")
     if not Path(found).exists():
         pytest.fail("uv not found: run `make install`")
     return found
@@ -64,6 +65,11 @@ def test_the_root_pyproject_names_no_service() -> None:
 
 
 def test_uv_locks_the_new_folder_as_a_workspace_member(workspace: Path) -> None:
+    members = subprocess.run(
+        [_uv(), "workspace", "list", "--offline"], cwd=workspace, capture_output=True, text=True, timeout=60
+    )
+    assert members.returncode == 0, members.stderr
+    assert f"folio-{NEW}" in members.stdout.split()
     locked = subprocess.run(
         [_uv(), "lock", "--offline", "--python", sys.executable],
         cwd=workspace,

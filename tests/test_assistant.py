@@ -55,7 +55,13 @@ def test_similar_books_and_the_pages(web: httpx.Client) -> None:
     similar = web.get("/api/v1/books/dracula/similar").json()["books"]
     assert {"jewel-of-seven-stars", "lair-of-the-white-worm"} & {b["id"] for b in similar}
     assert web.get("/assistant").status_code == 200
-    assert "/api/v1/books/dracula/similar" in web.get("/books/dracula").text
+    # The book page names its book for similar.js, which asks the route above after the page loads.
+    page = web.get("/books/dracula").text
+    assert '<section id="similar-books" data-book="dracula"' in page
+    assert "/static/similar.js" in page
+    script = web.get("/static/similar.js")
+    assert script.status_code == 200
+    assert '"/api/v1/books/" + encodeURIComponent(section.dataset.book) + "/similar' in script.text
 
 
 def test_folio_ingest_finds_nothing_changed(shop) -> None:  # type: ignore[no-untyped-def]

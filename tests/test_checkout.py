@@ -4,11 +4,15 @@ with every service running as a process started by the launcher."""
 import concurrent.futures
 import uuid
 
+import grpc
 import httpx
 import pytest
 from typer.testing import CliRunner
 
+from folio.payment.v1 import payment_pb2, payment_pb2_grpc
+from folio_cli import dev_identity
 from folio_cli.main import app as folio
+from folio_platform.auth import bearer
 from folio_testing.data import (
     BAD_LUHN_CARD,
     BAD_LUHN_CARD_NUMBER,
@@ -16,6 +20,7 @@ from folio_testing.data import (
     DECLINED_CARD,
     EMAIL,
     GOOD_CARD_NUMBER,
+    LOST_ANSWER_CARD_NUMBER,
     checkout,
 )
 
@@ -114,6 +119,37 @@ def test_a_retried_checkout_places_one_order_and_one_charge(shop) -> None:
         assert again.status_code == 201, again.text
         assert again.json()["id"] == first.json()["id"]
         assert len(shopper.get("/api/v1/orders").json()["items"]) == 1
+    code, report = _reconcile(shop)
+    assert code == 0, report
+
+
+def _payments_for(shop, order_id: str) -> list[payment_pb2.Payment]:
+    """The payment ledger's entries for one order, read as `folio reconcile` reads it."""
+    issuer = f"http://127.0.0.1:{shop.stack.ports['dev-oidc']}"
+    token = dev_identity.service_token(shop.data_dir, issuer, "folio-orders")
+    with grpc.insecure_channel(f"127.0.0.1:{shop.stack.ports['payment']}") as channel:
+        listed = payment_pb2_grpc.PaymentServiceStub(channel).ListPayments(
+            payment_pb2.ListPaymentsRequest(page_size=100), metadata=bearer(token), timeout=10
+        )
+    return [p for p in listed.payments if p.reference == order_id]
+
+
+def test_an_authorization_whose_answer_is_lost_charges_once_and_confirms(shop) -> None:
+    """The card processor approves, then times out: payment asks it by key instead of failing or
+    charging again, so the order is confirmed with exactly one charge and reconciliation is clean."""
+    with _shopper(shop) as shopper:
+        shopper.post("/api/v1/cart/items", json={"book_id": _in_stock_book(shopper, 1)["id"], "quantity": 1})
+        key = uuid.uuid4().hex
+
+        placed = _checkout(shopper, card=CARD | {"number": LOST_ANSWER_CARD_NUMBER}, key=key)
+
+        assert placed.status_code == 201, placed.text
+        order = placed.json()
+        assert order["status"] == "confirmed"
+        again = _checkout(shopper, card=CARD | {"number": LOST_ANSWER_CARD_NUMBER}, key=key)
+        assert again.json()["id"] == order["id"]
+    [payment] = _payments_for(shop, order["id"])
+    assert payment.status == payment_pb2.PAYMENT_STATUS_SUCCEEDED  # found by key after the timeout
     code, report = _reconcile(shop)
     assert code == 0, report
 

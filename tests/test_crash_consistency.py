@@ -18,6 +18,8 @@ from folio_cli.services import SERVICES
 from folio_testing.data import checkout
 from folio_testing.plugin import free_port
 
+from .conftest import LOADED_MACHINE_DEADLINES
+
 pytestmark = pytest.mark.e2e
 
 # Fast recovery so the test need not wait the default 15 s.
@@ -34,7 +36,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         data_dir=tmp_path_factory.mktemp("crash") / "data",
         ports={s.name: free_port() for s in SERVICES},
         output=io.StringIO(),
-        extra_env=FAST_RECOVERY,
+        extra_env=LOADED_MACHINE_DEADLINES | FAST_RECOVERY,
     )
     running.up(timeout=60)
     yield running
@@ -109,21 +111,29 @@ def test_killing_payment_and_orders_mid_checkout_loses_and_duplicates_nothing(st
     ]
     for shopper in shoppers:
         shopper.start()
+
+    def checkouts_go_through() -> None:
+        """Until two more checkouts are placed: each kill lands in a stream that is really flowing."""
+        placed, deadline = outcomes.count(201), time.monotonic() + 60
+        while outcomes.count(201) < placed + 2:
+            assert time.monotonic() < deadline, f"no checkout went through in 60 s: {outcomes[-20:]}"
+            time.sleep(0.1)
+
     try:
         for victim in ("orders", "payment", "orders", "payment"):
-            time.sleep(1.5)
+            checkouts_go_through()
             stack.stop(victim, kill=True)
             time.sleep(0.5)
             stack.start(victim)
-            stack.wait_healthy([victim], timeout=30)
-        time.sleep(1.5)
+            stack.wait_healthy([victim], timeout=60)
+        checkouts_go_through()
     finally:
         stop.set()
         for shopper in shoppers:
             shopper.join(timeout=60)
 
     # Recovery ends every interrupted saga within a few of its intervals.
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + 60
     orders = _all_orders(stack)
     while any(o["status"] == 1 for o in orders):  # 1 = PENDING
         assert time.monotonic() < deadline, "orders still pending after recovery"

@@ -11,7 +11,7 @@ from folio_cli.drills import kill_and_restart
 
 from .conftest import RunningStack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.own_stack]
 
 
 @pytest.mark.parametrize("victim", ["catalog", "cart", "dev-oidc"])

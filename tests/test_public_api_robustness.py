@@ -7,6 +7,7 @@ is exercised and nothing fails.
 """
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -49,6 +50,107 @@ def test_no_input_gets_a_server_error_or_an_undocumented_error_body(shop: Runnin
             given(case=operation.as_strategy())(_check)
         )
         fuzz()
+
+
+# Values every parameter of every public route is given, raw in the URL: control characters, odd or
+# broken encodings (invalid and overlong UTF-8, a lone surrogate, bidi override), huge and odd numbers.
+ODD_VALUES = (
+    "%00",
+    "a%0Ab",
+    "%0D%0ASet-Cookie:%20x=1",
+    "%1B%5B2J",
+    "%7F",
+    "%C2%85",
+    "%FF%FE",
+    "%C0%AE%C0%AE",
+    "%ED%A0%80",
+    "%E2%80%AE",
+    "%F0%9F%99%82",
+    "..%2F..%2Fetc%2Fpasswd",
+    "x" * 4000,
+    "9" * 400,
+    "-1",
+    "NaN",
+    "1e999",
+)
+# JSON bodies sent to every operation that takes one.
+ODD_BODIES = (
+    b"",
+    b'{"a":',
+    b"\xff\xfe\x00",
+    b'{"s": "\\ud800"}',
+    b"[" * 30000,
+    b"1e999999",
+    b'{"book_id": "moby-dick", "quantity": 1e400}',
+    b'{"book_id": "moby-dick", "quantity": 99999999999999999999999999999}',
+    b'{"book_id": "moby\\u0000dick", "quantity": 1}',
+    b'{"email": "a@b.co\\r\\nBcc: x@y.z", "shipping_address": {}, "card": {}}',
+    b'{"book_id": ' + b'"' + b"x" * 60000 + b'"}',
+)
+
+
+def _send(client: httpx.Client, method: str, url: str, **options: Any) -> httpx.Response:
+    """The response with its body read only when it is an error (a streamed answer is not awaited)."""
+    with client.stream(method, url, **options) as response:
+        if response.status_code >= 400:
+            response.read()
+        return response
+
+
+def _assert_clean(response: httpx.Response, where: str) -> None:
+    assert response.status_code < 500, f"{where}: {response.status_code} {response.text[:300]}"
+    if response.status_code >= 400 and response.headers.get("content-type", "").startswith(
+        "application/json"
+    ):
+        error = response.json()["error"]
+        assert error["code"], where
+        assert error["message"], where
+
+
+def test_odd_values_in_every_parameter_of_every_public_route_never_get_a_server_error(
+    shop: RunningStack,
+) -> None:
+    base = shop.stack.url("storefront").rstrip("/")
+    document = httpx.get(f"{base}/openapi.json").json()
+    tried = 0
+    with httpx.Client(base_url=base, timeout=15) as client:
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                parameters = [p for p in operation.get("parameters", []) if p["in"] in ("path", "query")]
+                defaults = {p["name"]: "moby-dick" for p in parameters if p["in"] == "path"}
+                for parameter in parameters:
+                    for odd in ODD_VALUES:
+                        values = defaults | {parameter["name"]: odd}
+                        url = path.format(**{k: v for k, v in values.items() if f"{{{k}}}" in path})
+                        if parameter["in"] == "query":
+                            url += f"?{parameter['name']}={odd}"
+                        where = f"{method.upper()} {url[:120]}"
+                        headers = {"Idempotency-Key": "k" * 16}
+                        _assert_clean(_send(client, method.upper(), url, headers=headers), where)
+                        tried += 1
+                if "requestBody" in operation:
+                    url = path.format(**defaults)
+                    for body in ODD_BODIES:
+                        headers = {"content-type": "application/json", "Idempotency-Key": "k" * 16}
+                        response = _send(client, method.upper(), url, content=body, headers=headers)
+                        _assert_clean(response, f"{method.upper()} {url} body {body[:40]!r}")
+                        tried += 1
+    assert tried > 200
+
+
+def test_control_characters_get_400_naming_the_field_at_every_kind_of_input(shop: RunningStack) -> None:
+    base = shop.stack.url("storefront").rstrip("/")
+    with httpx.Client(base_url=base, timeout=15) as client:
+        for url, field in (
+            ("/api/v1/search?q=whale%00", "q"),
+            ("/api/v1/books/moby-dick%0A", "book_id"),
+            ("/api/v1/books?genre=adventure%1B", "genre"),
+        ):
+            error = client.get(url).json()["error"]
+            assert (error["code"], error["field"]) == ("invalid_argument", field), url
+        added = client.post("/api/v1/cart/items", json={"book_id": "moby\u0085dick", "quantity": 1})
+        assert added.status_code == 400
+        assert added.json()["error"]["field"] == "book_id"
 
 
 def test_the_schema_covers_the_shoppers_operations(shop: RunningStack) -> None:

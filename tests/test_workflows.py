@@ -182,7 +182,14 @@ def test_the_pr_test_job_installs_what_make_test_needs_and_runs_it_as_the_runner
         assert installing[0] < test_step
     # No hand-kept package list beside the script: any apt-get in the job installs only what it names.
     wanted = set().union(*(_packages(ROOT / script) for t in targets for script in _scripts(t)))
-    assert {"postgresql", "redis-server", "slapd", "prometheus", "prometheus-alertmanager"} <= wanted
+    assert {
+        "postgresql",
+        "redis-server",
+        "slapd",
+        "prometheus",
+        "prometheus-alertmanager",
+        "chromium",
+    } <= wanted
     for run in steps:
         for listed in re.findall(r"apt-get install[^\n&|;]*", run):
             extra = {word for word in listed.split()[2:] if not word.startswith("-")} - wanted

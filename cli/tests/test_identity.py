@@ -55,7 +55,11 @@ def test_first_run_creates_the_realm_as_written(
     realm = keycloak.realms["folio"]
     assert realm["accessTokenLifespan"] == 300
     assert realm["bruteForceProtected"] is True
-    assert {"customer", "catalog-admin"} <= set(keycloak.roles)
+    assert {"customer", "catalog-admin", "support", "folio-service"} <= set(keycloak.roles)
+    # Only the service accounts hold the role that makes a token a service's.
+    for client_id in ("folio-storefront", "folio-orders", "folio-assistant"):
+        assert "folio-service" in keycloak.service_account_roles(client_id), client_id
+    assert "granted service account of folio-orders realm roles folio-service" in result.output
     storefront = keycloak.client("folio-storefront")
     assert storefront["publicClient"] is False
     assert storefront["serviceAccountsEnabled"] is True

@@ -120,7 +120,10 @@ def routing_problems(openapi: dict[str, Any], routes: list[Route]) -> list[str]:
             problems.append(f"{method} {path}: route {route.name} lacks {REQUIRED_PLUGINS - route.plugins}")
         if not {"limit-req", "limit-count"} & route.plugins:
             problems.append(f"{method} {path}: route {route.name} has no rate limit")
-        if operation.get("security", global_security) and route.oidc_unauth_action not in ("deny", "auth"):
+        # OpenAPI: an empty requirement ({}) in the list means a caller without a token is served too.
+        requirements = operation.get("security", global_security) or []
+        signed_in_only = bool(requirements) and {} not in requirements
+        if signed_in_only and route.oidc_unauth_action not in ("deny", "auth"):
             problems.append(
                 f"{method} {path}: needs a signed-in caller but {route.name} does not enforce openid-connect"
             )

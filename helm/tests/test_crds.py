@@ -161,6 +161,10 @@ VIRTUAL_SERVICE = resource(
                 "items": obj(
                     {
                         "name": STR,
+                        "match": {
+                            "type": "array",
+                            "items": obj({"uri": obj({"exact": STR, "prefix": STR, "regex": STR})}),
+                        },
                         "route": {
                             "type": "array",
                             "items": obj(

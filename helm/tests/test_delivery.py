@@ -50,15 +50,17 @@ def test_every_dockerfile_has_the_one_shape(service: str) -> None:
     kinds = [kind for kind, _ in steps]
     assert kinds == [
         "ARG", "FROM", "WORKDIR", "COPY", "RUN",
-        "FROM", "ARG", "RUN", "ARG", "ARG", "RUN", "ENV", "WORKDIR", "COPY", "RUN", "COPY", "RUN",
+        "FROM", "ARG", "RUN", "ARG", "ARG", "RUN", "ENV", "WORKDIR", "COPY", "RUN", "COPY", "ARG", "RUN",
         "FROM", "ARG", "RUN", "COPY", "ENV", "WORKDIR", "USER", "EXPOSE", "CMD",
     ]  # fmt: skip
     args = dict(steps)
-    sync = [a for k, a in steps if k == "RUN" and "uv sync" in a]
+    sync = [a.split(" && ")[0].strip() for k, a in steps if k == "RUN" and "uv sync" in a]
+    cache = "--mount=type=cache,target=/root/.cache/uv"
     assert sync == [
-        f"uv sync --locked --no-dev --no-install-workspace --package folio-{service}",
-        f"uv sync --locked --no-dev --no-editable --package folio-{service}",
-    ], "dependencies from the lock first (a cached layer), then the workspace members"
+        f"{cache} uv sync --locked --no-dev --no-install-workspace --package folio-{service}",
+        f"{cache} uv sync --locked --no-dev --no-editable --package folio-{service}",
+    ], "dependencies from the lock first (a cached layer), then the workspace members; downloads cached"
+    assert any("UV_CACHE_DIR=/root/.cache/uv" in a for k, a in steps if k == "ENV")
     copies = [a for k, a in steps if k == "COPY"]
     assert copies[:3] == [". .", "--from=manifests /src .", ". ."], "built from the repository root"
     assert ("ARG", "SSL_CERT_FILE") in steps, "a TLS-inspecting build host names its CA store"

@@ -180,19 +180,36 @@ def test_mtls_is_strict_for_every_workload(rendered: dict[str, Objects], profile
         assert policy["connectionPool"]["tcp"]["maxConnections"] > 0
 
 
+def _routes(objects: Objects) -> dict[str, list[dict[str, Any]]]:
+    return {o["metadata"]["name"]: o["spec"]["http"] for o in objects if o["kind"] == "VirtualService"}
+
+
 def test_checkout_calls_are_never_retried_after_a_timeout(rendered: dict[str, Objects]) -> None:
     """A charge or an order placed twice is worse than a failed one: retry only what never arrived."""
-    routes = {
-        o["metadata"]["name"]: o["spec"]["http"][0]
-        for o in rendered["default"]
-        if o["kind"] == "VirtualService"
-    }
+    routes = _routes(rendered["default"])
     assert sorted(routes) == sorted(CALLS)
     for name in ("payment", "orders"):
-        retry_on = set(routes[name]["retries"]["retryOn"].split(","))
+        retry_on = set(routes[name][-1]["retries"]["retryOn"].split(","))
         assert retry_on <= {"unavailable", "connect-failure", "refused-stream"}, name
-    for route in routes.values():
-        assert "fault" not in route
+    for http in routes.values():
+        assert not [route for route in http if "fault" in route]
+
+
+def test_charge_has_a_route_of_its_own_without_retries(rendered: dict[str, Objects]) -> None:
+    """Istio retries a route without a retry policy by default: Charge's route says attempts 0, and it
+    comes before the route every other payment method takes."""
+    first, rest = _routes(rendered["default"])["payment"][0], _routes(rendered["default"])["payment"][1:]
+    assert first["match"] == [{"uri": {"exact": "/folio.payment.v1.PaymentService/Charge"}}]
+    assert first["retries"] == {"attempts": 0}
+    assert [route.get("match") for route in rest] == [None]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_destination_has_a_retry_budget(rendered: dict[str, Objects], profile: str) -> None:
+    rules = [o for o in rendered[profile] if o["kind"] == "DestinationRule"]
+    assert rules
+    for rule in rules:
+        assert 0 < rule["spec"]["trafficPolicy"]["connectionPool"]["http"]["maxRetries"] <= 20
 
 
 @pytest.mark.parametrize("drill", sorted((REPO / "helm/folio/drills").glob("*.yaml")), ids=lambda p: p.stem)
@@ -200,10 +217,14 @@ def test_drill_overlays_inject_faults_into_one_service(chart: ChartCopy, drill: 
     staging = {"global": {"environment": "staging"}}
     objects = chart.render(merge_values(load_values([*PROFILES["k8s"], drill]), staging))
     faulty = {
-        o["metadata"]["name"]: o["spec"]["http"][0]["fault"]
+        o["metadata"]["name"]: o["spec"]["http"][-1]["fault"]
         for o in objects
-        if o["kind"] == "VirtualService" and "fault" in o["spec"]["http"][0]
+        if o["kind"] == "VirtualService" and "fault" in o["spec"]["http"][-1]
     }
+    # A drill reaches every route of its service, the routes without retries too.
+    for o in objects:
+        if o["kind"] == "VirtualService" and o["metadata"]["name"] in faulty:
+            assert all(route.get("fault") == faulty[o["metadata"]["name"]] for route in o["spec"]["http"])
     assert len(faulty) == 1
     ((name, fault),) = faulty.items()
     assert name in CALLS

@@ -6,7 +6,7 @@
 #   LDAP_URL                  ldap://openldap:389
 #   LDAP_ADMIN_DN             a DN allowed to add entries and set passwords (e.g. cn=admin,dc=folio,dc=example)
 #   LDAP_ADMIN_PASSWORD_FILE  file holding that DN's password (a mounted Secret key)
-#   LDAP_PASSWORDS_DIR        one file per person, named by uid (alice, bob, carol), holding the password
+#   LDAP_PASSWORDS_DIR        one file per person, named by uid (alice, bob, carol, dave), holding the password
 #   LDIF                      optional: the LDIF to load (default: bootstrap.ldif beside this script)
 # Passwords are read from files (ldapadd -y, ldappasswd -T), so none appears on a command line.
 set -eu

@@ -7,10 +7,11 @@ import pytest
 from folio_identity.directory import bootstrap_ldif, normalize_dn, read_entries, seeded_users
 
 
-def test_seeded_users_are_alice_bob_and_carol_with_their_groups_as_roles() -> None:
+def test_seeded_users_are_alice_bob_carol_and_dave_with_their_groups_as_roles() -> None:
     users = {u.username: u for u in seeded_users()}
 
-    assert set(users) == {"alice", "bob", "carol"}
+    assert set(users) == {"alice", "bob", "carol", "dave"}
+    assert users["dave"].roles == {"support"}
     assert users["alice"].roles == {"customer"}
     assert users["bob"].roles == {"customer"}
     assert users["carol"].roles == {"customer", "catalog-admin"}

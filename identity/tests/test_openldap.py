@@ -88,7 +88,7 @@ def test_loading_again_keeps_the_entries_and_sets_the_new_passwords(
     result = _load(slapd_server, again, rotated)
 
     assert result.returncode == 0, result.stderr
-    assert "0 entries added, 8 already there" in result.stdout
+    assert "0 entries added, 10 already there" in result.stdout
     dn = "uid=carol,ou=people,dc=folio,dc=example"
     assert _binds(slapd_server, dn, rotated["carol"])
     assert not _binds(slapd_server, dn, loaded["carol"])
@@ -212,13 +212,15 @@ def test_realm_ldap_federation_agrees_with_the_loaded_directory(
             + "".join(
                 f"(objectClass={c.strip()})" for c in _config(roles_mapper, "role.object.classes").split(",")
             )
+            + _config(roles_mapper, "roles.ldap.filter")
             + ")"
         )
         assert ldap.search(groups_dn, group_filter, LEVEL, attributes=[name_attr, member_attr])
         members_of = {
             str(g[name_attr].value): {normalize_dn(m) for m in g[member_attr].values} for g in ldap.entries
         }
-        assert set(members_of) == {r["name"] for r in realm["roles"]["realm"]}
+        service_roles = {r for u in realm["users"] for r in u["realmRoles"]}
+        assert set(members_of) == {r["name"] for r in realm["roles"]["realm"]} - service_roles
         user_dns = {normalize_dn(e.entry_dn): u for u, e in found.items()}
         roles_in_slapd: dict[str, set[str]] = {u: set() for u in found}
         for role, members in members_of.items():
@@ -227,3 +229,35 @@ def test_realm_ldap_federation_agrees_with_the_loaded_directory(
                 roles_in_slapd[user_dns[member]].add(role)
         # What the dev OIDC provider reads from the LDIF is what Keycloak would read from slapd.
         assert roles_in_slapd == {u.username: set(u.roles) for u in seeded_users()}
+
+
+def test_a_directory_group_named_like_the_service_role_grants_nothing(
+    slapd_server: SlapdServer, loaded: dict[str, str]
+) -> None:
+    """Whoever can add a group to the directory cannot make a person a service: the role mapper's
+    filter skips the group that would become the service-account role."""
+    mapper = {m["name"]: m for m in ldap_mappers(realm_template())}["realm roles"]
+    groups_dn = _config(mapper, "roles.dn")
+    forged = f"cn=folio-service,{groups_dn}"
+    with Connection(
+        Server(slapd_server.url),
+        user=slapd_server.admin_dn,
+        password=slapd_server.admin_password,
+        auto_bind=True,
+    ) as ldap:
+        assert ldap.add(
+            forged,
+            ["top", "groupOfNames"],
+            {"cn": "folio-service", "member": "uid=bob,ou=people,dc=folio,dc=example"},
+        ), ldap.result
+        try:
+            found_with = lambda extra: (  # noqa: E731
+                ldap.search(groups_dn, f"(&(objectClass=groupOfNames){extra})", LEVEL, attributes=["cn"]),
+                {str(e["cn"].value) for e in ldap.entries},
+            )[1]
+            assert "folio-service" in found_with("")
+            names = found_with(_config(mapper, "roles.ldap.filter"))
+            assert "folio-service" not in names
+            assert {"customer", "catalog-admin", "support"} <= names
+        finally:
+            ldap.delete(forged)

@@ -4,6 +4,7 @@ import re
 from typing import Any
 
 from folio_identity.realm import ldap_mappers, ldap_provider, placeholders, realm_template
+from folio_platform.auth import SERVICE_ROLE
 
 # Keys that hold a credential anywhere in a Keycloak realm representation.
 SECRET_KEY = re.compile(r"secret|credential|password|privateKey|certificate", re.IGNORECASE)
@@ -39,7 +40,11 @@ def test_every_secret_in_the_realm_is_a_placeholder() -> None:
     for path, value in found:
         values = value if isinstance(value, list) else [value]
         assert all(WHOLE_PLACEHOLDER.fullmatch(v) for v in values), f"{path} holds a literal value"
-    assert "users" not in realm  # people come from LDAP, never with credentials from this file
+    # People come from LDAP; the only users here are the clients' service accounts, with no credential.
+    for user in realm["users"]:
+        assert user["serviceAccountClientId"], user
+        assert user["username"] == f"service-account-{user['serviceAccountClientId']}"
+        assert "credentials" not in user
 
 
 def test_the_secret_check_catches_a_literal() -> None:
@@ -54,7 +59,12 @@ def test_clients_roles_and_tokens_are_as_the_platform_expects() -> None:
     clients = {c["clientId"]: c for c in realm["clients"]}
 
     assert realm["realm"] == "folio"
-    assert {r["name"] for r in realm["roles"]["realm"]} == {"customer", "catalog-admin"}
+    assert {r["name"] for r in realm["roles"]["realm"]} == {
+        "customer",
+        "catalog-admin",
+        "support",
+        SERVICE_ROLE,
+    }
     assert realm["accessTokenLifespan"] == 300
     assert realm["bruteForceProtected"] is True
     storefront = clients["folio-storefront"]
@@ -98,3 +108,14 @@ def test_ldap_federation_is_read_only_openldap() -> None:
         "last name",
         "realm roles",
     }
+
+
+def test_only_service_accounts_hold_the_service_role() -> None:
+    """What makes a token a service's (folio_platform.auth.Identity.service): the realm grants the role
+    to each service account, and the LDAP role mapper never turns a directory group into it."""
+    realm = realm_template()
+    clients = {c["clientId"] for c in realm["clients"] if c["serviceAccountsEnabled"]}
+    holders = {u["serviceAccountClientId"] for u in realm["users"] if SERVICE_ROLE in u["realmRoles"]}
+    assert holders == clients == {"folio-storefront", "folio-orders", "folio-assistant"}
+    (roles_mapper,) = [m for m in ldap_mappers(realm) if m["providerId"] == "role-ldap-mapper"]
+    assert roles_mapper["config"]["roles.ldap.filter"] == [f"(!(cn={SERVICE_ROLE}))"]

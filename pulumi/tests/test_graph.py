@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from folio_deploy.graph.check import Finding, Graph, check
-from folio_deploy.graph.model import REPO, Charts, Model, from_evaluation, from_skaffold
+from folio_deploy.graph.check import Graph, check
+from folio_deploy.graph.model import REPO, Charts, Finding, Model, from_evaluation, from_skaffold
+from folio_deploy.graph.retries import not_idempotent
 from folio_deploy.offline import Evaluation
 
 Mutation = Callable[[Model], None]
@@ -127,6 +128,18 @@ def _rename_payment_service(model: Model) -> None:
     _obj(model, "Service", "folio", "payment")["metadata"]["name"] = "payments"
 
 
+def _retry_charge(model: Model) -> None:
+    """Charge's own route taken away: it falls to payment's route, which retries on UNAVAILABLE."""
+    routes = _obj(model, "VirtualService", "folio", "payment")["spec"]["http"]
+    routes[:] = [route for route in routes if not route.get("match")]
+
+
+def _drop_retry_budget(model: Model) -> None:
+    del _obj(model, "DestinationRule", "folio", "payment")["spec"]["trafficPolicy"]["connectionPool"]["http"][
+        "maxRetries"
+    ]
+
+
 def _drop_traces_exporters(model: Model) -> None:
     pipelines = model.releases["opentelemetry-collector"].values["config"]["service"]["pipelines"]
     pipelines["traces"]["exporters"] = ["debug"]
@@ -142,14 +155,32 @@ def _drop_traces_exporters(model: Model) -> None:
         ("env", "folio/storefront", _unset_session_secret),
         ("dns", "folio/orders -> payment", _rename_payment_service),
         ("pipeline", "collector traces", _drop_traces_exporters),
+        ("retry", "folio/payment /folio.payment.v1.PaymentService/Charge", _retry_charge),
+        ("retry", "folio/payment", _drop_retry_budget),
     ],
-    ids=["policy", "mesh", "secret", "service-account", "env", "dns", "pipeline"],
+    ids=["policy", "mesh", "secret", "service-account", "env", "dns", "pipeline", "retry", "retry-budget"],
 )
 def test_the_checker_sees_each_class_of_break(
     models: dict[str, Model], kind: str, subject: str, mutate: Mutation
 ) -> None:
     broken = _new(models["k8s"], mutate)
     assert any(f.kind == kind and f.subject.startswith(subject) for f in broken), "\n".join(map(str, broken))
+
+
+def test_the_methods_nobody_may_retry_come_from_the_proto() -> None:
+    methods = not_idempotent()
+    assert methods["payment"] == ["/folio.payment.v1.PaymentService/Charge"]
+    assert methods["cart"] == ["/folio.cart.v1.CartService/AddItem"]
+    assert "orders" not in methods  # PlaceOrder is idempotent by its key
+
+
+def test_a_route_without_a_retry_policy_gets_istios_default_retries(models: dict[str, Model]) -> None:
+    def unset(model: Model) -> None:
+        for route in _obj(model, "VirtualService", "folio", "payment")["spec"]["http"]:
+            route.pop("retries")
+
+    broken = _new(models["k8s"], unset)
+    assert any("Charge" in f.subject and "2 times" in f.message for f in broken), "\n".join(map(str, broken))
 
 
 def test_the_runbooks_logql_finds_a_traces_logs_as_the_collector_ships_them(models: dict[str, Model]) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from folio_deploy.graph.check import Finding, Graph, check
+from folio_deploy.graph.check import Graph, check
 from folio_deploy.graph.guards import neuvector_rules, signing_workflow, workflow_identities
-from folio_deploy.graph.model import REPO, Charts, Model, from_evaluation
+from folio_deploy.graph.model import REPO, Charts, Finding, Model, from_evaluation
 from folio_deploy.offline import Evaluation
 from folio_deploy.platform.registry import CI_ROBOT, CI_ROBOT_SECRETS, PULL_ROBOT, robot_name
 from folio_deploy.supply_chain import SIGNING_WORKFLOW, identities

@@ -19,19 +19,20 @@ SERVICE_CLIENTS = {"storefront": "folio-storefront", "orders": "folio-orders", "
 
 
 def _secrets(data_dir: Path) -> dict[str, dict[str, str]]:
+    """The data dir's passwords and client secrets; a person or client added to the seed since the
+    file was made gets one too (the ones already handed out stay)."""
     path = data_dir / "dev-identity-secrets.json"
-    if not path.exists():
+    stored: dict[str, dict[str, str]] = (
+        json.loads(path.read_text()) if path.exists() else {"passwords": {}, "clients": {}}
+    )
+    missing_people = [u.username for u in seeded_users() if u.username not in stored["passwords"]]
+    missing_clients = [c for c in CLIENTS if c not in stored["clients"]]
+    if missing_people or missing_clients:
+        stored["passwords"] |= {name: secrets.token_urlsafe(9) for name in missing_people}
+        stored["clients"] |= {client: secrets.token_urlsafe(24) for client in missing_clients}
         data_dir.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
-        path.write_text(
-            json.dumps(
-                {
-                    "passwords": {user.username: secrets.token_urlsafe(9) for user in seeded_users()},
-                    "clients": {client: secrets.token_urlsafe(24) for client in CLIENTS},
-                }
-            )
-        )
-    stored: dict[str, dict[str, str]] = json.loads(path.read_text())
+        path.write_text(json.dumps(stored))
     return stored
 
 

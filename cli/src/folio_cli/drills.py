@@ -35,12 +35,16 @@ class DrillResult:
     answers: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (phase, probe, outcome)
     problems: list[str] = field(default_factory=list)
     recovery_seconds: float = 0.0
+    reconnect_seconds: float = 0.0
 
     def summary(self) -> str:
         by_phase: dict[str, Counter[str]] = {}
         for (phase, probe, outcome), n in self.answers.items():
             by_phase.setdefault(f"{phase:<7} {probe:<9}", Counter())[outcome] += n
-        lines = [f"drill: kill {self.victim} (back and healthy in {self.recovery_seconds:.1f} s)"]
+        lines = [
+            f"drill: kill {self.victim} (back and healthy in {self.recovery_seconds:.1f} s, "
+            f"every probe answered again {self.reconnect_seconds:.1f} s later)"
+        ]
         lines += [f"  {key} {dict(counts)}" for key, counts in sorted(by_phase.items())]
         lines += [f"  PROBLEM: {p}" for p in self.problems] or ["  ok: nothing unexpected"]
         return "\n".join(lines)
@@ -56,22 +60,31 @@ def _outcome(response: httpx.Response) -> str:
 
 
 def kill_and_restart(
-    stack: Stack, victim: str, *, down_seconds: float = 3.0, settle_seconds: float = 2.0
+    stack: Stack, victim: str, *, down_seconds: float = 3.0, reconnect_within: float = 15.0
 ) -> DrillResult:
-    """SIGKILL `victim` under steady probing, restart it after `down_seconds`, and judge the answers."""
+    """SIGKILL `victim` under steady probing, restart it after `down_seconds`, and judge the answers.
+
+    Once the victim is healthy, its clients reconnect (gRPC backs off up to 2 s, longer on a busy
+    machine): answers count as "after" from the first round of probes that all succeed, which must
+    come within `reconnect_within` seconds.
+    """
     result = DrillResult(victim)
     phase = ["before"]
+    clean_rounds = [0]  # consecutive rounds in which every probe answered 200
     stop = threading.Event()
 
     def probe_forever() -> None:
         with httpx.Client(base_url=stack.url("storefront"), timeout=5) as client:
             while not stop.is_set():
+                clean = True
                 for name, (path, _) in PROBES.items():
                     try:
                         outcome = _outcome(client.get(path))
                     except httpx.HTTPError as error:
                         outcome = type(error).__name__
                     result.answers[(phase[0], name, outcome)] += 1
+                    clean = clean and outcome == "200"
+                clean_rounds[0] = clean_rounds[0] + 1 if clean else 0
                 time.sleep(0.05)
 
     prober = threading.Thread(target=probe_forever, daemon=True)
@@ -84,7 +97,13 @@ def kill_and_restart(
     stack.start(victim)
     stack.wait_healthy([victim], timeout=60)
     result.recovery_seconds = time.monotonic() - started
-    time.sleep(settle_seconds)  # clients reconnect (gRPC backs off up to 2 s)
+    healthy = time.monotonic()
+    clean_rounds[0] = 0
+    while clean_rounds[0] == 0 and time.monotonic() - healthy < reconnect_within:
+        time.sleep(0.05)
+    result.reconnect_seconds = time.monotonic() - healthy
+    if clean_rounds[0] == 0:
+        result.problems.append(f"not every probe answered {reconnect_within:.0f} s after the restart")
     phase[0] = "after"
     time.sleep(2.0)
     stop.set()

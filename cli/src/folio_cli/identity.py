@@ -1,7 +1,8 @@
 """`folio identity apply`: make a running Keycloak hold the Folio realm of identity/keycloak, idempotently.
 
 Creates what is missing and updates what differs (realm settings, realm roles, clients with their secrets
-and protocol mappers, the LDAP user federation with its mappers); what Keycloak added on its own (default
+and protocol mappers, the realm roles of the clients' service accounts, the LDAP user federation with its
+mappers); what Keycloak added on its own (default
 roles, clients, mappers) is left alone. A second run with the same settings writes nothing.
 """
 
@@ -93,6 +94,10 @@ class KeycloakAdminApi(Protocol):
     def update_client_mapper(
         self, client_id: str, mapper_id: str, payload: dict[str, Any]
     ) -> dict[str, Any]: ...
+    def get_client_service_account_user(self, client_id: str) -> dict[str, Any]: ...
+    def get_realm_role(self, role_name: str) -> dict[str, Any]: ...
+    def get_realm_roles_of_user(self, user_id: str) -> list[Any]: ...
+    def assign_realm_roles(self, user_id: str, roles: str | list[Any]) -> dict[str, Any]: ...
     def get_components(self, query: dict[str, Any] | None = None) -> list[Any]: ...
     def create_component(self, payload: dict[str, Any]) -> str: ...
     def update_component(self, component_id: str, payload: dict[str, Any]) -> dict[str, Any]: ...
@@ -165,12 +170,16 @@ class RealmApplier:
         self._roles()
         for client in self.realm.get("clients", []):
             self._client(client)
+        for account in self.realm.get("users", []):
+            self._service_account(account)
         for provider in self.realm.get("components", {}).get(LDAP_PROVIDER_TYPE, []):
             self._federation(provider, realm_id)
         return self.changes
 
     def _realm(self) -> str:
-        settings = {k: v for k, v in self.realm.items() if k not in ("roles", "clients", "components")}
+        settings = {
+            k: v for k, v in self.realm.items() if k not in ("roles", "clients", "users", "components")
+        }
         try:
             current = self.admin.get_realm(self.name)
         except KeycloakGetError as error:
@@ -221,6 +230,19 @@ class RealmApplier:
             elif differs(mapper, existing):
                 self.admin.update_client_mapper(current["id"], existing["id"], {**existing, **mapper})
                 self.changes.add("updated", f"client {client_id} mapper {mapper['name']}")
+
+    def _service_account(self, desired: dict[str, Any]) -> None:
+        """Grant a client's service account the realm roles the file gives it (people come from LDAP)."""
+        client_id = desired.get("serviceAccountClientId")
+        if not client_id:
+            raise ValueError(f"user {desired.get('username')!r}: the realm file holds service accounts only")
+        client = {c["clientId"]: c for c in self.admin.get_clients()}[client_id]
+        account = self.admin.get_client_service_account_user(client["id"])
+        held = {r["name"] for r in self.admin.get_realm_roles_of_user(account["id"])}
+        missing = [name for name in desired.get("realmRoles", []) if name not in held]
+        if missing:
+            self.admin.assign_realm_roles(account["id"], [self.admin.get_realm_role(n) for n in missing])
+            self.changes.add("granted", f"service account of {client_id} realm roles {', '.join(missing)}")
 
     def _component(self, desired: dict[str, Any], *, provider_type: str, parent_id: str, label: str) -> str:
         """Create or update one component under `parent_id`; returns its id."""

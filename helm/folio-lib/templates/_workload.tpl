@@ -71,6 +71,10 @@ spec:
       {{- end }}
       securityContext:
         {{- include "folio-lib.podSecurityContext" . | nindent 8 }}
+      {{- with $g.hostAliases }}
+      hostAliases:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       {{- if $g.topologySpread }}
       topologySpreadConstraints:
         {{- range $key := list "topology.kubernetes.io/zone" "kubernetes.io/hostname" }}

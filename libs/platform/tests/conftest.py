@@ -23,6 +23,7 @@ def _build(
     grace_seconds: float = 5.0,
     access: Mapping[str, Access] | None = None,
     telemetry: Telemetry | None = None,
+    reflection: bool = True,
 ) -> GrpcServer:
     """A server for `service`; its methods are public unless `access` ({method name: rule}) says otherwise."""
 
@@ -40,6 +41,7 @@ def _build(
             {f"/{service}/{name}": (access or {}).get(name, PUBLIC) for name in handlers},
         ),
         grace_seconds=grace_seconds,
+        reflection=reflection,
     )
 
 

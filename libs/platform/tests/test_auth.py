@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from folio_platform import auth as folio_auth
 from folio_platform import errors
 from folio_platform.auth import (
+    SERVICE_ROLE,
     Access,
     Identity,
     ServiceTokens,
@@ -29,6 +31,7 @@ from folio_testing.issuer import FORGED_KINDS, TestIssuer, forged_tokens
 
 PROBE = "folio.test.v1.Probe"
 StartServer = Callable[..., Awaitable[GrpcServer]]
+SERVICE = frozenset({SERVICE_ROLE})
 
 
 def verifier_for(issuer: TestIssuer, **options: float) -> TokenVerifier:
@@ -62,6 +65,35 @@ async def test_a_service_account_token_names_its_client(issuer: TestIssuer) -> N
     assert (await verifier.verify(issuer.service_token("folio-orders"))).service == "folio-orders"
     # A person signed in through the storefront has azp=folio-storefront but is not its service account.
     assert (await verifier.verify(issuer.token("u-1", client_id="folio-storefront"))).service is None
+    await verifier.close()
+
+
+@pytest.mark.parametrize(
+    "disguise",
+    [
+        {"username": "service-account-folio-storefront"},
+        {"username": "service-account-folio-storefront", "extra": {"client_id": "folio-storefront"}},
+        {"username": "service-account-folio-orders", "client_id": "folio-orders", "roles": ("customer",)},
+        {"username": "alice", "roles": (SERVICE_ROLE,)},
+        {"username": "service-account-folio-orders", "roles": (SERVICE_ROLE,)},
+    ],
+    ids=["username", "username+client_id claim", "another client", "role, own name", "role, other name"],
+)
+async def test_a_person_dressed_as_a_service_account_is_not_one(
+    issuer: TestIssuer, disguise: dict[str, Any]
+) -> None:
+    """A username is the person's to pick (and an LDAP directory's): only the role that the realm
+    grants to service accounts alone, on the account named after the token's own client, makes a service."""
+    verifier = verifier_for(issuer)
+    identity = await verifier.verify(issuer.token("mallory-id", **disguise))
+    assert identity.service is None
+    assert not services_only("folio-orders", "folio-storefront").allows(identity)
+    token = set_caller(identity)
+    try:
+        with pytest.raises(errors.PermissionDenied):
+            require_shopper("anon-someone-else")
+    finally:
+        reset_caller(token)
     await verifier.close()
 
 
@@ -164,7 +196,7 @@ async def test_service_tokens_come_from_client_credentials_and_are_reused(issuer
 def test_access_rules() -> None:
     alice = Identity("a", "alice", frozenset({"customer"}), "folio-storefront")
     admin = Identity("c", "carol", frozenset({"customer", "catalog-admin"}), "folio-storefront")
-    orders = Identity("sa", "service-account-folio-orders", frozenset(), "folio-orders")
+    orders = Identity("sa", "service-account-folio-orders", frozenset({SERVICE_ROLE}), "folio-orders")
     assert not signed_in().allows(None)
     assert signed_in().allows(alice)
     assert not signed_in().allows(orders)
@@ -188,9 +220,9 @@ def test_rules_must_cover_every_rpc() -> None:
     [
         (Identity("a", "alice"), "a", True),
         (Identity("a", "alice"), "b", False),
-        (Identity("sa", "service-account-folio-storefront", client_id="folio-storefront"), "anon-1", True),
-        (Identity("sa", "service-account-folio-storefront", client_id="folio-storefront"), "a", False),
-        (Identity("sa", "service-account-folio-orders", client_id="folio-orders"), "a", True),
+        (Identity("sa", "service-account-folio-storefront", SERVICE, "folio-storefront"), "anon-1", True),
+        (Identity("sa", "service-account-folio-storefront", SERVICE, "folio-storefront"), "a", False),
+        (Identity("sa", "service-account-folio-orders", SERVICE, "folio-orders"), "a", True),
         (None, "a", False),
     ],
 )

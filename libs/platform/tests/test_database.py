@@ -77,3 +77,22 @@ async def test_open_migrates_then_connects(tmp_path: Path) -> None:
     for _ in range(2):  # a second start migrates again: harmless
         with Database.open(url, migrations) as database:
             assert await database.read(lambda c: c.execute(text("SELECT count(*) FROM things")).scalar()) == 0
+
+
+@pytest.mark.parametrize(("durable", "level"), [(False, 1), (True, 2)])
+def test_a_durable_database_syncs_every_commit_and_the_others_keep_theirs(
+    tmp_path: Path, durable: bool, level: int
+) -> None:
+    """synchronous is per database: a ledger opened durable (FULL = 2) beside one that is not (NORMAL = 1)."""
+    chosen = Database.connect(f"sqlite:///{tmp_path / 'chosen.db'}", durable=durable)
+    other = Database.connect(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        for _ in range(2):  # every pooled connection, not just the first
+            with chosen.engine.connect() as one, chosen.engine.connect() as two:
+                assert one.exec_driver_sql("PRAGMA synchronous").scalar_one() == level
+                assert two.exec_driver_sql("PRAGMA synchronous").scalar_one() == level
+        with other.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar_one() == 1
+    finally:
+        chosen.close()
+        other.close()

@@ -9,7 +9,13 @@ import pytest
 
 from folio_platform import errors
 from folio_platform.deadlines import deadline_scope, time_remaining
-from folio_platform.grpc_client import RETRYABLE_CODES, create_channel, service_config, target_for
+from folio_platform.grpc_client import (
+    RETRYABLE_CODES,
+    create_channel,
+    idempotent_methods,
+    service_config,
+    target_for,
+)
 from folio_platform.grpc_server import GrpcServer
 
 IDEMPOTENT = "folio.test.v1.Reads"
@@ -181,13 +187,13 @@ def test_target_for_several_names_is_refused_up_front() -> None:
 
 
 def test_service_config_balances_round_robin_with_a_retry_budget() -> None:
-    config = service_config(["folio.catalog.v1.CatalogService"])
+    config = service_config([IDEMPOTENT])
 
     assert {"round_robin": {}} in config["loadBalancingConfig"]
     assert config["retryThrottling"]["maxTokens"] > 0
     assert 0 < config["retryThrottling"]["tokenRatio"] <= 1
     (method_config,) = config["methodConfig"]
-    assert method_config["name"] == [{"service": "folio.catalog.v1.CatalogService"}]
+    assert method_config["name"] == [{"service": IDEMPOTENT}]
     policy = method_config["retryPolicy"]
     assert set(policy["retryableStatusCodes"]) == set(RETRYABLE_CODES)
     assert "UNAVAILABLE" in policy["retryableStatusCodes"]
@@ -201,3 +207,36 @@ def test_service_config_attempts_are_configurable() -> None:
     (method_config,) = config["methodConfig"]
     assert method_config["name"] == [{"service": "a.A"}, {"service": "b.B"}]
     assert method_config["retryPolicy"]["maxAttempts"] == 5
+
+
+def test_idempotent_methods_come_from_the_proto_and_leave_charge_out() -> None:
+    from folio.cart.v1 import cart_pb2
+    from folio.payment.v1 import payment_pb2
+
+    payment = idempotent_methods(payment_pb2.DESCRIPTOR.services_by_name["PaymentService"])
+    cart = idempotent_methods(cart_pb2.DESCRIPTOR.services_by_name["CartService"])
+
+    assert payment == [
+        "folio.payment.v1.PaymentService/Refund",
+        "folio.payment.v1.PaymentService/GetPayment",
+        "folio.payment.v1.PaymentService/ListPayments",
+    ]
+    assert "folio.cart.v1.CartService/AddItem" not in cart
+    assert "folio.cart.v1.CartService/RemoveItem" in cart
+    retried = service_config(payment)["methodConfig"][0]["name"]
+    assert {"service": "folio.payment.v1.PaymentService", "method": "Charge"} not in retried
+
+
+def test_a_whole_service_is_retried_only_where_its_proto_allows() -> None:
+    from folio.payment.v1 import payment_pb2  # noqa: F401  (loads the proto into the pool)
+
+    config = service_config(["folio.payment.v1.PaymentService"])
+    names = {entry["method"] for entry in config["methodConfig"][0]["name"]}
+    assert names == {"Refund", "GetPayment", "ListPayments"}
+
+
+def test_naming_a_method_its_proto_does_not_mark_safe_is_refused() -> None:
+    from folio.payment.v1 import payment_pb2  # noqa: F401
+
+    with pytest.raises(ValueError, match="PaymentService/Charge cannot be retried"):
+        create_channel(["127.0.0.1:1"], idempotent_services=["folio.payment.v1.PaymentService/Charge"])

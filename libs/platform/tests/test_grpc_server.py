@@ -2,6 +2,8 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any
 
 import grpc
 import pytest
@@ -9,8 +11,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from folio_platform import errors
+from folio_platform.auth import PUBLIC
 from folio_platform.deadlines import time_remaining
-from folio_platform.grpc_server import GrpcServer
+from folio_platform.grpc_server import FolioServerInterceptor, GrpcServer
+from folio_testing.issuer import TestIssuer
 
 PROBE_SERVICE = "folio.test.v1.Probe"
 HEALTH_SERVICE = "grpc.health.v1.Health"
@@ -239,3 +243,47 @@ async def test_reflection_lists_the_registered_services(start_server: StartServe
     assert PROBE_SERVICE in names
     assert HEALTH_SERVICE in names
     assert "grpc.reflection.v1alpha.ServerReflection" in names
+
+
+async def test_reflection_can_be_switched_off(start_server: StartServer) -> None:
+    server = await start_server(PROBE_SERVICE, {"Echo": _echo}, reflection=False)
+
+    async with _channel(server.port) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        responses = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            _ = [response async for response in responses]
+        health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+
+    assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_made_up_method_names_are_answered_unimplemented_and_not_remembered(issuer: TestIssuer) -> None:
+    interceptor = FolioServerInterceptor(issuer.server_auth({method("Echo"): PUBLIC}))
+    served = grpc.unary_unary_rpc_method_handler(_echo)
+
+    async def continuation(details: Any) -> grpc.RpcMethodHandler | None:
+        return served if details.method == method("Echo") else None
+
+    for n in range(1000):
+        details = SimpleNamespace(method=f"/{PROBE_SERVICE}/Invented{n}", invocation_metadata=())
+        assert await interceptor.intercept_service(continuation, details) is None
+    known = SimpleNamespace(method=method("Echo"), invocation_metadata=())
+    first = await interceptor.intercept_service(continuation, known)
+
+    assert first is not None
+    assert await interceptor.intercept_service(continuation, known) is first
+    assert list(interceptor._wrapped) == [method("Echo")]
+
+
+async def test_an_unknown_method_on_a_live_server_is_unimplemented(start_server: StartServer) -> None:
+    server = await start_server(PROBE_SERVICE, {"Echo": _echo})
+
+    async with _channel(server.port) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await channel.unary_unary(method("Invented"))(b"", timeout=5)
+
+    assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED

@@ -116,3 +116,44 @@ async def test_a_service_without_a_rule_for_an_rpc_refuses_it(tmp_path: Path, is
     finally:
         running.cancel()
         await registry.close()
+
+
+async def _reflected_services(address: str) -> list[str] | grpc.StatusCode:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        try:
+            return [
+                service.name
+                async for response in stub.ServerReflectionInfo(iter([request]), timeout=5)
+                for service in response.list_services_response.service
+            ]
+        except grpc.aio.AioRpcError as error:
+            return error.code()
+
+
+@pytest.mark.parametrize("environment", ["development", "production"])
+async def test_reflection_is_served_except_in_production(
+    tmp_path: Path, issuer: TestIssuer, environment: str
+) -> None:
+    settings = EchoSettings(port=0, data_dir=tmp_path, shutdown_grace_seconds=0)
+    center = CenterSettings(registry_dir=tmp_path / "registry", environment=environment)
+    running = asyncio.create_task(
+        serve_service(_echo_spec([]), settings, AuthSettings(issuer_url=issuer.url), center)
+    )
+    registry = FileRegistry(tmp_path / "registry")
+    try:
+        reflected = await _reflected_services(await _address(registry))
+        signal.raise_signal(signal.SIGTERM)
+        await asyncio.wait_for(running, 10)
+    finally:
+        running.cancel()
+        await registry.close()
+
+    if environment == "production":
+        assert reflected == grpc.StatusCode.UNIMPLEMENTED
+    else:
+        assert isinstance(reflected, list)
+        assert SERVICE in reflected

@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,11 +10,14 @@ from typing import Any
 import grpc
 import pytest
 
+from folio.assistant.v1 import assistant_pb2_grpc
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio_assistant.embeddings import Embedder
 from folio_assistant.graph import FalkorRunner, GraphStore
 from folio_assistant.retrieval import Retriever
+from folio_assistant.servicer import ACCESS as ASSISTANT_ACCESS
+from folio_assistant.servicer import AssistantServicer
 from folio_assistant.vectors import VectorIndex
 from folio_catalog.servicer import ACCESS as CATALOG_ACCESS
 from folio_orders.servicer import ACCESS as ORDERS_ACCESS
@@ -164,12 +168,18 @@ class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
 
 @dataclass
 class FakeOrders(orders_pb2_grpc.OrdersServiceServicer):
-    """Test double of the orders service's ListAllOrders."""
+    """Test double of the orders service's ListCoPurchases (tokens are offsets); behind the real
+    orders access rules, so ListAllOrders is refused to the assistant as the real service refuses it."""
 
-    orders: list[orders_pb2.Order] = field(default_factory=list)
+    pairs: list[orders_pb2.CoPurchase] = field(default_factory=list)
 
-    async def ListAllOrders(self, request: Any, context: Any) -> orders_pb2.ListOrdersResponse:
-        return orders_pb2.ListOrdersResponse(orders=self.orders)
+    async def ListCoPurchases(self, request: Any, context: Any) -> orders_pb2.ListCoPurchasesResponse:
+        start = int(request.page_token or 0)
+        end = start + (request.page_size or 20)
+        token = str(end) if end < len(self.pairs) else ""
+        return orders_pb2.ListCoPurchasesResponse(
+            pairs=self.pairs[start:end], next_page_token=token, total_size=len(self.pairs)
+        )
 
 
 @dataclass
@@ -208,6 +218,28 @@ async def backends(issuer: TestIssuer) -> AsyncIterator[Backends]:
     channel = issuer.channel(server.port, issuer.service_token("folio-assistant"))
     try:
         yield Backends(catalog, orders, channel, f"127.0.0.1:{server.port}")
+    finally:
+        await channel.close()
+        await server.server.stop(None)
+
+
+@asynccontextmanager
+async def serving(
+    servicer: AssistantServicer, issuer: TestIssuer
+) -> AsyncIterator[assistant_pb2_grpc.AssistantServiceStub]:
+    """`servicer` on a real gRPC server with the platform's checks; the stub calls as an admin."""
+    server = GrpcServer(
+        register=lambda s: assistant_pb2_grpc.add_AssistantServiceServicer_to_server(servicer, s),
+        service_names=["folio.assistant.v1.AssistantService"],
+        address="127.0.0.1:0",
+        telemetry=Telemetry(enabled=False),
+        auth=issuer.server_auth(ASSISTANT_ACCESS),
+        grace_seconds=0.1,
+    )
+    await server.start()
+    channel = issuer.channel(server.port, issuer.token("carol-id", roles=("customer", "catalog-admin")))
+    try:
+        yield assistant_pb2_grpc.AssistantServiceStub(channel)
     finally:
         await channel.close()
         await server.server.stop(None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import grpc
 import pytest
 
 from folio.orders.v1 import orders_pb2
@@ -98,21 +99,27 @@ async def test_an_interrupted_ingest_resumes_with_only_the_unfinished_books(
 async def test_books_bought_together_become_graph_relations(
     backends: Backends, stores: Stores, embedder: Embedder
 ) -> None:
-    def order(status: int, *books: str) -> orders_pb2.Order:
-        return orders_pb2.Order(
-            status=status, lines=[orders_pb2.OrderLine(book_id=b, quantity=1) for b in books]
-        )
-
-    backends.orders.orders = [
-        order(orders_pb2.ORDER_STATUS_CONFIRMED, "moby-dick", "emma"),
-        order(orders_pb2.ORDER_STATUS_CONFIRMED, "emma", "moby-dick", "moby-dick"),
-        order(orders_pb2.ORDER_STATUS_FAILED, "persuasion", "typee"),
+    # More than one page; pairs of books gone from the catalog find no node and are dropped.
+    gone = [orders_pb2.CoPurchase(book_id_a=f"gone-{n}", book_id_b="moby-dick", orders=5) for n in range(150)]
+    backends.orders.pairs = [
+        orders_pb2.CoPurchase(book_id_a="emma", book_id_b="moby-dick", orders=7),
+        *gone,
+        orders_pb2.CoPurchase(book_id_a="moby-dick", book_id_b="typee", orders=5),
     ]
     progress = await ingestion(backends, stores, embedder).start()
-    assert progress.purchase_pairs == 1
+    assert progress.purchase_pairs == 152
     facts = await stores.graph.facts(["moby-dick", "persuasion"])
-    assert facts["moby-dick"].bought_with == (("emma", "Emma"),)
-    assert facts["persuasion"].bought_with == ()  # a failed order is no purchase
+    assert facts["moby-dick"].bought_with == (("emma", "Emma"), ("typee", "Typee"))
+    assert facts["persuasion"].bought_with == ()
+
+
+async def test_the_assistant_may_not_read_orders(backends: Backends) -> None:
+    """Its account reaches the aggregated pairs only: every order, with emails and addresses, is refused."""
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await backends.orders_stub().ListAllOrders(orders_pb2.ListAllOrdersRequest(page_size=10))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    reply = await backends.orders_stub().ListCoPurchases(orders_pb2.ListCoPurchasesRequest())
+    assert reply.total_size == 0
 
 
 async def test_without_orders_the_ingest_still_finishes_and_says_so(

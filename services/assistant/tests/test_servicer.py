@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 
-from folio.assistant.v1 import assistant_pb2, assistant_pb2_grpc
+from folio.assistant.v1 import assistant_pb2
 from folio_assistant.answer import Answerer
 from folio_assistant.ingest import Ingestion
 from folio_assistant.retrieval import Retriever
-from folio_assistant.servicer import ACCESS, AssistantServicer
+from folio_assistant.servicer import AssistantServicer
 from folio_platform.errors import field_violations
-from folio_platform.grpc_server import GrpcServer
-from folio_platform.telemetry import Telemetry
 from folio_testing.issuer import TestIssuer
+
+from .conftest import serving
 
 if TYPE_CHECKING:
     from conftest import Backends
@@ -43,22 +43,11 @@ async def stub(
         ingestion=ingestion,
         question_max_chars=500,
     )
-    server = GrpcServer(
-        register=lambda s: assistant_pb2_grpc.add_AssistantServiceServicer_to_server(servicer, s),
-        service_names=["folio.assistant.v1.AssistantService"],
-        address="127.0.0.1:0",
-        telemetry=Telemetry(enabled=False),
-        auth=issuer.server_auth(ACCESS),
-        grace_seconds=0.1,
-    )
-    await server.start()
-    channel = issuer.channel(server.port, issuer.token("carol-id", roles=("customer", "catalog-admin")))
     try:
-        yield assistant_pb2_grpc.AssistantServiceStub(channel)
+        async with serving(servicer, issuer) as stub:
+            yield stub
     finally:
         await ingestion.stop()
-        await channel.close()
-        await server.server.stop(None)
 
 
 async def test_semantic_search_finds_meaning_without_shared_words(stub: Any) -> None:
@@ -169,3 +158,14 @@ async def test_ingest_streams_progress_to_done(stub: Any) -> None:
     assert updates[-1].removed == 1109 - 4  # moby-dick, typee, emma and persuasion exist in both
     status = await stub.GetIndexStatus(assistant_pb2.GetIndexStatusRequest())
     assert status.indexed_books == 5
+
+
+async def test_control_characters_are_refused_naming_the_field(stub: Any) -> None:
+    search = await _invalid(stub.SemanticSearch(assistant_pb2.SemanticSearchRequest(query="whale\x00")))
+    assert search[0][0] == "query"
+    similar = await _invalid(stub.SimilarBooks(assistant_pb2.SimilarBooksRequest(book_id="moby-dick\n")))
+    assert similar[0][0] == "book_id"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in stub.Ask(assistant_pb2.AskRequest(question="why\x07?")):
+            pass
+    assert field_violations(caught.value)[0][0] == "question"

@@ -8,11 +8,11 @@ import grpc
 import pytest
 
 from folio.cart.v1 import cart_pb2, cart_pb2_grpc
-from folio_cart.servicer import ACCESS, CartServicer
+from folio_cart.servicer import ACCESS, CartServicer, _book
 from folio_cart.store import CartStore, Limits, RedisCartStore, SqliteCartStore
 from folio_cart.tables import MIGRATIONS
 from folio_platform.database import Database
-from folio_platform.errors import field_violations
+from folio_platform.errors import InvalidArgument, field_violations
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
 from folio_testing.issuer import FORGED_KINDS, TestIssuer, forged_tokens
@@ -61,6 +61,8 @@ async def test_a_cart_through_grpc(stub: cart_pb2_grpc.CartServiceStub) -> None:
         (cart_pb2.AddItemRequest(shopper_id="anon-1", book_id="Moby Dick!", quantity=1), "book_id"),
         (cart_pb2.AddItemRequest(shopper_id="anon-1", book_id="moby-dick", quantity=0), "quantity"),
         (cart_pb2.AddItemRequest(shopper_id="anon-1", book_id="moby-dick", quantity=-3), "quantity"),
+        (cart_pb2.AddItemRequest(shopper_id="anon-1\x00", book_id="moby-dick", quantity=1), "shopper_id"),
+        (cart_pb2.AddItemRequest(shopper_id="anon-1", book_id="moby-dick\n", quantity=1), "book_id"),
     ],
 )
 async def test_bad_input_names_the_field(
@@ -207,3 +209,8 @@ async def test_forged_tokens_are_unauthenticated(
     forged = forged_tokens(issuer)[kind]
     assert await _get(issuer, cart_server, forged, "alice-id") == grpc.StatusCode.UNAUTHENTICATED
     assert await _get(issuer, cart_server, None, "anon-1") == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_book_id_must_match_whole() -> None:
+    with pytest.raises(InvalidArgument):
+        _book("moby-dick\n")

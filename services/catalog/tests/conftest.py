@@ -11,7 +11,7 @@ import pytest
 from folio.catalog.v1 import catalog_pb2_grpc
 from folio_catalog.repository import AuthorRecord, BookRecord, GenreRecord, SqlCatalogRepository
 from folio_catalog.seed import SeedCatalog
-from folio_catalog.servicer import ACCESS, CatalogServicer
+from folio_catalog.servicer import ACCESS, MULTILINE, CatalogServicer
 from folio_catalog.tables import MIGRATIONS
 from folio_platform.database import Database
 from folio_platform.grpc_server import GrpcServer
@@ -282,6 +282,7 @@ async def start_catalog(issuer: TestIssuer) -> AsyncIterator[StartCatalog]:
             telemetry=Telemetry(enabled=False),
             auth=issuer.server_auth(ACCESS),
             grace_seconds=0.2,
+            multiline=MULTILINE,
         )
         await server.start()
         servers.append(server)
@@ -290,3 +291,10 @@ async def start_catalog(issuer: TestIssuer) -> AsyncIterator[StartCatalog]:
     yield start
     for server in servers:
         await server.server.stop(None)
+
+
+async def search_ids(repository: SqlCatalogRepository, query: str, genre_id: str | None = None) -> list[str]:
+    """The ids `query` finds, best first (every match on one page)."""
+    page = await repository.search_books(query=query, offset=0, limit=100, genre_id=genre_id)
+    assert page.total == len(page.items)
+    return [b.id for b in page.items]

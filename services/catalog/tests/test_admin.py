@@ -78,6 +78,10 @@ async def test_an_admin_changes_only_the_fields_given(server: GrpcServer, issuer
     ("change", "field"),
     [
         ({"id": "Not A Slug"}, "id"),
+        ({"id": "the-time-machine\n"}, "id"),
+        ({"title": "The Time\x00Machine"}, "title"),
+        ({"description": "A traveller\x1b[2J rides"}, "description"),
+        ({"genre_ids": ["adventure", "fantasy\x7f"]}, "genre_ids[1]"),
         ({"title": "  "}, "title"),
         ({"author_id": "nobody-at-all"}, "author_id"),
         ({"genre_ids": ["no-such-genre"]}, "genre_ids"),
@@ -113,3 +117,15 @@ async def test_nobody_else_writes_the_catalog(
         assert (await _refusal(issuer, server, token, method, request)).startswith(code)
     stock = await _call(issuer, server, None, "GetBook", catalog_pb2.GetBookRequest(id="moby-dick"))
     assert stock.stock > 0  # type: ignore[attr-defined]
+
+
+async def test_a_description_may_run_over_several_lines(server: GrpcServer, issuer: TestIssuer) -> None:
+    admin = issuer.token("carol-id", roles=("catalog-admin",))
+    request = catalog_pb2.CreateBookRequest()
+    request.CopyFrom(NEW_BOOK)
+    request.description = "A traveller rides a machine.\r\n\n\tHe meets the Eloi."
+    created = await _call(issuer, server, admin, "CreateBook", request)
+    assert created.description == request.description  # type: ignore[attr-defined]
+    change = catalog_pb2.UpdateBookRequest(id="the-time-machine", title="The Time\nMachine")
+    refusal = await _refusal(issuer, server, admin, "UpdateBook", change)
+    assert refusal.startswith("INVALID_ARGUMENT: title: must not contain control characters"), refusal

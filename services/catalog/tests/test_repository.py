@@ -19,6 +19,8 @@ from folio_catalog.seed import SeedCatalog
 from folio_catalog.tables import MIGRATIONS
 from folio_platform.database import Database, create_engine_for, migrate
 
+from .conftest import search_ids
+
 
 def _ids(books: list[BookRecord]) -> list[str]:
     return [b.id for b in books]
@@ -252,161 +254,6 @@ async def test_add_missing_adds_only_the_new_books(
     ]
 
 
-# --- search --------------------------------------------------------------------------------
-
-
-async def _search(repository: SqlCatalogRepository, query: str, genre_id: str | None = None) -> list[str]:
-    page = await repository.search_books(query=query, offset=0, limit=100, genre_id=genre_id)
-    assert page.total == len(page.items)
-    return _ids(page.items)
-
-
-async def test_search_title_match_outranks_description_match(repository: SqlCatalogRepository) -> None:
-    found = await _search(repository, "voyage")
-    assert found[0] == "the-voyage-out"
-    assert set(found) == {"the-voyage-out", "moby-dick", "twenty-thousand-leagues-under-the-seas"}
-
-
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        ("melville", {"moby-dick", "typee"}),
-        ("Jules Verne", {"twenty-thousand-leagues-under-the-seas", "journey-to-the-centre-of-the-earth"}),
-        ("conan doyle", {"a-study-in-scarlet", "the-hound-of-the-baskervilles"}),
-    ],
-)
-async def test_search_by_author_name(
-    repository: SqlCatalogRepository, query: str, expected: set[str]
-) -> None:
-    assert set(await _search(repository, query)) == expected
-
-
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        ("voyages", "the-voyage-out"),  # plural finds the singular in a title
-        ("hunting", "moby-dick"),  # "hunts" in the description
-        ("islander", "typee"),  # "islanders"
-    ],
-)
-async def test_search_stems_words(repository: SqlCatalogRepository, query: str, expected: str) -> None:
-    assert expected in await _search(repository, query)
-
-
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        ("leviath", ["leviathan"]),
-        ("baskerv", ["the-hound-of-the-baskervilles"]),
-        ("sherlock hol", ["a-study-in-scarlet"]),
-    ],
-)
-async def test_search_last_word_matches_as_prefix(
-    repository: SqlCatalogRepository, query: str, expected: list[str]
-) -> None:
-    assert await _search(repository, query) == expected
-
-
-async def test_search_earlier_words_are_not_prefixes(repository: SqlCatalogRepository) -> None:
-    # "levia" finds Leviathan as the last word, but an earlier word must match whole.
-    assert await _search(repository, "levia") == ["leviathan"]
-    assert await _search(repository, "levia whale") == ["moby-dick"]
-
-
-async def test_search_prefers_books_with_all_words(repository: SqlCatalogRepository) -> None:
-    # Both books have "captain"; only Moby-Dick also has "whale".
-    assert await _search(repository, "captain whale") == ["moby-dick"]
-    assert set(await _search(repository, "captain")) == {
-        "moby-dick",
-        "twenty-thousand-leagues-under-the-seas",
-    }
-
-
-async def test_search_falls_back_to_any_word(repository: SqlCatalogRepository) -> None:
-    # No book mentions both Nemo and Holmes: each book with either is still found.
-    assert set(await _search(repository, "nemo holmes")) == {
-        "twenty-thousand-leagues-under-the-seas",
-        "a-study-in-scarlet",
-        "the-hound-of-the-baskervilles",
-    }
-
-
-@pytest.mark.parametrize("query", ["bronte", "Bront\u00eb", "BRONTE", "fiancee", "fianc\u00e9e"])
-async def test_search_ignores_accents(repository: SqlCatalogRepository, query: str) -> None:
-    # The seed has Brontë, Eugénie, Salammbô...: a reader typing plain letters must find them.
-    assert await _search(repository, query) == ["jane-eyre"]
-
-
-async def test_search_within_a_genre(repository: SqlCatalogRepository) -> None:
-    assert await _search(repository, "voyage", genre_id="science-fiction") == [
-        "twenty-thousand-leagues-under-the-seas"
-    ]
-    assert await _search(repository, "voyage", genre_id="crime-mystery") == []
-    assert await _search(repository, "voyage", genre_id="poetry") == []
-
-
-async def test_search_pages(repository: SqlCatalogRepository) -> None:
-    everything = await _search(repository, "voyage")
-    first = await repository.search_books(query="voyage", offset=0, limit=2)
-    second = await repository.search_books(query="voyage", offset=2, limit=2)
-    assert first.total == second.total == 3
-    assert _ids(first.items) + _ids(second.items) == everything
-
-
-async def test_search_without_a_match_is_empty(repository: SqlCatalogRepository) -> None:
-    page = await repository.search_books(query="zeppelin", offset=0, limit=10)
-    assert page.items == []
-    assert page.total == 0
-
-
-@pytest.mark.parametrize("query", ["", "   ", "?!", "... -- !!! ()", '"*"', "&|!:*"])
-async def test_search_of_only_punctuation_is_empty(repository: SqlCatalogRepository, query: str) -> None:
-    page = await repository.search_books(query=query, offset=0, limit=10)
-    assert page.items == []
-    assert page.total == 0
-
-
-@pytest.mark.parametrize(
-    "query",
-    [
-        '"; DROP TABLE books; --',
-        "' OR 1=1 --",
-        "title:foo",
-        "author:melville",
-        "NEAR(",
-        "NEAR(whale captain, 2)",
-        "whale AND NOT captain",
-        "AND OR NOT",
-        "moby*",
-        "-whale",
-        "^whale",
-        "whale:*",
-        "whale & !captain | (nemo",
-        "'s",
-        "_",
-        "__init__",
-        "snake_case words",
-        "o'clock",
-        "\\",
-        "caf\u00e9 na\u00efve",
-        "\u4e66",
-        "1851",
-    ],
-)
-async def test_search_with_operator_characters_does_not_fail(
-    repository: SqlCatalogRepository, fixture_catalog: SeedCatalog, query: str
-) -> None:
-    page = await repository.search_books(query=query, offset=0, limit=10)
-    assert page.total >= len(page.items)
-    assert (await repository.list_books(offset=0, limit=1)).total == len(fixture_catalog.books)
-
-
-async def test_search_treats_operator_words_as_words(repository: SqlCatalogRepository) -> None:
-    # "title:scarlet" is the two words "title" and "scarlet", not a column filter.
-    assert await _search(repository, "title:scarlet") == ["a-study-in-scarlet"]
-    assert "moby-dick" in await _search(repository, "moby*")
-
-
 # --- migrations ----------------------------------------------------------------------------
 
 
@@ -418,7 +265,7 @@ async def test_migrate_twice_is_a_no_op(database_url: str, fixture_catalog: Seed
         )
         migrate(database_url, MIGRATIONS)
         assert (await repo.list_books(offset=0, limit=1)).total == len(fixture_catalog.books)
-        assert await _search(repo, "leviathan") == ["leviathan"]
+        assert await search_ids(repo, "leviathan") == ["leviathan"]
     assert _applied_revisions(database_url) == [_head_revision()]
 
 
@@ -460,6 +307,6 @@ async def test_upgrading_an_existing_database_keeps_data_searchable(
     with Database.connect(database_url) as database:
         repo = SqlCatalogRepository(database)
         assert (await repo.list_books(offset=0, limit=1)).total == len(fixture_catalog.books)
-        assert await _search(repo, "voyage") == await _search(repo, "voyages")
-        assert await _search(repo, "fiancee") == ["jane-eyre"]
-        assert set(await _search(repo, "herman melville")) == {"moby-dick", "typee"}
+        assert await search_ids(repo, "voyage") == await search_ids(repo, "voyages")
+        assert await search_ids(repo, "fiancee") == ["jane-eyre"]
+        assert set(await search_ids(repo, "herman melville")) == {"moby-dick", "typee"}

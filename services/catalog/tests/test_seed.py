@@ -34,7 +34,7 @@ def test_seed_ids_are_slugs_the_service_accepts(seed: SeedCatalog) -> None:
     bad = [
         i
         for i in [*(b.id for b in seed.books), *(a.id for a in seed.authors), *(g.id for g in seed.genres)]
-        if not ID_PATTERN.match(i)
+        if not ID_PATTERN.fullmatch(i)
     ]
     assert bad == []
 
@@ -136,7 +136,7 @@ def test_synthetic_catalog_is_well_formed(seed: SeedCatalog, synthetic: SeedCata
     assert len(synthetic.books) == SYNTHETIC_COUNT
     ids = [b.id for b in synthetic.books]
     assert len(set(ids)) == len(ids)
-    assert all(i.startswith("synthetic-") and ID_PATTERN.match(i) for i in ids)
+    assert all(i.startswith("synthetic-") and ID_PATTERN.fullmatch(i) for i in ids)
     assert not {b.id for b in seed.books} & set(ids)
     authors = {a.id: a.name for a in synthetic.authors}
     assert len(authors) == len(synthetic.authors)

@@ -4,6 +4,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
@@ -13,9 +14,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio_catalog.repository import SqlCatalogRepository
 from folio_catalog.seed import SeedCatalog
-from folio_catalog.servicer import ACCESS, CatalogServicer
+from folio_catalog.servicer import ACCESS, CatalogServicer, _check_id
 from folio_platform import pagination
-from folio_platform.errors import field_violations
+from folio_platform.errors import InvalidArgument, field_violations
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
 from folio_testing.issuer import TestIssuer
@@ -414,3 +415,26 @@ async def test_reflection_lists_the_services(running: Running) -> None:
     assert {SERVICE, "grpc.health.v1.Health"} <= names
     assert responses[1].file_descriptor_response.file_descriptor_proto
     assert not responses[1].HasField("error_response")
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda stub: stub.SearchBooks(catalog_pb2.SearchBooksRequest(query="whale\x00")), "query"),
+        (lambda stub: stub.GetBook(catalog_pb2.GetBookRequest(id="moby-dick\n")), "id"),
+        (lambda stub: stub.ListBooks(catalog_pb2.ListBooksRequest(page_token="\x1b[2J")), "page_token"),
+        (lambda stub: stub.GetAuthor(catalog_pb2.GetAuthorRequest(id="herman-melville\x85")), "id"),
+    ],
+)
+async def test_control_characters_are_refused_naming_the_field(
+    stub: catalog_pb2_grpc.CatalogServiceStub, call: Any, field: str
+) -> None:
+    [(named, message)] = await _invalid(call(stub))
+    assert named == field
+    assert message.startswith("must not contain control characters")
+
+
+@pytest.mark.parametrize("value", ["moby-dick\n", "moby-dick\nmore"])
+def test_an_id_must_match_whole(value: str) -> None:
+    with pytest.raises(InvalidArgument):
+        _check_id("id", value)

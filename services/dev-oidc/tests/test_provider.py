@@ -15,6 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from folio_dev_oidc.app import create_app
+from folio_dev_oidc.provider import load_users
 from folio_dev_oidc.settings import Settings
 from folio_platform.auth import ServiceTokens, TokenVerifier
 from folio_platform.errors import Unauthenticated
@@ -241,3 +242,17 @@ def test_it_refuses_production_and_public_interfaces(
     monkeypatch.setenv("FOLIO_ENVIRONMENT", "production")
     with pytest.raises(ValidationError, match="must not run in production"):
         Settings(users_file=settings.users_file, clients_file=settings.clients_file)
+
+
+@pytest.mark.parametrize(
+    "user",
+    [
+        {"service-account-folio-storefront": {"password": "x", "roles": ["customer"]}},
+        {"mallory": {"password": "x", "roles": ["customer", "folio-service"]}},
+    ],
+)
+def test_no_person_may_pass_for_a_service_account(tmp_path: Path, user: dict[str, object]) -> None:
+    users = tmp_path / "users.json"
+    users.write_text(json.dumps(user))
+    with pytest.raises(ValueError, match="service accounts only"):
+        load_users(users)

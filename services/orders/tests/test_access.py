@@ -53,13 +53,21 @@ async def test_the_storefront_acts_only_for_guests(world: World) -> None:
     )
 
 
-async def test_only_admins_and_operators_list_every_order(world: World) -> None:
+async def test_only_support_staff_and_operators_list_every_order(world: World) -> None:
     everyone = orders_pb2.ListAllOrdersRequest(page_size=10)
     customer = _as(world, world.issuer.token("alice-id"))
-    admin = _as(world, world.issuer.token("carol-id", roles=("customer", "catalog-admin")))
+    catalog_admin = _as(world, world.issuer.token("carol-id", roles=("customer", "catalog-admin")))
+    support = _as(world, world.issuer.token("dave-id", roles=("support",)))
     assert await _code(customer.ListAllOrders(everyone)) == grpc.StatusCode.PERMISSION_DENIED
+    assert await _code(catalog_admin.ListAllOrders(everyone)) == grpc.StatusCode.PERMISSION_DENIED
     assert await _code(_as(world, None).ListAllOrders(everyone)) == grpc.StatusCode.UNAUTHENTICATED
-    assert await _code(admin.ListAllOrders(everyone)) == grpc.StatusCode.OK
+    assert await _code(support.ListAllOrders(everyone)) == grpc.StatusCode.OK
+    operator = _as(world, world.issuer.service_token("folio-orders"))
+    assert await _code(operator.ListAllOrders(everyone)) == grpc.StatusCode.OK
+    # The assistant learns what is bought together from ListCoPurchases, never from the orders themselves.
+    for service in ("folio-storefront", "folio-assistant"):
+        account = _as(world, world.issuer.service_token(service))
+        assert await _code(account.ListAllOrders(everyone)) == grpc.StatusCode.PERMISSION_DENIED
 
 
 @pytest.mark.parametrize("kind", FORGED_KINDS)

@@ -7,14 +7,16 @@ step is recorded (the remote call happened, the record did not) or right after. 
 """
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 
 from folio.orders.v1 import orders_pb2
-from folio_orders.recovery import recover_forever, recover_once
-from folio_orders.saga import INTERRUPTED
-from folio_orders.store import SqlOrderStore
+from folio_orders.recovery import Backoff, recover_forever, recover_once
+from folio_orders.saga import INTERRUPTED, Checkout
+from folio_orders.store import OrderRecord, SqlOrderStore
+from folio_platform.errors import Unavailable
 from folio_testing.data import ADDRESS
 
 
@@ -174,3 +176,79 @@ async def test_two_replicas_driving_one_checkout_at_once_charge_it_once(any_db_w
     assert world.payment.refund_keys == set()
     assert (world.catalog.stock["moby-dick"], world.catalog.stock["emma"]) == (4, 1)
     await world.assert_consistent()
+
+
+class StuckCheckoutDouble:
+    """The real saga, except that the orders in `failing` cannot end (their dependency stays down)."""
+
+    def __init__(self, real: Checkout, failing: set[str]) -> None:
+        self.real, self.failing = real, failing
+        self.store = real.store
+        self.tried: list[str] = []
+
+    async def advance(self, order: OrderRecord) -> OrderRecord:
+        self.tried.append(order.id)
+        if order.id in self.failing:
+            raise Unavailable("catalog", "catalog is unavailable")
+        return await self.real.advance(order)
+
+
+async def _stuck(world, count: int, prefix: str) -> list[str]:  # type: ignore[no-untyped-def]
+    ids = []
+    for n in range(count):
+        order, _ = await world.store.claim(
+            shopper_id=f"anon-{prefix}{n}", key=f"{prefix}-order-{n}", email="a@b.co", address=ADDRESS
+        )
+        ids.append(order.id)
+        await asyncio.sleep(0.002)  # distinct updated_at: the failing ones are the oldest
+    return ids
+
+
+async def test_orders_that_keep_failing_cannot_starve_the_others(world) -> None:
+    """Five old orders whose dependency is down, batches of two: the newer order still ends."""
+    failing = await _stuck(world, 5, "failing")
+    [healthy] = await _stuck(world, 1, "healthy")
+    checkout = StuckCheckoutDouble(world.checkout, set(failing))
+    backoff = Backoff(first=60, chance=lambda: 1.0)
+
+    for _ in range(3):
+        await recover_once(checkout, older_than_seconds=-1, limit=2, backoff=backoff)  # type: ignore[arg-type]
+
+    assert (await world.store.get(healthy)).status == "failed"  # ended: released, nothing charged
+    assert sorted(checkout.tried) == sorted([*failing, healthy])  # each tried once, none twice
+    postponed = [await world.store.get(order_id) for order_id in failing]
+    assert {(o.status, o.recovery_attempts) for o in postponed} == {("pending", 1)}
+    assert min(o.recover_after_ms for o in postponed) > time.time() * 1000 + 50_000
+
+
+async def test_a_postponed_order_is_tried_again_after_its_backoff_and_waits_longer_each_time(world) -> None:
+    [order_id] = await _stuck(world, 1, "flaky")
+    checkout = StuckCheckoutDouble(world.checkout, {order_id})
+    backoff = Backoff(first=0.05, cap=10, chance=lambda: 1.0)
+
+    await recover_once(checkout, older_than_seconds=-1, backoff=backoff)  # type: ignore[arg-type]
+    await recover_once(checkout, older_than_seconds=-1, backoff=backoff)  # type: ignore[arg-type]
+    assert checkout.tried == [order_id]  # still waiting out its backoff
+    await asyncio.sleep(0.1)
+    await recover_once(checkout, older_than_seconds=-1, backoff=backoff)  # type: ignore[arg-type]
+    assert checkout.tried == [order_id, order_id]
+    order = await world.store.get(order_id)
+    assert order.recovery_attempts == 2
+    assert order.recover_after_ms - time.time() * 1000 > 50  # the second wait is twice the first
+
+    checkout.failing.clear()
+    await asyncio.sleep(0.15)
+    assert await recover_once(checkout, older_than_seconds=-1, backoff=backoff) == 1  # type: ignore[arg-type]
+    await world.assert_consistent()
+
+
+def test_the_backoff_doubles_up_to_its_cap_with_jitter() -> None:
+    assert [Backoff(first=5, cap=60, chance=lambda: 1.0).seconds(n) for n in range(6)] == [
+        5,
+        10,
+        20,
+        40,
+        60,
+        60,
+    ]
+    assert Backoff(first=5, cap=60, chance=lambda: 0.0).seconds(1) == 5

@@ -1,4 +1,5 @@
-"""PlaceOrder's outcomes over gRPC: success, every refusal, outages and lost replies, idempotency."""
+"""PlaceOrder's outcomes over gRPC: success, every refusal, idempotency, and the order lists.
+(Outages, timeouts and lost replies: test_saga_failures.py.)"""
 
 import asyncio
 
@@ -6,9 +7,6 @@ import grpc
 import pytest
 
 from folio.orders.v1 import orders_pb2
-from folio.payment.v1 import payment_pb2
-from folio_orders.recovery import recover_once
-from folio_orders.saga import INTERRUPTED, NOT_KEPT, PAYMENT_DOWN
 from folio_platform.errors import field_violations
 from folio_testing.data import (
     ADDRESS,
@@ -19,23 +17,7 @@ from folio_testing.data import (
     card_message,
 )
 
-CONFIRMED, FAILED, PENDING = (
-    orders_pb2.ORDER_STATUS_CONFIRMED,
-    orders_pb2.ORDER_STATUS_FAILED,
-    orders_pb2.ORDER_STATUS_PENDING,
-)
-UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
-
-
-async def _fails(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value
-
-
-async def _only_order(world) -> orders_pb2.Order:  # type: ignore[no-untyped-def]
-    [order] = await world.all_orders()
-    return order
+from .conftest import CONFIRMED, FAILED, fails, only_order
 
 
 async def test_a_checkout_charges_the_catalog_prices_once_and_empties_the_cart(any_db_world) -> None:
@@ -66,11 +48,11 @@ async def test_a_checkout_charges_the_catalog_prices_once_and_empties_the_cart(a
 
 
 async def test_an_empty_cart_fails_the_order_and_charges_nothing(world) -> None:
-    error = await _fails(world.stub.PlaceOrder(world.request()))
+    error = await fails(world.stub.PlaceOrder(world.request()))
 
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error.details() == "your cart is empty"
-    order = await _only_order(world)
+    order = await only_order(world)
     assert (order.status, order.failure_reason) == (FAILED, "your cart is empty")
     assert world.catalog.calls["ReserveStock"] == world.payment.calls["Charge"] == 0
 
@@ -85,11 +67,11 @@ async def test_an_empty_cart_fails_the_order_and_charges_nothing(world) -> None:
 async def test_stock_the_catalog_cannot_hold_fails_with_its_reason(world, cart, message) -> None:
     world.cart.items["anon-ada"] = cart
 
-    error = await _fails(world.stub.PlaceOrder(world.request()))
+    error = await fails(world.stub.PlaceOrder(world.request()))
 
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error.details() == message
-    assert (await _only_order(world)).failure_reason == message
+    assert (await only_order(world)).failure_reason == message
     assert world.payment.calls["Charge"] == 0
     assert world.catalog.stock == {"moby-dick": 5, "dracula": 1, "emma": 3}
     await world.assert_consistent()
@@ -99,16 +81,16 @@ async def test_a_declined_card_releases_the_stock_and_keeps_the_cart(world) -> N
     world.cart.items["anon-ada"] = {"moby-dick": 1}
     request = world.request(key="declined-once", number=DECLINED_CARD_NUMBER)
 
-    error = await _fails(world.stub.PlaceOrder(request))
+    error = await fails(world.stub.PlaceOrder(request))
 
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error.details() == "Your card was declined."
     assert world.catalog.stock["moby-dick"] == 5
     assert world.cart.items["anon-ada"] == {"moby-dick": 1}
-    order = await _only_order(world)
+    order = await only_order(world)
     assert (order.status, order.failure_reason) == (FAILED, "Your card was declined.")
     # A retry with the same key gives the same answer and asks the bank nothing more.
-    again = await _fails(world.stub.PlaceOrder(request))
+    again = await fails(world.stub.PlaceOrder(request))
     assert (again.code(), again.details()) == (error.code(), error.details())
     assert world.payment.calls["Charge"] == 1
     await world.assert_consistent()
@@ -118,13 +100,13 @@ async def test_a_malformed_card_is_invalid_argument_naming_the_card_field(world)
     world.cart.items["anon-ada"] = {"moby-dick": 1}
     request = world.request(key="bad-card-key", number=BAD_LUHN_CARD_NUMBER)
 
-    error = await _fails(world.stub.PlaceOrder(request))
+    error = await fails(world.stub.PlaceOrder(request))
 
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field_violations(error) == [("card.number", "is not a valid card number; check it for a typo")]
     assert world.catalog.stock["moby-dick"] == 5
-    assert (await _only_order(world)).status == FAILED
-    again = await _fails(world.stub.PlaceOrder(request))
+    assert (await only_order(world)).status == FAILED
+    again = await fails(world.stub.PlaceOrder(request))
     assert field_violations(again) == field_violations(error)
     await world.assert_consistent()
 
@@ -152,6 +134,10 @@ def _bad(field: str, value: object) -> orders_pb2.PlaceOrderRequest:
     [
         ("shopper_id", "", "shopper_id"),
         ("shopper_id", "ada\n", "shopper_id"),
+        ("shopper_id", "anon-ada\x00", "shopper_id"),
+        ("email", "ada@example.com\r\nBcc: eve@example.com", "email"),
+        ("shipping_address.name", "Ada\x1b[2J", "shipping_address.name"),
+        ("shipping_address.city", "Paris\x00", "shipping_address.city"),
         ("shopper_id", "x" * 129, "shopper_id"),
         ("idempotency_key", "short", "idempotency_key"),
         ("idempotency_key", "has spaces in it", "idempotency_key"),
@@ -167,7 +153,7 @@ def _bad(field: str, value: object) -> orders_pb2.PlaceOrderRequest:
 async def test_bad_requests_name_the_field_and_record_nothing(world, field, value, named) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
 
-    error = await _fails(world.stub.PlaceOrder(_bad(field, value)))
+    error = await fails(world.stub.PlaceOrder(_bad(field, value)))
 
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field_violations(error)[0][0] == named
@@ -213,163 +199,6 @@ async def test_concurrent_identical_checkouts_make_one_order_and_one_charge(any_
     await world.assert_consistent()
 
 
-async def test_a_cart_outage_answers_unavailable_and_a_retry_finishes_the_same_order(world) -> None:
-    world.cart.items["anon-ada"] = {"moby-dick": 1}
-    world.cart.fail["GetCart"] = UNAVAILABLE
-    request = world.request()
-
-    error = await _fails(world.stub.PlaceOrder(request))
-
-    assert error.code() == UNAVAILABLE
-    assert (error.details() or "").startswith("cart is unavailable")
-    assert (await _only_order(world)).status == PENDING
-    del world.cart.fail["GetCart"]
-    order = await world.stub.PlaceOrder(request)
-    assert order.status == CONFIRMED
-    assert len(await world.all_orders()) == 1
-    await world.assert_consistent()
-
-
-async def test_a_catalog_outage_answers_unavailable_naming_the_catalog(world) -> None:
-    world.cart.items["anon-ada"] = {"moby-dick": 1}
-    world.catalog.fail["ReserveStock"] = UNAVAILABLE
-    error = await _fails(world.stub.PlaceOrder(world.request()))
-    assert error.code() == UNAVAILABLE
-    assert (error.details() or "").startswith("catalog is unavailable")
-    assert world.payment.calls["Charge"] == 0
-
-
-async def test_payment_refusing_to_answer_fails_the_order_without_charging(world) -> None:
-    world.cart.items["anon-ada"] = {"moby-dick": 1}
-    world.payment.fail["Charge"] = UNAVAILABLE  # nothing recorded: GetPayment finds nothing
-
-    error = await _fails(world.stub.PlaceOrder(world.request()))
-
-    assert error.code() == UNAVAILABLE
-    assert error.details() == PAYMENT_DOWN
-    order = await _only_order(world)
-    assert (order.status, order.failure_reason) == (FAILED, PAYMENT_DOWN)
-    assert world.payment.charges() == []
-    assert world.catalog.stock["moby-dick"] == 5
-    await world.assert_consistent()
-
-
-async def test_a_charge_that_times_out_before_charging_charges_nothing(world) -> None:
-    world.cart.items["anon-ada"] = {"moby-dick": 1}
-    world.payment.delay_before["Charge"] = 3 * world.settings.charge_timeout_seconds
-
-    error = await _fails(world.stub.PlaceOrder(world.request()))
-
-    assert error.code() == UNAVAILABLE
-    assert error.details() == PAYMENT_DOWN
-    await asyncio.sleep(0.1)
-    assert world.payment.charges() == [], "the double's cancelled handler must not have charged"
-    await world.assert_consistent()
-
-
-@pytest.mark.parametrize("switch", ["lost reply", "slow reply"])
-async def test_a_charge_whose_reply_is_lost_still_confirms_with_one_charge(world, switch) -> None:
-    world.cart.items["anon-ada"] = {"moby-dick": 1}
-    if switch == "lost reply":
-        world.payment.fail_after["Charge"] = UNAVAILABLE
-    else:
-        world.payment.delay_after["Charge"] = 3 * world.settings.charge_timeout_seconds
-
-    order = await world.stub.PlaceOrder(world.request())
-
-    assert order.status == CONFIRMED
-    assert world.payment.calls["GetPayment"] >= 2  # before charging, and to learn the outcome
-    assert len(world.payment.charges()) == 1
-    await world.assert_consistent()
-
-
-async def test_unreachable_payment_leaves_the_order_pending_then_recovery_ends_it(world) -> None:
-    world.cart.items["anon-ada"] = {"moby-dick": 1}
-    await world.servers["payment"].stop()
-
-    error = await _fails(world.stub.PlaceOrder(world.request()))
-
-    assert error.code() == UNAVAILABLE
-    assert (error.details() or "").startswith("payment is unavailable")
-    order = await _only_order(world)
-    assert order.status == PENDING
-    assert world.catalog.stock["moby-dick"] == 4  # still held: the charge's outcome is unknown
-
-    # Recovery while payment is still down postpones; once it is back, it ends the order.
-    assert await recover_once(world.checkout, older_than_seconds=-1) == 0
-    await world.servers["payment"].start()
-    for _ in range(50):  # the channel reconnects after its backoff, as a later recovery pass would find
-        if await recover_once(world.checkout, older_than_seconds=-1):
-            break
-        await asyncio.sleep(0.1)
-
-    order = await _only_order(world)
-    assert (order.status, order.failure_reason) == (FAILED, INTERRUPTED)
-    assert world.payment.charges() == []
-    await world.assert_consistent()
-
-
-async def test_a_commit_the_catalog_refuses_refunds_the_charge(world) -> None:
-    world.cart.items["anon-ada"] = {"moby-dick": 1}
-    world.catalog.fail["CommitStock"] = grpc.StatusCode.FAILED_PRECONDITION
-
-    error = await _fails(world.stub.PlaceOrder(world.request()))
-
-    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert error.details() == NOT_KEPT
-    [payment] = world.payment.payments.values()
-    assert payment.status == payment_pb2.PAYMENT_STATUS_REFUNDED
-    order = await _only_order(world)
-    assert (order.status, order.payment_id) == (FAILED, payment.id)
-    assert world.catalog.stock["moby-dick"] == 5
-    await world.assert_consistent()
-
-
-async def test_a_compensation_that_cannot_run_yet_is_finished_by_recovery(world) -> None:
-    """Declined, but the catalog is down so the stock cannot be released: the order waits."""
-    world.cart.items["anon-ada"] = {"moby-dick": 1}
-    world.catalog.fail["ReleaseStock"] = UNAVAILABLE
-
-    error = await _fails(world.stub.PlaceOrder(world.request(number=DECLINED_CARD_NUMBER)))
-
-    assert error.code() == UNAVAILABLE
-    assert (await _only_order(world)).status == PENDING
-    del world.catalog.fail["ReleaseStock"]
-    assert await recover_once(world.checkout, older_than_seconds=-1) == 1
-    order = await _only_order(world)
-    assert (order.status, order.failure_reason) == (FAILED, "Your card was declined.")
-    assert world.payment.calls["Charge"] == 1
-    await world.assert_consistent()
-
-
-async def test_a_cart_that_cannot_be_emptied_does_not_undo_the_order(world) -> None:
-    world.cart.items["anon-ada"] = {"moby-dick": 1}
-    world.cart.fail["EmptyCart"] = UNAVAILABLE
-
-    order = await world.stub.PlaceOrder(world.request())
-
-    assert order.status == CONFIRMED
-    assert world.cart.items["anon-ada"] == {"moby-dick": 1}
-    await world.assert_consistent()
-
-
-async def test_a_charge_landing_after_another_replica_ended_the_saga_is_refunded(world) -> None:
-    """Replica B's recovery ends a slow checkout (no charge yet); replica A's charge then lands."""
-    world.cart.items["anon-ada"] = {"moby-dick": 1}
-    world.payment.delay_before["Charge"] = 0.5
-    live = asyncio.ensure_future(world.stub.PlaceOrder(world.request()))
-    await asyncio.wait_for(world.payment.started("Charge").wait(), timeout=5)
-
-    other_replica = await world.restarted()
-    assert await recover_once(other_replica, older_than_seconds=-1) == 1
-
-    error = await _fails(live)
-    assert (error.code(), error.details()) == (grpc.StatusCode.FAILED_PRECONDITION, INTERRUPTED)
-    [payment] = world.payment.payments.values()
-    assert payment.status == payment_pb2.PAYMENT_STATUS_REFUNDED
-    await world.assert_consistent()
-
-
 async def test_orders_are_private_to_their_shopper(world) -> None:
     world.cart.items["anon-ada"] = {"moby-dick": 1}
     mine = await world.stub.PlaceOrder(world.request())
@@ -378,13 +207,13 @@ async def test_orders_are_private_to_their_shopper(world) -> None:
         await world.stub.GetOrder(orders_pb2.GetOrderRequest(shopper_id="anon-ada", order_id=mine.id)) == mine
     )
     for shopper, order_id in [("anon-bob", mine.id), ("anon-ada", "ord_missing")]:
-        error = await _fails(
+        error = await fails(
             world.stub.GetOrder(orders_pb2.GetOrderRequest(shopper_id=shopper, order_id=order_id))
         )
         assert error.code() == grpc.StatusCode.NOT_FOUND
     others = await world.stub.ListOrders(orders_pb2.ListOrdersRequest(shopper_id="anon-bob"))
     assert (list(others.orders), others.total_size) == ([], 0)
-    error = await _fails(world.stub.GetOrder(orders_pb2.GetOrderRequest(shopper_id="", order_id=mine.id)))
+    error = await fails(world.stub.GetOrder(orders_pb2.GetOrderRequest(shopper_id="", order_id=mine.id)))
     assert field_violations(error)[0][0] == "shopper_id"
 
 
@@ -408,7 +237,7 @@ async def test_order_lists_page_newest_first_for_a_shopper_and_oldest_first_for_
     assert [o.id for o in everyone.orders] == ids[:3]
     assert everyone.total_size == 4
     # A page token only works for the list it was issued for.
-    error = await _fails(
+    error = await fails(
         world.stub.ListOrders(
             orders_pb2.ListOrdersRequest(shopper_id="anon-bob", page_token=first.next_page_token)
         )

@@ -49,7 +49,11 @@ from folio_testing.data import (
 )
 from folio_testing.issuer import TestIssuer
 
-PROCESSOR_TIMEOUT = 0.3
+from .conftest import CALL_TIMEOUT, CHARGE_TIMEOUT, CLIENT_TIMEOUT
+
+# The card processor that never answers is cut off after this; a good card answers far sooner,
+# even on a loaded machine.
+PROCESSOR_TIMEOUT = 1.0
 
 
 @dataclass
@@ -120,7 +124,8 @@ async def shop(tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[Shop]:
     settings = Settings(
         data_dir=tmp_path,
         service_addresses={name: f"127.0.0.1:{server.port}" for name, server in servers.items()},
-        charge_timeout_seconds=3,
+        call_timeout_seconds=CALL_TIMEOUT,
+        charge_timeout_seconds=CHARGE_TIMEOUT,
     )
     databases.append(Database.open(settings.resolved_database_url(), MIGRATIONS))
     store = SqlOrderStore(databases[-1])
@@ -136,10 +141,12 @@ async def shop(tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[Shop]:
     )
     as_orders, as_storefront = issuer.service_token("folio-orders"), issuer.service_token("folio-storefront")
     channel = {
-        name: issuer.channel(s.port, as_storefront if name == "orders" else as_orders)
+        name: issuer.channel(
+            s.port, as_storefront if name == "orders" else as_orders, default_timeout=CLIENT_TIMEOUT
+        )
         for name, s in servers.items()
     }
-    channel["operator"] = issuer.channel(servers["orders"].port, as_orders)
+    channel["operator"] = issuer.channel(servers["orders"].port, as_orders, default_timeout=CLIENT_TIMEOUT)
     yield Shop(
         orders=orders_pb2_grpc.OrdersServiceStub(channel["orders"]),
         cart=cart_pb2_grpc.CartServiceStub(channel["cart"]),

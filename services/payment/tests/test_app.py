@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -15,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from folio.common.v1 import money_pb2
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
+from folio_payment import app
 from folio_payment.settings import Settings
 from folio_platform.auth import bearer
 from folio_testing.data import TIMEOUT_CARD_NUMBER, card_message
@@ -105,3 +107,26 @@ def test_the_service_charges_times_out_and_keeps_its_ledger_across_restarts(
         assert payments.Charge(charge, timeout=5, metadata=orders) == paid
         listed = payments.ListPayments(payment_pb2.ListPaymentsRequest(), metadata=orders)
         assert [p.id for p in listed.payments] == [paid.id]
+
+
+class _Opened(Exception):
+    """Raised by the spy once the service has asked for its database."""
+
+
+async def test_the_payment_ledger_is_opened_durable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every commit of the ledger is synced to disk (SQLite synchronous=FULL): a confirmed order or a
+    recorded charge survives a power cut."""
+    asked: dict[str, object] = {}
+
+    def spy(url: str, migrations: object, **options: object) -> object:
+        asked.update(options)
+        raise _Opened
+
+    monkeypatch.setattr(app, "open_database", spy)
+    runtime = SimpleNamespace(
+        settings=Settings(), auth=None, telemetry=None, center=SimpleNamespace(config=None)
+    )
+    with pytest.raises(_Opened):
+        async with app.resources(runtime):  # type: ignore[arg-type]
+            pass
+    assert asked["durable"] is True

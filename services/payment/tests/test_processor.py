@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from folio_payment.processor import SimulatedProcessor, brand_of, check_card, luhn_valid
+from folio_payment.processor import Decision, SimulatedProcessor, brand_of, check_card, luhn_valid
 from folio_platform.errors import InvalidArgument
 
 
@@ -112,13 +112,47 @@ def test_a_good_card_is_normalised(
 )
 async def test_test_cards(number: str, approved: bool, code: str, message: str) -> None:
     card = check_card(number, 12, 2030, "123", now=_now)
-    decision = await SimulatedProcessor().authorize(card, 100, "USD")
+    decision = await SimulatedProcessor().authorize("key-1", card, 100, "USD")
 
     assert (decision.approved, decision.decline_code, decision.decline_message) == (approved, code, message)
 
 
-async def test_the_timeout_card_outlasts_the_callers_timeout() -> None:
+async def test_the_timeout_card_outlasts_the_callers_timeout_and_authorizes_nothing() -> None:
     card = check_card("4000 0000 0000 0119", 12, 2030, "123", now=_now)
+    processor = SimulatedProcessor()
 
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(SimulatedProcessor().authorize(card, 100, "USD"), 0.1)
+        await asyncio.wait_for(processor.authorize("key-1", card, 100, "USD"), 0.1)
+    assert await processor.lookup("key-1") is None
+
+
+async def test_the_lost_answer_card_authorizes_then_times_out_and_a_lookup_finds_it() -> None:
+    card = check_card("4000 0000 0000 0127", 12, 2030, "123", now=_now)
+    processor = SimulatedProcessor()
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(processor.authorize("key-1", card, 100, "USD"), 0.1)
+    assert await processor.lookup("key-1") == Decision(approved=True)
+
+
+async def test_a_repeated_key_gets_the_first_decision_and_no_second_authorization() -> None:
+    processor = SimulatedProcessor()
+    declined = check_card("4000 0000 0000 0002", 12, 2030, "123", now=_now)
+    good = check_card("4242 4242 4242 4242", 12, 2030, "123", now=_now)
+
+    first = await processor.authorize("key-1", declined, 100, "USD")
+    again = await processor.authorize("key-1", good, 100, "USD")
+
+    assert again == first
+    assert not first.approved
+    assert await processor.lookup("key-1") == first
+    assert await processor.lookup("key-2") is None
+
+
+async def test_the_simulation_remembers_a_bounded_number_of_keys() -> None:
+    processor = SimulatedProcessor(remembered=2)
+    good = check_card("4242 4242 4242 4242", 12, 2030, "123", now=_now)
+    for key in ("key-1", "key-2", "key-3"):
+        await processor.authorize(key, good, 100, "USD")
+    assert await processor.lookup("key-1") is None
+    assert await processor.lookup("key-3") == Decision(approved=True)

@@ -14,10 +14,17 @@ from sqlalchemy import Engine, text
 from folio.common.v1 import money_pb2
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_payment.ledger import SqlLedger
-from folio_payment.processor import CardDetails, Decision, SimulatedProcessor
-from folio_payment.servicer import ACCESS, PaymentServicer
+from folio_payment.processor import (
+    ANSWER_LOST,
+    CardDetails,
+    Decision,
+    ProcessorUnavailable,
+    SimulatedProcessor,
+)
+from folio_payment.servicer import ACCESS, PaymentServicer, _check_amount
+from folio_payment.servicer import _key as _key_of
 from folio_platform.database import Database
-from folio_platform.errors import field_violations
+from folio_platform.errors import InvalidArgument, field_violations
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
 from folio_testing.data import (
@@ -34,23 +41,36 @@ GOOD = card_message(GOOD_CARD_NUMBER)
 DECLINED = card_message(DECLINED_CARD_NUMBER)
 NO_FUNDS = card_message(NO_FUNDS_CARD_NUMBER)
 TIMES_OUT = card_message(TIMEOUT_CARD_NUMBER)
+ANSWER_IS_LOST = card_message(ANSWER_LOST)
 USD_10 = money_pb2.Money(currency_code="USD", minor_units=1000)
 
 
 class CountingProcessor(SimulatedProcessor):
-    """The simulated processor, counting the calls that reach it (a test spy)."""
+    """The simulated processor, counting the calls that reach it and the keys they carry (a test spy);
+    `unreachable_lookups` lookups fail as a processor that cannot answer would."""
 
     def __init__(self) -> None:
         super().__init__()
         self.calls = 0
+        self.keys: list[str] = []
+        self.lookups = 0
+        self.unreachable_lookups = 0
         self.answer = asyncio.Event()  # cleared by a test that wants to hold the answer back
         self.answer.set()
 
-    async def authorize(self, card: CardDetails, amount_minor: int, currency: str) -> Decision:
+    async def authorize(self, key: str, card: CardDetails, amount_minor: int, currency: str) -> Decision:
         self.calls += 1
+        self.keys.append(key)
         await asyncio.sleep(0.05)  # long enough for concurrent duplicates to overlap
         await self.answer.wait()
-        return await super().authorize(card, amount_minor, currency)
+        return await super().authorize(key, card, amount_minor, currency)
+
+    async def lookup(self, key: str) -> Decision | None:
+        self.lookups += 1
+        if self.unreachable_lookups:
+            self.unreachable_lookups -= 1
+            raise ProcessorUnavailable("card processor unreachable")
+        return await super().lookup(key)
 
 
 @dataclass
@@ -272,7 +292,66 @@ async def test_a_dead_claim_is_not_found_so_the_caller_knows_nothing_was_charged
     _dead_claim(payments.engine, key)
 
     assert (await _error(payments.get(key))).code() == grpc.StatusCode.NOT_FOUND
+    assert payments.processor.lookups == 1  # the processor said it authorized nothing under the key
     assert await payments.all() == []
+
+
+async def test_the_processor_is_asked_under_the_payment_key(payments: Payments) -> None:
+    key = _key()
+    await payments.stub.Charge(_charge(key))
+
+    assert payments.processor.keys == [key]
+
+
+async def test_an_authorization_whose_answer_is_lost_is_found_by_key_and_never_repeated(
+    payments: Payments,
+) -> None:
+    """The processor approves, then times out: payment asks it by key and records the approval."""
+    key = _key()
+    started = time.monotonic()
+    payment = await payments.stub.Charge(_charge(key, ANSWER_IS_LOST), timeout=5)
+
+    assert payment.status == payment_pb2.PAYMENT_STATUS_SUCCEEDED
+    assert PROCESSOR_TIMEOUT <= time.monotonic() - started < 3
+    assert (payments.processor.calls, payments.processor.lookups) == (1, 1)
+    assert await payments.stub.Charge(_charge(key, ANSWER_IS_LOST)) == payment
+    assert await payments.get(key) == payment
+    assert payments.processor.calls == 1
+    assert await payments.all() == [payment]
+
+
+async def test_an_outcome_the_processor_cannot_tell_stays_pending_until_it_can(payments: Payments) -> None:
+    key = _key()
+    payments.processor.unreachable_lookups = 1
+    error = await _error(payments.stub.Charge(_charge(key, ANSWER_IS_LOST), timeout=5))
+
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "cannot yet say whether it charged" in (error.details() or "")
+    assert [p.status for p in await payments.all()] == [payment_pb2.PAYMENT_STATUS_UNSPECIFIED]
+    # Once the claim is older than any charge can take, a lookup settles it: charged once.
+    with payments.engine.begin() as connection:
+        connection.execute(text("UPDATE payments SET claimed_at_ms = 1000"))
+    found = await payments.get(key)
+    assert found.status == payment_pb2.PAYMENT_STATUS_SUCCEEDED
+    assert (payments.processor.calls, payments.processor.lookups) == (1, 2)
+
+
+async def test_a_dead_claim_the_processor_authorized_is_recorded_not_charged_again(
+    payments: Payments,
+) -> None:
+    """A process died after the processor approved but before it recorded the answer."""
+    key = _key()
+    await payments.processor.authorize(key, check_card_details(), 1000, "USD")
+    _dead_claim(payments.engine, key)
+
+    for ask in (payments.get(key), payments.stub.Charge(_charge(key))):
+        assert (await ask).status == payment_pb2.PAYMENT_STATUS_SUCCEEDED
+    assert payments.processor.calls == 1  # the seeding call above; the retried Charge asked by key
+    assert [p.status for p in await payments.all()] == [payment_pb2.PAYMENT_STATUS_SUCCEEDED]
+
+
+def check_card_details() -> CardDetails:
+    return CardDetails(number=GOOD_CARD_NUMBER, brand="visa", exp_month=12, exp_year=2035, cvv="123")
 
 
 def _card(number: str, month: int, year: int, cvv: str) -> payment_pb2.Card:
@@ -304,6 +383,13 @@ def _card(number: str, month: int, year: int, cvv: str) -> payment_pb2.Card:
             payment_pb2.ChargeRequest(idempotency_key=_key(), amount=USD_10, card=GOOD, reference="x" * 101),
             "reference",
         ),
+        (
+            payment_pb2.ChargeRequest(
+                idempotency_key=_key(), amount=USD_10, card=GOOD, reference="ord\x1b[2J"
+            ),
+            "reference",
+        ),
+        (_charge(_key(), _card("4242424242424242\x00", 12, 2035, "123")), "card.number"),
     ],
 )
 async def test_a_bad_charge_names_the_field_and_records_nothing(
@@ -396,3 +482,11 @@ async def test_the_ledger_is_listed_oldest_first_in_pages(payments: Payments) ->
     assert [p.id for p in listed] == [p.id for p in charged]
     bad = await _error(payments.stub.ListPayments(payment_pb2.ListPaymentsRequest(page_token="nonsense")))
     assert field_violations(bad)[0][0] == "page_token"
+
+
+@pytest.mark.parametrize("value", ["order-key-1\n", "USD\n"])
+def test_keys_and_currencies_must_match_whole(value: str) -> None:
+    with pytest.raises(InvalidArgument):
+        _key_of("idempotency_key", value)
+    with pytest.raises(InvalidArgument):
+        _check_amount(money_pb2.Money(currency_code=value, minor_units=100))

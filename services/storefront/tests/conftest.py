@@ -273,6 +273,10 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 # A test-only signing key; real deployments get theirs from a secret store.
 TEST_SESSION_SECRET = "storefront-tests-" + "s" * 32
+# Deadlines far above any answer on a loaded two-core machine (the defaults are 3 s and 1.5 s), so a
+# busy machine never turns a slow answer into a 503: only a test about a dependency down meets one.
+REQUEST_BUDGET_SECONDS = 20.0
+BACKEND_TIMEOUT_SECONDS = 10.0
 
 
 def storefront_app(issuer: TestIssuer, catalog_address: str, data_dir: Path, **backends: str) -> FastAPI:
@@ -284,7 +288,13 @@ def storefront_app(issuer: TestIssuer, catalog_address: str, data_dir: Path, **b
         "orders": f"127.0.0.1:{free_port()}",
     }
     addresses |= backends
-    settings = Settings(service_addresses=addresses, session_secret=TEST_SESSION_SECRET, data_dir=data_dir)
+    settings = Settings(
+        service_addresses=addresses,
+        session_secret=TEST_SESSION_SECRET,
+        data_dir=data_dir,
+        request_timeout_seconds=REQUEST_BUDGET_SECONDS,
+        backend_timeout_seconds=BACKEND_TIMEOUT_SECONDS,
+    )
     auth = AuthSettings(
         issuer_url=issuer.url,
         client_id="folio-storefront",

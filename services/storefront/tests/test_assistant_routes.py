@@ -10,7 +10,7 @@ import pytest
 
 from folio.assistant.v1 import assistant_pb2, assistant_pb2_grpc
 from folio_assistant.servicer import ACCESS as ASSISTANT_ACCESS
-from folio_platform.errors import InvalidArgument, NotFound, to_status
+from folio_platform.errors import InvalidArgument, NotFound, ResourceExhausted, to_status
 from folio_platform.grpc_server import GrpcServer
 from folio_platform.telemetry import Telemetry
 from folio_testing.issuer import TestIssuer
@@ -43,6 +43,10 @@ class FakeAssistant(assistant_pb2_grpc.AssistantServiceServicer):
     async def Ask(self, request: Any, context: Any) -> AsyncIterator[assistant_pb2.AskEvent]:
         if not request.question.strip():
             await context.abort_with_status(to_status(InvalidArgument("question", "must not be empty")))
+        if request.question == "(all slots taken)":
+            raise ResourceExhausted(
+                "the assistant is answering 8 questions already; ask again in a few seconds"
+            )
         self.questions.append(request.question)
         for text in ("Extractive answer. ", "Moby-Dick [moby-dick]."):
             yield assistant_pb2.AskEvent(chunk=assistant_pb2.AnswerChunk(text=text))
@@ -121,6 +125,17 @@ async def test_ask_streams_chunks_then_citations_as_server_sent_events(shop: htt
     assert done["citations"] == [
         {"id": "moby-dick", "title": "Moby-Dick", "author": "Herman Melville", "url": "/books/moby-dick"}
     ]
+
+
+async def test_a_full_assistant_is_429_with_retry_after(shop: httpx.AsyncClient) -> None:
+    busy = await shop.get("/api/v1/assistant/ask", params={"q": "(all slots taken)"})
+    assert busy.status_code == 429
+    assert busy.headers["retry-after"] == "5"
+    assert busy.json()["error"] == {
+        "code": "resource_exhausted",
+        "message": "the assistant is answering 8 questions already; ask again in a few seconds",
+        "dependency": "assistant",
+    }
 
 
 async def test_similar_books_and_unknown_book(shop: httpx.AsyncClient) -> None:

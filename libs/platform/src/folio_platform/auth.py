@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 ALLOWED_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384"]
 # Keycloak names a client's service-account user this way; the dev provider does the same.
 SERVICE_ACCOUNT_PREFIX = "service-account-"
+# The realm role only service accounts hold (the realm file grants it to them and to nobody else):
+# a name or a client id is not proof, since a person's username is theirs to pick.
+SERVICE_ROLE = "folio-service"
+# Staff who read every shopper's orders and payments (customer service, finance).
+SUPPORT_ROLE = "support"
 # Anonymous shoppers' ids, minted by the storefront and known only to it and the shopper's cookie.
 GUEST_PREFIX = "anon-"
 STOREFRONT_CLIENT = "folio-storefront"
@@ -74,8 +79,16 @@ class Identity:
 
     @property
     def service(self) -> str | None:
-        """The client id when this is a service account's token, else None."""
-        if self.client_id and self.username == SERVICE_ACCOUNT_PREFIX + self.client_id:
+        """The client id when this is a service account's token, else None.
+
+        A service account is recognised by the realm role only service accounts carry, and its
+        username must be the one Keycloak gives the service account of the token's client (azp).
+        """
+        if (
+            SERVICE_ROLE in self.roles
+            and self.client_id
+            and self.username == SERVICE_ACCOUNT_PREFIX + self.client_id
+        ):
             return self.client_id
         return None
 

@@ -23,6 +23,9 @@ from folio_platform.registry import FileRegistry, Instance, Registry, RegistryDi
 
 log = logging.getLogger(__name__)
 
+# The FOLIO_ENVIRONMENT that refuses failure drills and gRPC reflection.
+PRODUCTION = "production"
+
 
 class CenterSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FOLIO_", extra="ignore")
@@ -52,7 +55,8 @@ class CenterSettings(BaseSettings):
     )
     zone: str = Field(default="local", description="registered as instance metadata (topology zone)")
     environment: str = Field(
-        default="development", description="the deployment environment; production refuses failure drills"
+        default="development",
+        description="the deployment environment; production refuses failure drills and serves no gRPC reflection",
     )
 
 
@@ -157,7 +161,7 @@ async def open_center(service: str, settings: CenterSettings | None = None) -> A
     """The config center (loaded and watched) and the registry for `service`, closed on exit."""
     settings = settings or CenterSettings()
     config = LiveConfig(
-        service, LiveSettings, config_source(settings), refuse_drills=settings.environment == "production"
+        service, LiveSettings, config_source(settings), refuse_drills=settings.environment == PRODUCTION
     )
     center = Center(service, settings, config, registry_for(settings))
     await config.start()

@@ -33,21 +33,29 @@ def driver_url(url: str) -> URL:
     raise ValueError(f"unsupported database {backend!r} in {url!r}: use sqlite or postgresql")
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, *, durable: bool) -> None:
+    # NORMAL in WAL mode stays consistent but may lose the last commits on a power cut or an OS
+    # crash; FULL syncs the log on every commit, so a committed transaction is never lost.
+    synchronous = "FULL" if durable else "NORMAL"
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         cursor = dbapi_connection.cursor()
         # WAL lets readers run beside a writer; foreign keys are off by default in SQLite;
         # busy_timeout makes a second writer wait for the lock instead of failing at once.
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
 
 
-def create_engine_for(url: str, *, pool_size: int = 8) -> Engine:
-    """A pooled engine; for SQLite the file's folder is created and the connection tuned."""
+def create_engine_for(url: str, *, pool_size: int = 8, durable: bool = False) -> Engine:
+    """A pooled engine; for SQLite the file's folder is created and the connection tuned.
+
+    `durable` is for ledgers (money, orders): SQLite then syncs every commit to disk
+    (synchronous=FULL). PostgreSQL commits durably by default either way.
+    """
     parsed = driver_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
@@ -55,7 +63,7 @@ def create_engine_for(url: str, *, pool_size: int = 8) -> Engine:
         # Looked up at call time (not imported by name) so that the OpenTelemetry SQLAlchemy
         # instrumentation, installed by configure_telemetry, traces every engine made here.
         engine = sqlalchemy.create_engine(parsed, pool_size=pool_size, max_overflow=0)
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, durable=durable)
         return engine
     return sqlalchemy.create_engine(parsed, pool_size=pool_size, max_overflow=4, pool_pre_ping=True)
 
@@ -90,15 +98,17 @@ class Database:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
 
     @classmethod
-    def open(cls, url: str, migrations: Path, *, workers: int = 8, name: str = "db") -> "Database":
+    def open(
+        cls, url: str, migrations: Path, *, workers: int = 8, name: str = "db", durable: bool = False
+    ) -> "Database":
         """Migrate the database at `url` to the newest revision in `migrations`, then connect."""
         migrate(url, migrations)
-        return cls.connect(url, workers=workers, name=name)
+        return cls.connect(url, workers=workers, name=name, durable=durable)
 
     @classmethod
-    def connect(cls, url: str, *, workers: int = 8, name: str = "db") -> "Database":
-        """Connect to the database at `url` as it is (no migration)."""
-        return cls(create_engine_for(url, pool_size=workers), workers=workers, name=name)
+    def connect(cls, url: str, *, workers: int = 8, name: str = "db", durable: bool = False) -> "Database":
+        """Connect to the database at `url` as it is (no migration); `durable`: see `create_engine_for`."""
+        return cls(create_engine_for(url, pool_size=workers, durable=durable), workers=workers, name=name)
 
     def __enter__(self) -> Self:
         return self
@@ -151,10 +161,10 @@ class Database:
 
 @contextlib.asynccontextmanager
 async def open_database(
-    url: str, migrations: Path, *, workers: int = 8, name: str = "db"
+    url: str, migrations: Path, *, workers: int = 8, name: str = "db", durable: bool = False
 ) -> AsyncIterator[Database]:
     """`Database.open` off the event loop (migrating blocks), closed on exit: a service's storage."""
-    db = await asyncio.to_thread(Database.open, url, migrations, workers=workers, name=name)
+    db = await asyncio.to_thread(Database.open, url, migrations, workers=workers, name=name, durable=durable)
     try:
         yield db
     finally:

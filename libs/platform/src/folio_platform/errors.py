@@ -59,6 +59,12 @@ class Unavailable(FolioError):
         self.dependency = dependency
 
 
+class ResourceExhausted(FolioError):
+    """Too busy to take this call now (HTTP 429); the caller may retry after a short wait."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class Unauthenticated(FolioError):
     """No token, or a token that does not verify (HTTP 401)."""
 

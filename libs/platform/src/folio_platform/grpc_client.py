@@ -2,7 +2,11 @@
 
 Retries use gRPC's own retry machinery (service config), limited to the methods the
 caller names as idempotent, with exponential backoff and a retry budget (throttling)
-so a struggling server is not buried under retries.
+so a struggling server is not buried under retries. Which methods are idempotent is the
+contract's to say: each method's `idempotency_level` option in the proto. A whole service
+named as idempotent is retried only for the methods its proto marks safe to repeat, and a
+method named on its own that the proto does not mark is refused, so a method without the
+option (payment's Charge) is never retried by any client.
 """
 
 import ipaddress
@@ -11,12 +15,27 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor_pb2 import MethodOptions
 
 from folio_platform.auth import TokenSource
 from folio_platform.deadlines import time_remaining
 from folio_platform.telemetry import Telemetry
 
 RETRYABLE_CODES = ["UNAVAILABLE", "RESOURCE_EXHAUSTED"]
+SAFE_TO_REPEAT = (MethodOptions.IDEMPOTENT, MethodOptions.NO_SIDE_EFFECTS)
+
+
+def is_idempotent(method: MethodDescriptor) -> bool:
+    """Does the proto mark `method` safe to repeat (idempotency_level IDEMPOTENT or NO_SIDE_EFFECTS)?"""
+    return method.GetOptions().idempotency_level in SAFE_TO_REPEAT
+
+
+def idempotent_methods(service: ServiceDescriptor) -> list[str]:
+    """The methods of `service` its proto marks safe to repeat, as "package.Service/Method" names
+    for `create_channel(idempotent_services=...)`."""
+    return [f"{service.full_name}/{method.name}" for method in service.methods if is_idempotent(method)]
 
 
 class _DeadlineUnaryUnary:
@@ -103,6 +122,31 @@ class BearerTokenStreamInterceptor(_BearerToken, grpc.aio.UnaryStreamClientInter
         return await continuation(await self._with_token(client_call_details), request)
 
 
+def retried_methods(names: Sequence[str]) -> list[str]:
+    """`names` checked against the protos this process knows: a whole service becomes the methods its
+    proto marks safe to repeat; a method it does not mark is refused (ValueError). A name no loaded
+    proto defines is kept as given."""
+    pool = descriptor_pool.Default()
+    retried: list[str] = []
+    for name in names:
+        service_name, _, method_name = name.partition("/")
+        try:
+            service = pool.FindServiceByName(service_name)
+        except KeyError:
+            retried.append(name)
+            continue
+        if not method_name:
+            retried += idempotent_methods(service)
+            continue
+        method = service.methods_by_name.get(method_name)
+        if method is not None and not is_idempotent(method):
+            raise ValueError(
+                f"{name} cannot be retried: its proto does not mark it safe to repeat (idempotency_level)"
+            )
+        retried.append(name)
+    return retried
+
+
 def _method_name(name: str) -> dict[str, str]:
     service, _, method = name.partition("/")
     return {"service": service, "method": method} if method else {"service": service}
@@ -111,14 +155,14 @@ def _method_name(name: str) -> dict[str, str]:
 def service_config(idempotent_services: Sequence[str], *, max_attempts: int = 3) -> dict[str, Any]:
     """gRPC service config: round-robin balancing, retries for `idempotent_services`.
 
-    Each entry is a whole service ("folio.catalog.v1.CatalogService") or one method of it
-    ("folio.cart.v1.CartService/GetCart") when only some of its methods are safe to repeat.
+    Each entry is a whole service ("folio.catalog.v1.CatalogService": the methods its proto marks
+    safe to repeat) or one method of it ("folio.cart.v1.CartService/GetCart"); see `retried_methods`.
     """
     return {
         "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
-                "name": [_method_name(name) for name in idempotent_services],
+                "name": [_method_name(name) for name in retried_methods(idempotent_services)],
                 "retryPolicy": {
                     "maxAttempts": max_attempts,
                     "initialBackoff": "0.05s",

@@ -1,9 +1,10 @@
 """A grpc.aio server with what every Folio service needs.
 
-Standard health service (grpc.health.v1) and reflection; every call is authorized against
-the service's declared `Access` rules before its handler runs (fail closed: an RPC without a
-rule is refused); each handler runs inside the caller's deadline and maps `FolioError`s to
-real status codes; SIGTERM or SIGINT flips health to NOT_SERVING, stops taking new calls and
+Standard health service (grpc.health.v1) and, outside production, reflection; every call is
+authorized against the service's declared `Access` rules before its handler runs (fail closed: an
+RPC without a rule is refused), then its request is checked for control characters in any text
+field (`folio_platform.text`); each handler runs inside the caller's deadline and maps
+`FolioError`s to real status codes; SIGTERM or SIGINT flips health to NOT_SERVING, stops taking new calls and
 lets in-flight ones finish.
 """
 
@@ -13,13 +14,14 @@ import inspect
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection as grpc_reflection
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics import MeterProvider
 
@@ -38,6 +40,7 @@ from folio_platform.deadlines import deadline_scope
 from folio_platform.errors import FolioError, PermissionDenied, Unauthenticated, to_status
 from folio_platform.settings import GrpcServiceSettings
 from folio_platform.telemetry import Telemetry
+from folio_platform.text import check_message
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +128,25 @@ class RpcMetrics:
 
 
 class FolioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Authorizes each call, runs its handler inside the caller's deadline, turns FolioErrors
-    into statuses, and (with telemetry on) records RED metrics per RPC."""
+    """Authorizes each call, refuses control characters in its request's text, runs its handler
+    inside the caller's deadline, turns FolioErrors into statuses, and (with telemetry on) records
+    RED metrics per RPC.
 
-    def __init__(self, auth: ServerAuth, rpc_metrics: RpcMetrics | None = None) -> None:
+    `multiline` names the string fields that may hold line breaks ("pkg.Message.field").
+    """
+
+    def __init__(
+        self,
+        auth: ServerAuth,
+        rpc_metrics: RpcMetrics | None = None,
+        *,
+        multiline: Collection[str] = frozenset(),
+    ) -> None:
         self.auth = auth
         self.rpc_metrics = rpc_metrics
-        # Wrapped handlers by method: building one per call showed up in profiles.
+        self.multiline = frozenset(multiline)
+        # Wrapped handlers by method: building one per call showed up in profiles. Only methods the
+        # server serves are kept, so callers inventing method names cannot grow it.
         self._wrapped: dict[str, Any] = {}
 
     async def intercept_service(
@@ -142,13 +157,20 @@ class FolioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-a
         method = handler_call_details.method
         wrapped = self._wrapped.get(method)
         if wrapped is None:
-            wrapped = self._wrapped[method] = self._wrap(method, await continuation(handler_call_details))
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return None
+            wrapped = self._wrapped[method] = self._wrap(method, handler)
         return wrapped
+
+    def _checked(self, request: Any) -> None:
+        if isinstance(request, Message):
+            check_message(request, multiline=self.multiline)
 
     def _wrap(self, method: str, handler: Any) -> Any:
         if handler is None or method.startswith(_OPEN_PREFIXES):
             return handler
-        auth = self.auth
+        auth, checked = self.auth, self._checked
         measure = self.rpc_metrics.measure if self.rpc_metrics is not None else _unmeasured
         if handler.unary_unary is not None:
             unary = handler.unary_unary
@@ -158,6 +180,7 @@ class FolioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-a
                     try:
                         caller = set_caller(await auth.authorize(method, context.invocation_metadata()))
                         try:
+                            checked(request)
                             return await unary(request, context)
                         finally:
                             reset_caller(caller)
@@ -177,6 +200,7 @@ class FolioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-a
                     try:
                         caller = set_caller(await auth.authorize(method, context.invocation_metadata()))
                         try:
+                            checked(request)
                             async for reply in stream(request, context):
                                 yield reply
                         finally:
@@ -206,10 +230,15 @@ class GrpcServer:
         auth: ServerAuth,
         grace_seconds: float = 5.0,
         extra_interceptors: Iterable[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
+        multiline: Collection[str] = frozenset(),
+        reflection: bool = True,
     ) -> None:
         rpc_metrics = RpcMetrics(telemetry.meter_provider) if telemetry.meter_provider is not None else None
         # Extra interceptors go first: the Folio one caches handlers and would skip them after one call.
-        interceptors: list[Any] = [*extra_interceptors, FolioServerInterceptor(auth, rpc_metrics)]
+        interceptors: list[Any] = [
+            *extra_interceptors,
+            FolioServerInterceptor(auth, rpc_metrics, multiline=multiline),
+        ]
         if telemetry.enabled:
             from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
@@ -222,14 +251,16 @@ class GrpcServer:
         self.service_names = list(service_names)
         register(self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [
-                *self.service_names,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ],
-            self.server,
-        )
+        # Reflection hands anyone the full contract; production serves it to nobody.
+        if reflection:
+            grpc_reflection.enable_server_reflection(
+                [
+                    *self.service_names,
+                    health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                    grpc_reflection.SERVICE_NAME,
+                ],
+                self.server,
+            )
         try:
             self.port = self.server.add_insecure_port(address)
         except RuntimeError as error:  # current grpcio raises; older versions returned 0
@@ -283,11 +314,15 @@ async def serve_grpc(
     access: Mapping[str, Access],
     center: Center | None = None,
     interceptors: Iterable[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
+    multiline: Collection[str] = frozenset(),
+    reflection: bool = True,
 ) -> None:
     """Serve on the settings' host and port until SIGTERM/SIGINT, then drain within their grace period.
 
     `access` says, for every RPC ("/pkg.Service/Method"), who may call it; with `center` the
-    instance is registered while it serves; `interceptors` run on every call, before authorization.
+    instance is registered while it serves; `interceptors` run on every call, before authorization;
+    `multiline` names the text fields that may hold line breaks; `reflection` serves the
+    reflection service (never in production).
     """
     verifier = TokenVerifier.from_settings(auth_settings)
     server = GrpcServer(
@@ -298,6 +333,8 @@ async def serve_grpc(
         auth=ServerAuth(verifier, access),
         grace_seconds=settings.shutdown_grace_seconds,
         extra_interceptors=interceptors,
+        multiline=multiline,
+        reflection=reflection,
     )
     try:
         await server.serve_until_signalled(center, settings.host)

@@ -5,9 +5,9 @@ RPC, and the resources it opens — and its `main()` is `run_service(spec)`. The
 the same for every service, in this order: settings from the environment (or exit naming the bad
 variable), logging, telemetry (before any database engine, so engines are traced), the config
 center and the registry, the service's own resources (which give the servicers and any extra
-interceptors), the server with health, reflection and per-RPC authorization, registration once it
-serves; on SIGTERM or SIGINT it deregisters, drains within the grace period and closes all of it
-in reverse order.
+interceptors), the server with health, reflection (not in production), per-RPC authorization and
+the control-character check of every request, registration once it serves; on SIGTERM or SIGINT
+it deregisters, drains within the grace period and closes all of it in reverse order.
 """
 
 import asyncio
@@ -19,7 +19,7 @@ import grpc
 import uvloop
 
 from folio_platform.auth import Access, AuthSettings
-from folio_platform.center import Center, CenterSettings, open_center
+from folio_platform.center import PRODUCTION, Center, CenterSettings, open_center
 from folio_platform.grpc_server import Register, serve_grpc
 from folio_platform.logging import configure_logging
 from folio_platform.settings import GrpcServiceSettings, load_settings
@@ -62,13 +62,16 @@ class ServiceSpec[S: GrpcServiceSettings]:
 
     `access` gives every RPC ("/pkg.Service/Method") its rule (an RPC without one is refused);
     `resources` opens what the service owns (storage, channels to the services it calls,
-    background tasks) and yields the `Serving` built on them; it closes them on exit.
+    background tasks) and yields the `Serving` built on them; it closes them on exit;
+    `multiline` names the request fields ("pkg.Message.field") that may hold line breaks (every
+    other text field refuses control characters).
     """
 
     name: str
     settings: type[S]
     access: Mapping[str, Access]
     resources: Resources[S]
+    multiline: frozenset[str] = frozenset()
 
 
 async def serve_service[S: GrpcServiceSettings](
@@ -94,6 +97,8 @@ async def serve_service[S: GrpcServiceSettings](
                     access=spec.access,
                     center=center,
                     interceptors=serving.interceptors,
+                    multiline=spec.multiline,
+                    reflection=center.settings.environment != PRODUCTION,
                 )
     finally:
         telemetry.shutdown()

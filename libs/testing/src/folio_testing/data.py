@@ -13,6 +13,7 @@ GOOD_CARD_NUMBER = "4242424242424242"  # approved
 DECLINED_CARD_NUMBER = "4000000000000002"  # declined: card_declined
 NO_FUNDS_CARD_NUMBER = "4000000000009995"  # declined: insufficient_funds
 TIMEOUT_CARD_NUMBER = "4000000000000119"  # the processor never answers
+LOST_ANSWER_CARD_NUMBER = "4000000000000127"  # the processor approves, then its answer is lost
 BAD_LUHN_CARD_NUMBER = "4242424242424241"  # fails the Luhn check: INVALID_ARGUMENT / 400
 EXP_MONTH, EXP_YEAR, CVV = 12, 2035, "123"
 EMAIL = "ada@example.org"

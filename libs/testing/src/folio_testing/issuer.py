@@ -20,7 +20,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from folio_platform.auth import Access, TokenVerifier
+from folio_platform.auth import SERVICE_ACCOUNT_PREFIX, SERVICE_ROLE, Access, TokenVerifier
 from folio_platform.grpc_client import create_channel
 from folio_platform.grpc_server import ServerAuth
 
@@ -101,8 +101,8 @@ class TestIssuer:
         """A client-credentials token for `client_id`'s service account, as Keycloak issues one."""
         return self.token(
             f"sa-{client_id}",
-            username=f"service-account-{client_id}",
-            roles=(),
+            username=f"{SERVICE_ACCOUNT_PREFIX}{client_id}",
+            roles=(SERVICE_ROLE,),
             client_id=client_id,
             **kwargs,
         )
@@ -111,14 +111,19 @@ class TestIssuer:
         """What a GrpcServer under test needs to verify this issuer's tokens against `access`."""
         return ServerAuth(TokenVerifier(issuer=self.url, audience=AUDIENCE, refresh_seconds=0.0), access)
 
-    def channel(self, port: int, token: str | None) -> grpc.aio.Channel:
-        """A channel to 127.0.0.1:`port` presenting `token` on every call (None: no token)."""
+    def channel(self, port: int, token: str | None, *, default_timeout: float = 2.0) -> grpc.aio.Channel:
+        """A channel to 127.0.0.1:`port` presenting `token` on every call (None: no token); a call
+        without its own deadline gets `default_timeout` seconds, as through the platform's channels."""
 
         async def source() -> str:
             assert token is not None
             return token
 
-        return create_channel([f"127.0.0.1:{port}"], token_source=source if token is not None else None)
+        return create_channel(
+            [f"127.0.0.1:{port}"],
+            token_source=source if token is not None else None,
+            default_timeout=default_timeout,
+        )
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [k.jwk() for k in self.keys]}

@@ -42,6 +42,9 @@ class KeycloakDouble:
     clients: dict[str, dict[str, Any]] = field(default_factory=dict)
     mappers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     components: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Users by id (here: the service accounts Keycloak makes for clients) and their realm roles by name.
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    user_roles: dict[str, list[str]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
 
@@ -50,6 +53,11 @@ class KeycloakDouble:
 
     def client(self, client_id: str) -> dict[str, Any]:
         return next(c for c in self.clients.values() if c["clientId"] == client_id)
+
+    def service_account_roles(self, client_id: str) -> set[str]:
+        """The realm roles of `client_id`'s service account."""
+        user = next(u for u in self.users.values() if u.get("serviceAccountClientId") == client_id)
+        return set(self.user_roles[user["id"]])
 
     def component(self, name: str, parent: str | None = None) -> dict[str, Any]:
         return next(
@@ -77,6 +85,16 @@ class KeycloakDouble:
             client["secret"] = secrets.token_urlsafe(24)
         self.clients[client_id] = client
         self.mappers[client_id] = {}
+        if client.get("serviceAccountsEnabled"):
+            # Keycloak makes the service-account user with the client, holding the realm's default roles.
+            user_id = str(uuid.uuid4())
+            self.users[user_id] = {
+                "id": user_id,
+                "username": f"service-account-{client['clientId']}",
+                "serviceAccountClientId": client["clientId"],
+                "enabled": True,
+            }
+            self.user_roles[user_id] = [r for r in self.roles if r.startswith("default-roles-")]
         for mapper in mappers:
             self.add_mapper(client_id, mapper)
         return client_id
@@ -145,6 +163,22 @@ class KeycloakDouble:
                 lambda m: (200, self._page(list(self.roles.values()), query), None),
             ),
             ("POST", realm_path + "/roles", lambda m: self._create_role(m[0], body)),
+            ("GET", realm_path + r"/roles/(?P<name>[^/]+)", lambda m: self._get_role(m["name"])),
+            (
+                "GET",
+                realm_path + r"/clients/(?P<id>[^/]+)/service-account-user",
+                lambda m: self._service_account_user(m["id"]),
+            ),
+            (
+                "GET",
+                realm_path + r"/users/(?P<id>[^/]+)/role-mappings/realm",
+                lambda m: (200, [self.roles[n] for n in self.user_roles.get(m["id"], [])], None),
+            ),
+            (
+                "POST",
+                realm_path + r"/users/(?P<id>[^/]+)/role-mappings/realm",
+                lambda m: self._map_roles(m["id"], body),
+            ),
             ("PUT", realm_path + r"/roles/(?P<name>[^/]+)", lambda m: self._update_role(m["name"], body)),
             ("GET", realm_path + "/clients", lambda m: (200, self._clients(query), None)),
             ("POST", realm_path + "/clients", lambda m: self._create_client(m[0], body)),
@@ -207,6 +241,25 @@ class KeycloakDouble:
             return 409, {"errorMessage": f"Role with name {body['name']} already exists"}, None
         self.roles[body["name"]] = {"id": str(uuid.uuid4()), "composite": False, **body}
         return 201, None, f"{path}/{body['name']}"
+
+    def _get_role(self, name: str) -> tuple[int, Any, str | None]:
+        if name not in self.roles:
+            return 404, {"error": "Could not find role"}, None
+        return 200, self.roles[name], None
+
+    def _service_account_user(self, client_id: str) -> tuple[int, Any, str | None]:
+        if client_id not in self.clients or not self.clients[client_id].get("serviceAccountsEnabled"):
+            return 400, {"error": "Service account not enabled for the client"}, None
+        clients_id = self.clients[client_id]["clientId"]
+        user = next(u for u in self.users.values() if u["serviceAccountClientId"] == clients_id)
+        return 200, user, None
+
+    def _map_roles(self, user_id: str, body: list[dict[str, Any]]) -> tuple[int, Any, str | None]:
+        if user_id not in self.users or any(r.get("name") not in self.roles for r in body):
+            return 404, {"error": "Could not find user or role"}, None
+        held = self.user_roles.setdefault(user_id, [])
+        held.extend(r["name"] for r in body if r["name"] not in held)
+        return 204, None, None
 
     def _update_role(self, name: str, body: dict[str, Any]) -> tuple[int, Any, str | None]:
         self.roles[name] = {**self.roles[name], **body}

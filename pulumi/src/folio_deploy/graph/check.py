@@ -6,7 +6,8 @@ identity provider, Nacos, the OTLP endpoint), the gateway's routes, the Ingress,
 wiring (Keycloak's directory and database, the Collector's exporters, Prometheus' ServiceMonitors,
 Grafana's data sources). For each edge the checker follows the name to a Service and its pods, then asks
 the NetworkPolicies of both ends, Istio (mTLS mode, AuthorizationPolicies, which address is dialled) and
-checks the Secrets, settings and telemetry pipelines the pods depend on.
+checks the Secrets, settings and telemetry pipelines the pods depend on, and the mesh's retries
+(graph.retries: nothing that could act twice is retried, and retries have a budget).
 """
 
 import json
@@ -17,8 +18,9 @@ from urllib.parse import urlsplit
 
 from folio_deploy.graph import guards
 from folio_deploy.graph import settings as code
-from folio_deploy.graph.model import CRD_GROUPS, Model
+from folio_deploy.graph.model import CRD_GROUPS, Finding, Model
 from folio_deploy.graph.platform import DATA_STORES, DESCRIBED
+from folio_deploy.graph.retries import check_retries
 
 CLUSTER_DOMAIN = "cluster.local"
 # Settings that hold an address a service dials (the shop's own public URL is given to browsers instead).
@@ -92,18 +94,6 @@ class Edge:
 
     def __str__(self) -> str:
         return f"{self.source.key} -> {self.host}:{self.port} ({self.why})"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A broken edge or dependency: its class (dns, policy, mesh, secret, env, pipeline, install) and why."""
-
-    kind: str
-    subject: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"[{self.kind}] {self.subject}: {self.message}"
 
 
 def selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
@@ -475,6 +465,7 @@ class Graph:
         findings += self.check_principals() + self.check_references() + self.check_settings()
         findings += self.check_telemetry() + self.check_installed() + self.check_identity()
         findings += self.check_fences() + self.check_registry() + self.check_gateway() + self.check_qdrant()
+        findings += check_retries(self.model)
         return findings + guards.check(self)
 
     def check_edge(self, edge: Edge) -> list[Finding]:

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from folio_deploy.graph.model import REPO
+from folio_deploy.graph.model import REPO, Finding
 from folio_deploy.graph.platform import VOLUMES, value_at
 from folio_deploy.neuvector import PLATFORM_RULES, namespace_group, service_group
 
 if TYPE_CHECKING:
-    from folio_deploy.graph.check import Edge, Finding, Graph, Pod
+    from folio_deploy.graph.check import Edge, Graph, Pod
 
 WORKFLOWS = REPO / ".github" / "workflows"
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -93,7 +93,6 @@ def neuvector_rules(graph: "Graph") -> list[Allowed]:
 def check_runtime(graph: "Graph") -> list["Finding"]:
     """NeuVector: every Folio group has its rules in the mode of its environment, every call edge of a Folio
     pod is a rule and every rule a call edge (besides DNS and the mesh's control plane)."""
-    from folio_deploy.graph.check import Finding
 
     release = graph.model.releases.get("neuvector")
     if release is None:
@@ -196,7 +195,6 @@ def workflow_identities(repository: str) -> list[dict[str, str]]:
 
 def check_supply_chain(graph: "Graph") -> list["Finding"]:
     """Folio's pods start only from images signed by the CI workflow's identity, from the Folio registry."""
-    from folio_deploy.graph.check import Finding
 
     if "policy-controller" not in graph.model.releases:
         return []
@@ -239,7 +237,6 @@ def check_supply_chain(graph: "Graph") -> list["Finding"]:
 
 def check_storage(graph: "Graph") -> list["Finding"]:
     """Every stateful release keeps its volumes on Longhorn's replicated class, backed up on a schedule."""
-    from folio_deploy.graph.check import Finding
 
     longhorn = graph.model.releases.get("longhorn")
     if longhorn is None:
@@ -288,7 +285,6 @@ def check_storage(graph: "Graph") -> list["Finding"]:
 
 def check_registry(graph: "Graph") -> list["Finding"]:
     """Harbor's project is the one the app pulls from; its CI robot may push there and nowhere else."""
-    from folio_deploy.graph.check import Finding
 
     projects = list(graph.model.of_kind("HarborProject"))
     if "harbor" not in graph.model.releases:

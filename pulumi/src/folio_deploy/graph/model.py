@@ -98,6 +98,19 @@ class Charts:
         self.close()
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A broken edge or dependency: its class (dns, policy, mesh, secret, env, pipeline, install,
+    retry) and why."""
+
+    kind: str
+    subject: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.kind}] {self.subject}: {self.message}"
+
+
 @dataclass
 class Release:
     name: str

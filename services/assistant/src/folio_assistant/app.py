@@ -31,7 +31,7 @@ SERVICE_NAME = assistant_pb2.DESCRIPTOR.services_by_name["AssistantService"].ful
 IDEMPOTENT = {
     "catalog": [catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name],
     "orders": [
-        f"{orders_pb2.DESCRIPTOR.services_by_name['OrdersService'].full_name}/ListAllOrders",
+        f"{orders_pb2.DESCRIPTOR.services_by_name['OrdersService'].full_name}/ListCoPurchases",
     ],
 }
 START_INGEST_ATTEMPTS = 20
@@ -104,7 +104,7 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
                     idempotent_services=methods,
                     default_timeout=settings.call_timeout_seconds,
                     telemetry=runtime.telemetry,
-                    # As itself: catalog reads are public, orders' purchase history is not.
+                    # As itself: catalog reads are public, orders' co-purchase pairs are not.
                     token_source=tokens.token,
                 )
                 stack.push_async_callback(channels[name].close, None)
@@ -130,6 +130,7 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
             answerer=Answerer(llm=llm, settings=llm_settings),
             ingestion=ingestion,
             question_max_chars=settings.question_max_chars,
+            ask_concurrency=settings.ask_max_concurrent,
         )
         log.info(
             "assistant ready",

@@ -1,4 +1,4 @@
-"""Ingestion: catalog (and order history) over gRPC into the graph and the vector index.
+"""Ingestion: catalog (and books bought together) over gRPC into the graph and the vector index.
 
 Incremental: a book is (re)indexed only when its content hash differs from the one stored
 with its vector. Idempotent: graph writes are MERGEs and vector writes upserts by a stable
@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, replace
-from itertools import combinations
 from typing import Any
 
 import grpc
@@ -82,19 +80,18 @@ async def read_catalog(catalog: catalog_pb2_grpc.CatalogServiceAsyncStub) -> lis
 
 
 async def read_purchase_pairs(orders: orders_pb2_grpc.OrdersServiceAsyncStub) -> list[tuple[str, str, int]]:
-    """(book a, book b, confirmed orders containing both), a < b, from every order."""
-    together: Counter[tuple[str, str]] = Counter()
+    """(book a, book b, distinct confirmed orders holding both), a < b, as orders publishes them:
+    aggregated pairs above its floor of supporting orders. No order, shopper or address is read."""
+    pairs: list[tuple[str, str, int]] = []
     token = ""
     while True:
-        page = await orders.ListAllOrders(
-            orders_pb2.ListAllOrdersRequest(page_size=PAGE_SIZE, page_token=token)
+        page = await orders.ListCoPurchases(
+            orders_pb2.ListCoPurchasesRequest(page_size=PAGE_SIZE, page_token=token)
         )
-        for order in page.orders:
-            if order.status == orders_pb2.ORDER_STATUS_CONFIRMED:
-                together.update(combinations(sorted({line.book_id for line in order.lines}), 2))
+        pairs.extend((p.book_id_a, p.book_id_b, p.orders) for p in page.pairs)
         token = page.next_page_token
         if not token:
-            return [(a, b, n) for (a, b), n in sorted(together.items())]
+            return pairs
 
 
 class Ingestion:

@@ -2,6 +2,8 @@
 
 import asyncio
 import logging
+import re
+import unicodedata
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +14,13 @@ from folio_assistant.answer import Answerer, Chunk, Done
 from folio_assistant.ingest import Ingestion, Progress
 from folio_assistant.retrieval import Retrieval, Retriever
 from folio_platform.auth import PUBLIC, role, rules_for
-from folio_platform.errors import FolioError, InvalidArgument, NotFound, Unavailable, to_status
+from folio_platform.errors import (
+    FolioError,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +51,34 @@ def progress_message(progress: Progress) -> assistant_pb2.IngestProgress:
     )
 
 
+# The catalog's ids (books, genres): lowercase slugs.
+CATALOG_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,159}")
+
+
 def text_field(value: str, field: str, max_chars: int) -> str:
-    """A required free-text field, trimmed, within the length limit."""
+    """A required free-text field, trimmed, within the length limit, without control characters
+    (tabs and line breaks are text)."""
     text = value.strip()
     if not text:
         raise InvalidArgument(field, "must not be empty")
     if len(text) > max_chars:
         raise InvalidArgument(field, f"must be at most {max_chars} characters (got {len(text)})")
+    if any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" for c in text):
+        raise InvalidArgument(field, "must not contain control characters")
     return text
+
+
+def id_field(value: str, field: str, *, required: bool = True) -> str:
+    """A catalog id (a lowercase slug such as 'moby-dick'); empty is allowed when not required."""
+    if not value and not required:
+        return ""
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if not CATALOG_ID.fullmatch(value):
+        raise InvalidArgument(
+            field, "must be a catalog id such as 'moby-dick' (lowercase letters, digits, hyphens)"
+        )
+    return value
 
 
 def limit_field(value: int, field: str, *, default: int, maximum: int) -> int:
@@ -98,12 +126,15 @@ class AssistantServicer(assistant_pb2_grpc.AssistantServiceServicer):
         answerer: Answerer,
         ingestion: Ingestion,
         question_max_chars: int,
+        ask_concurrency: int = 8,
         retrieval_timeout: float = 5.0,
     ) -> None:
         self._retriever = retriever
         self._answerer = answerer
         self._ingestion = ingestion
         self._max_chars = question_max_chars
+        self._ask_concurrency = ask_concurrency
+        self._asking = 0
         self._retrieval_timeout = retrieval_timeout
 
     async def _retrieve(self, text: str, **kwargs: Any) -> Retrieval:
@@ -123,19 +154,23 @@ class AssistantServicer(assistant_pb2_grpc.AssistantServiceServicer):
     ) -> assistant_pb2.SemanticSearchResponse:
         query = text_field(request.query, "query", self._max_chars)
         limit = limit_field(request.limit, "limit", default=10, maximum=50)
-        retrieval = await self._retrieve(query, k=limit, genre_id=request.genre_id or None, with_facts=False)
+        genre_id = id_field(request.genre_id, "genre_id", required=False)
+        retrieval = await self._retrieve(query, k=limit, genre_id=genre_id or None, with_facts=False)
         return assistant_pb2.SemanticSearchResponse(hits=hits_message(retrieval))
 
     async def SimilarBooks(
         self, request: assistant_pb2.SimilarBooksRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> assistant_pb2.SimilarBooksResponse:
-        book_id = text_field(request.book_id, "book_id", 200)
+        book_id = id_field(request.book_id, "book_id")
         limit = limit_field(request.limit, "limit", default=6, maximum=20)
         try:
             async with asyncio.timeout(self._retrieval_timeout):
                 retrieval = await self._retriever.similar(book_id, limit=limit)
         except TimeoutError:
             raise Unavailable("assistant index", "similar books timed out") from None
+        except Exception as error:
+            log.exception("similar books failed")
+            raise Unavailable("assistant index", f"similar books failed: {type(error).__name__}") from error
         if retrieval is None:
             raise NotFound(f"book {book_id!r} is not in the assistant's index")
         return assistant_pb2.SimilarBooksResponse(books=hits_message(retrieval))
@@ -143,14 +178,23 @@ class AssistantServicer(assistant_pb2_grpc.AssistantServiceServicer):
     async def Ask(
         self, request: assistant_pb2.AskRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[assistant_pb2.AskEvent]:
-        # The platform interceptor maps errors for unary calls only; a stream aborts here.
+        # Each answer holds a slot from retrieval to its last event; when all are taken the caller is
+        # told at once (RESOURCE_EXHAUSTED, 429 at the edge) rather than queued behind a slow model.
+        # The platform's interceptor turns a FolioError raised before the first event into the status.
+        if self._asking >= self._ask_concurrency:
+            raise ResourceExhausted(
+                f"the assistant is answering {self._asking} questions already; ask again in a few seconds"
+            )
+        self._asking += 1
         try:
-            question = text_field(request.question, "question", self._max_chars)
-            retrieval = await self._retrieve(question)
-        except FolioError as error:
-            # grpc-stubs lacks the aio context's abort_with_status.
-            await context.abort_with_status(to_status(error))  # type: ignore[attr-defined]
-            return
+            async for event in self._answer(request):
+                yield event
+        finally:
+            self._asking -= 1
+
+    async def _answer(self, request: assistant_pb2.AskRequest) -> AsyncIterator[assistant_pb2.AskEvent]:
+        question = text_field(request.question, "question", self._max_chars)
+        retrieval = await self._retrieve(question)
         building = ""
         if self._ingestion.running:
             p = self._ingestion.progress

@@ -39,6 +39,9 @@ class Settings(GrpcServiceSettings):
     )
     llm_max_tokens: int = Field(default=400, gt=0, le=4096)
     question_max_chars: int = Field(default=500, ge=10, le=4000)
+    ask_max_concurrent: int = Field(
+        default=8, ge=1, le=1000, description="answers in progress at once; past it Ask is RESOURCE_EXHAUSTED"
+    )
     ingest_on_start: bool = Field(
         default=True, description="index the catalog in the background at start when the index is empty"
     )

@@ -9,7 +9,7 @@ from folio_cart.store import CartStore, Line
 from folio_platform.auth import checked_shopper, rules_for, signed_in
 from folio_platform.errors import InvalidArgument
 
-BOOK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,159}$")
+BOOK_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,159}")
 
 Context = grpc.aio.ServicerContext[object, object]
 
@@ -27,7 +27,7 @@ def _shopper(value: str) -> str:
 
 
 def _book(value: str) -> str:
-    if not BOOK_ID.match(value):
+    if not BOOK_ID.fullmatch(value):
         raise InvalidArgument("book_id", "must be a catalog book id such as 'moby-dick'")
     return value
 

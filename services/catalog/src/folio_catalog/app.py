@@ -7,7 +7,7 @@ from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio_catalog.drills import LatencyDrill
 from folio_catalog.repository import SqlCatalogRepository
 from folio_catalog.seed import load_seed
-from folio_catalog.servicer import ACCESS, CatalogServicer
+from folio_catalog.servicer import ACCESS, MULTILINE, CatalogServicer
 from folio_catalog.settings import Settings
 from folio_catalog.tables import MIGRATIONS
 from folio_platform.database import open_database
@@ -36,7 +36,9 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
 
 
 def spec() -> ServiceSpec[Settings]:
-    return ServiceSpec(name="catalog", settings=Settings, access=ACCESS, resources=resources)
+    return ServiceSpec(
+        name="catalog", settings=Settings, access=ACCESS, resources=resources, multiline=MULTILINE
+    )
 
 
 def main() -> None:

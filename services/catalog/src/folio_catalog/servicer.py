@@ -18,8 +18,8 @@ from folio_platform import pagination
 from folio_platform.auth import PUBLIC, role, rules_for, services_only
 from folio_platform.errors import InvalidArgument, NotFound
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,159}$")
-RESERVATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,159}")
+RESERVATION_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 MAX_LINES = 50
 MAX_QUANTITY = 99
 STATES = {
@@ -43,7 +43,7 @@ def _check_id(field: str, value: str, *, required: bool = True) -> None:
         if required:
             raise InvalidArgument(field, "is required")
         return
-    if not ID_PATTERN.match(value):
+    if not ID_PATTERN.fullmatch(value):
         raise InvalidArgument(
             field, "must be a lowercase slug such as 'moby-dick' (letters, digits, hyphens)"
         )
@@ -95,7 +95,7 @@ def reservation_message(reservation: ReservationRecord) -> catalog_pb2.Reservati
 
 
 def _check_reservation_id(value: str) -> None:
-    if not RESERVATION_ID.match(value):
+    if not RESERVATION_ID.fullmatch(value):
         raise InvalidArgument("reservation_id", "is required: 1-100 letters, digits, '-' or '_'")
 
 
@@ -111,6 +111,10 @@ ACCESS = rules_for(
         **dict.fromkeys(("ReserveStock", "ReleaseStock", "CommitStock"), _ORDERS),
         **dict.fromkeys(("CreateBook", "UpdateBook"), role("catalog-admin")),
     },
+)
+# A book's description may run over several lines; every other text field is one line.
+MULTILINE = frozenset(
+    f"folio.catalog.v1.{message}.description" for message in ("CreateBookRequest", "UpdateBookRequest")
 )
 
 

@@ -19,6 +19,8 @@ from urllib.parse import urlencode
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from folio_platform.auth import SERVICE_ACCOUNT_PREFIX, SERVICE_ROLE
+
 CODE_SECONDS = 60
 
 
@@ -83,7 +85,14 @@ class SigningKey:
 
 
 def load_users(path: Path) -> dict[str, User]:
+    """The people who may sign in; none of them may pass for a service account."""
     raw = json.loads(path.read_text())
+    for name, user in raw.items():
+        if SERVICE_ROLE in user.get("roles", ()) or name.startswith(SERVICE_ACCOUNT_PREFIX):
+            raise ValueError(
+                f"user {name!r}: the role {SERVICE_ROLE} and the name prefix "
+                f"{SERVICE_ACCOUNT_PREFIX!r} belong to service accounts only"
+            )
     return {
         name: User(
             username=name,
@@ -286,7 +295,8 @@ class Provider:
             "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"folio-dev-oidc:client:{client.client_id}")),
             "preferred_username": f"service-account-{client.client_id}",
             "azp": client.client_id,
-            "realm_access": {"roles": []},
+            # As the realm file grants it to Keycloak's service accounts, and to nobody else.
+            "realm_access": {"roles": [SERVICE_ROLE]},
         }
         return {
             "access_token": self._sign({**claims, "aud": self.audience, "typ": "Bearer"}),

@@ -12,7 +12,7 @@ from folio.cart.v1 import cart_pb2, cart_pb2_grpc
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
-from folio_orders.recovery import recover_forever
+from folio_orders.recovery import Backoff, recover_forever
 from folio_orders.saga import Backends, Checkout
 from folio_orders.servicer import ACCESS, OrdersServicer
 from folio_orders.settings import Settings
@@ -21,18 +21,19 @@ from folio_orders.tables import MIGRATIONS
 from folio_platform.auth import ServiceTokens, TokenSource
 from folio_platform.database import open_database
 from folio_platform.discovery import Discovery, StaticDiscovery
+from folio_platform.grpc_client import idempotent_methods
 from folio_platform.registry import ServiceChannel
 from folio_platform.service import Runtime, Servicer, ServiceSpec, Serving, run_service
 from folio_platform.telemetry import Telemetry
 
 SERVICE_NAME = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
-_CART = cart_pb2.DESCRIPTOR.services_by_name["CartService"].full_name
-# Retried on UNAVAILABLE only because each is safe to repeat: stock calls by reservation id,
-# Charge and Refund by idempotency key, GetCart and EmptyCart by nature (AddItem is not).
+# Retried on UNAVAILABLE only where the proto marks a method safe to repeat (idempotency_level):
+# stock calls by reservation id, Refund and GetPayment by key, cart reads and removals. Never
+# Charge: a charge that got no answer is looked up with GetPayment, not sent again.
 IDEMPOTENT = {
-    "catalog": [catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name],
-    "cart": [f"{_CART}/GetCart", f"{_CART}/EmptyCart"],
-    "payment": [payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name],
+    "catalog": idempotent_methods(catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]),
+    "cart": idempotent_methods(cart_pb2.DESCRIPTOR.services_by_name["CartService"]),
+    "payment": idempotent_methods(payment_pb2.DESCRIPTOR.services_by_name["PaymentService"]),
 }
 
 
@@ -74,7 +75,7 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
     recovery loop (stopped before the channels close)."""
     settings, center = runtime.settings, runtime.center
     async with (
-        open_database(settings.resolved_database_url(), MIGRATIONS, name="orders-db") as db,
+        open_database(settings.resolved_database_url(), MIGRATIONS, name="orders-db", durable=True) as db,
         ServiceTokens.from_settings(runtime.auth) as tokens,
     ):
         store = SqlOrderStore(db)
@@ -86,6 +87,10 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
                 checkout,
                 interval=settings.recovery_interval_seconds,
                 older_than=settings.recovery_after_seconds,
+                limit=settings.recovery_batch,
+                backoff=Backoff(
+                    first=settings.recovery_interval_seconds, cap=settings.recovery_max_backoff_seconds
+                ),
             )
         )
         servicer = OrdersServicer(store, checkout)

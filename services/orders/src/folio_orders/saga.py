@@ -1,4 +1,4 @@
-"""The checkout saga: cart -> reserve stock -> charge -> commit stock -> confirm -> empty cart.
+"""The checkout saga: cart -> reserve stock -> charge -> commit stock -> confirm -> clear the ordered lines.
 
 One state machine serves the live request, a retried request and the recovery loop: each step
 is recorded before the next begins, and every remote call is idempotent (the reservation id is
@@ -347,13 +347,24 @@ class Checkout:
         await self.store.confirmed(order.id)
 
     async def _empty_cart(self, order: OrderRecord) -> None:
+        """Take the books it ordered out of the shopper's cart; a line added during checkout stays."""
         b = self.backends
-        try:
-            request = cart_pb2.EmptyCartRequest(shopper_id=order.shopper_id)
-            await b.cart.EmptyCart(request, timeout=_budget(b.call_timeout))
-        except grpc.aio.AioRpcError as error:
-            # The order stands; a cart left full is an annoyance, not an inconsistency.
-            log.warning("could not empty the cart", extra={"order_id": order.id, "code": error.code().name})
+        removals = [
+            b.cart.RemoveItem(
+                cart_pb2.RemoveItemRequest(shopper_id=order.shopper_id, book_id=line.book_id),
+                timeout=_budget(b.call_timeout),
+            )
+            for line in order.lines
+        ]
+        for outcome in await asyncio.gather(*removals, return_exceptions=True):
+            if isinstance(outcome, grpc.aio.AioRpcError):
+                # The order stands; a line left in the cart is an annoyance, not an inconsistency.
+                log.warning(
+                    "could not take an ordered book out of the cart",
+                    extra={"order_id": order.id, "code": outcome.code().name},
+                )
+            elif isinstance(outcome, BaseException):
+                raise outcome
 
 
 def _card_refusal(error: grpc.aio.AioRpcError) -> _Refused:

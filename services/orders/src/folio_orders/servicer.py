@@ -3,8 +3,9 @@
 Called by the storefront on behalf of the shopper in its session: with the person's own token,
 or with the storefront's service account for a guest. Every shopper-scoped call names
 `shopper_id`, the caller must be allowed to act for it, and another shopper's order is
-NOT_FOUND. ListAllOrders is the operators' view (`folio reconcile`, admins, the assistant's
-"readers also bought").
+NOT_FOUND. ListAllOrders is the operators' view (`folio reconcile`, admins). ListCoPurchases is
+what the assistant learns "readers also bought" from: pairs of book ids with the number of
+distinct orders behind them, published only above a floor of supporting orders.
 """
 
 import re
@@ -16,7 +17,7 @@ from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio_orders.saga import Checkout, failure_error
 from folio_orders.store import OrderRecord, OrderStatus, OrderStore
 from folio_platform import pagination
-from folio_platform.auth import checked_shopper, role, rules_for, signed_in
+from folio_platform.auth import SUPPORT_ROLE, checked_shopper, role, rules_for, signed_in
 from folio_platform.errors import InvalidArgument, NotFound, Unavailable
 
 KEY = re.compile(r"[A-Za-z0-9_-]{8,100}")
@@ -26,6 +27,9 @@ STATUSES = {
     OrderStatus.CONFIRMED: orders_pb2.ORDER_STATUS_CONFIRMED,
     OrderStatus.FAILED: orders_pb2.ORDER_STATUS_FAILED,
 }
+# A pair bought together is published only when this many distinct orders hold both: below it,
+# a pair could reveal one shopper's basket (through "readers also bought" on a book page).
+CO_PURCHASE_MIN_ORDERS = 5
 ADDRESS_FIELDS = ("name", "line1", "line2", "city", "postal_code", "country")
 
 Context = grpc.aio.ServicerContext[object, object]
@@ -37,7 +41,11 @@ ACCESS = rules_for(
         "PlaceOrder": _SHOPPERS,
         "GetOrder": _SHOPPERS,
         "ListOrders": _SHOPPERS,
-        "ListAllOrders": role("catalog-admin", services=("folio-orders", "folio-assistant")),
+        # Every shopper's orders: support staff (customer service, finance) and orders' own account
+        # (`folio reconcile`); a catalog admin manages books, not orders.
+        "ListAllOrders": role(SUPPORT_ROLE, services=("folio-orders",)),
+        # Aggregated pairs only (no order data): what the assistant's "readers also bought" needs.
+        "ListCoPurchases": role("catalog-admin", services=("folio-assistant",)),
     },
 )
 
@@ -138,5 +146,22 @@ class OrdersServicer(orders_pb2_grpc.OrdersServiceServicer):
         return orders_pb2.ListOrdersResponse(
             orders=[order_message(o) for o in found],
             next_page_token=pagination.next_token(offset, size, total, "all-orders"),
+            total_size=total,
+        )
+
+    async def ListCoPurchases(
+        self, request: orders_pb2.ListCoPurchasesRequest, context: Context
+    ) -> orders_pb2.ListCoPurchasesResponse:
+        if request.min_orders < 0:
+            raise InvalidArgument("min_orders", "must not be negative")
+        size = pagination.page_size(request.page_size)
+        floor = max(request.min_orders, CO_PURCHASE_MIN_ORDERS)
+        offset = pagination.decode(request.page_token, "co-purchases", floor)
+        found, total = await self.store.co_purchases(min_orders=floor, offset=offset, limit=size)
+        return orders_pb2.ListCoPurchasesResponse(
+            pairs=[
+                orders_pb2.CoPurchase(book_id_a=p.book_a, book_id_b=p.book_b, orders=p.orders) for p in found
+            ],
+            next_page_token=pagination.next_token(offset, size, total, "co-purchases", floor),
             total_size=total,
         )

@@ -30,6 +30,15 @@ class Settings(DatabaseServiceSettings):
     recovery_after_seconds: float = Field(
         default=15.0, gt=0, le=86400, description="a pending order older than this is taken over by recovery"
     )
+    recovery_batch: int = Field(
+        default=20, ge=1, le=1000, description="the most stuck orders one recovery pass takes on"
+    )
+    recovery_max_backoff_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="the longest an order recovery could not end waits before it is tried again",
+    )
 
     @field_validator("service_addresses")
     @classmethod

@@ -61,6 +61,17 @@ class OrderRecord:
     created_at_ms: int
     updated_at_ms: int
     lines: tuple[LineRecord, ...] = field(default=())
+    recovery_attempts: int = 0  # recovery passes that found it stuck and could not end it
+    recover_after_ms: int = 0  # recovery leaves it alone until then
+
+
+@dataclass(frozen=True)
+class CoPurchase:
+    """Two books (book_a < book_b) and how many distinct confirmed orders hold both."""
+
+    book_a: str
+    book_b: str
+    orders: int
 
 
 class OrderStore(Protocol):
@@ -89,6 +100,12 @@ class OrderStore(Protocol):
     async def everything(self, *, offset: int, limit: int) -> tuple[list[OrderRecord], int]: ...
 
     async def stuck(self, *, older_than_ms: int, limit: int = 100) -> list[OrderRecord]: ...
+
+    async def postpone(self, order_id: str, *, until_ms: int) -> bool: ...
+
+    async def co_purchases(
+        self, *, min_orders: int, offset: int, limit: int
+    ) -> tuple[list[CoPurchase], int]: ...
 
 
 def now_ms() -> int:
@@ -266,19 +283,60 @@ class SqlOrderStore:
         return await self._db.read(work)
 
     async def stuck(self, *, older_than_ms: int, limit: int = 100) -> list[OrderRecord]:
-        """Pending orders untouched since `older_than_ms`, oldest first: sagas whose process died or gave up."""
+        """Pending orders untouched since `older_than_ms` whose backoff has passed: sagas whose process
+        died or gave up. Those recovery never tried come first, then the longest waiting, so orders
+        that keep failing cannot hold back the others."""
 
         def work(connection: Connection) -> list[OrderRecord]:
             ids = (
                 connection.execute(
                     select(orders.c.id)
-                    .where(orders.c.status == OrderStatus.PENDING, orders.c.updated_at_ms < older_than_ms)
-                    .order_by(orders.c.updated_at_ms)
+                    .where(
+                        orders.c.status == OrderStatus.PENDING,
+                        orders.c.updated_at_ms < older_than_ms,
+                        orders.c.recover_after_ms <= now_ms(),
+                    )
+                    .order_by(orders.c.recover_after_ms, orders.c.updated_at_ms, orders.c.id)
                     .limit(limit)
                 )
                 .scalars()
                 .all()
             )
             return self._page(connection, ids)
+
+        return await self._db.read(work)
+
+    async def postpone(self, order_id: str, *, until_ms: int) -> bool:
+        """Leave a pending order to recovery again only from `until_ms`, counting the attempt."""
+
+        def work(connection: Connection) -> bool:
+            moved = connection.execute(
+                update(orders)
+                .where(orders.c.id == order_id, orders.c.status == OrderStatus.PENDING)
+                .values(recovery_attempts=orders.c.recovery_attempts + 1, recover_after_ms=until_ms)
+            )
+            return bool(moved.rowcount)
+
+        return await self._db.transaction(work)
+
+    async def co_purchases(self, *, min_orders: int, offset: int, limit: int) -> tuple[list[CoPurchase], int]:
+        """One page of book pairs bought together in at least `min_orders` distinct confirmed orders,
+        by book ids, and how many such pairs there are. Aggregated in the database: no order row leaves it."""
+        first, second = order_lines.alias("first"), order_lines.alias("second")
+        supporting = func.count(func.distinct(first.c.order_id))
+        pairs = (
+            select(first.c.book_id.label("book_a"), second.c.book_id.label("book_b"), supporting.label("n"))
+            .join(second, (second.c.order_id == first.c.order_id) & (first.c.book_id < second.c.book_id))
+            .join(orders, orders.c.id == first.c.order_id)
+            .where(orders.c.status == OrderStatus.CONFIRMED)
+            .group_by(first.c.book_id, second.c.book_id)
+            .having(supporting >= min_orders)
+        )
+
+        def work(connection: Connection) -> tuple[list[CoPurchase], int]:
+            total = connection.execute(select(func.count()).select_from(pairs.subquery())).scalar_one()
+            page = pairs.order_by(first.c.book_id, second.c.book_id).offset(offset).limit(limit)
+            found = [CoPurchase(row.book_a, row.book_b, int(row.n)) for row in connection.execute(page)]
+            return found, int(total)
 
         return await self._db.read(work)

@@ -37,9 +37,13 @@ orders = Table(
     Column("shipping_address", JSON, nullable=False),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
+    # Recovery's backoff: how many passes found the order still stuck, and when it may try again.
+    Column("recovery_attempts", Integer, nullable=False, server_default="0"),
+    Column("recover_after_ms", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("shopper_id", "idempotency_key", name="uq_orders_shopper_key"),
     Index("ix_orders_shopper_created", "shopper_id", "created_at_ms"),
     Index("ix_orders_status_updated", "status", "updated_at_ms"),
+    Index("ix_orders_status_recover_after", "status", "recover_after_ms"),
 )
 
 order_lines = Table(

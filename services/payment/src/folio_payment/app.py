@@ -20,10 +20,15 @@ SERVICE_NAME = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_na
 async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
     """The ledger database and the servicer over it and the (drillable) card processor."""
     settings, config = runtime.settings, runtime.center.config
-    async with open_database(settings.resolved_database_url(), MIGRATIONS, name="payment-db") as db:
+    async with open_database(
+        settings.resolved_database_url(), MIGRATIONS, name="payment-db", durable=True
+    ) as db:
         processor = DrillProcessor(SimulatedProcessor(), lambda: config.current.flags.payment)
         servicer = PaymentServicer(
-            SqlLedger(db), processor, processor_timeout=settings.processor_timeout_seconds
+            SqlLedger(db),
+            processor,
+            processor_timeout=settings.processor_timeout_seconds,
+            lookup_timeout=settings.processor_lookup_timeout_seconds,
         )
         yield Serving(
             servicers=[

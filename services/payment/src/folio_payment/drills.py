@@ -2,7 +2,8 @@
 
 They act on the card processor, where a real provider would fail or slow down: a drilled
 failure is a decline the ledger records like any other (so nothing is charged and checkout
-releases the stock), and drilled latency counts against the service's processor timeout.
+releases the stock), and drilled latency counts against the service's processor timeout (it
+delays the request before it reaches the processor, so a lookup then finds nothing under the key).
 """
 
 import asyncio
@@ -36,11 +37,14 @@ class DrillProcessor:
         self.flags = flags
         self.chance = chance
 
-    async def authorize(self, card: CardDetails, amount_minor: int, currency: str) -> Decision:
+    async def authorize(self, key: str, card: CardDetails, amount_minor: int, currency: str) -> Decision:
         flags = self.flags()
         if flags.latency_ms:
             await asyncio.sleep(flags.latency_ms / 1000)
         if flags.failure_rate and self.chance() < flags.failure_rate:
             log.warning("failure drill: card processor failed", extra={"failure_rate": flags.failure_rate})
             return DRILL_DECLINE
-        return await self.inner.authorize(card, amount_minor, currency)
+        return await self.inner.authorize(key, card, amount_minor, currency)
+
+    async def lookup(self, key: str) -> Decision | None:
+        return await self.inner.lookup(key)

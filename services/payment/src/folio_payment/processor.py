@@ -2,18 +2,22 @@
 
 This is a real part of the product, not a test double: it is what the embedded stack and the
 demo charge against. It never moves money. A real payment provider would be another
-`CardProcessor` (one `authorize` call); `check_card` stays the same in front of either.
+`CardProcessor` (`authorize` under an idempotency key, `lookup` by that key); `check_card`
+stays the same in front of either.
 
-| number              | outcome                                                  |
-|---------------------|----------------------------------------------------------|
-| 4242 4242 4242 4242 | approved (as is any other valid number)                  |
-| 4000 0000 0000 0002 | declined: card_declined                                  |
-| 4000 0000 0000 9995 | declined: insufficient_funds                             |
-| 4000 0000 0000 0119 | never answers: the service's processor timeout fires     |
+| number              | outcome                                                              |
+|---------------------|----------------------------------------------------------------------|
+| 4242 4242 4242 4242 | approved (as is any other valid number)                              |
+| 4000 0000 0000 0002 | declined: card_declined                                              |
+| 4000 0000 0000 9995 | declined: insufficient_funds                                         |
+| 4000 0000 0000 0119 | never answers, authorizes nothing: the processor timeout fires       |
+| 4000 0000 0000 0127 | approved, then the answer is lost: the timeout fires, a lookup finds |
+|                     | the authorization                                                    |
 """
 
 import asyncio
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +30,9 @@ DECLINES = {
     "4000000000009995": ("insufficient_funds", "Your card has insufficient funds."),
 }
 TIMES_OUT = "4000000000000119"
+ANSWER_LOST = "4000000000000127"
+# How many keys the simulation remembers (a real provider keeps its keys for a day or so).
+REMEMBERED_KEYS = 100_000
 # The longest an expiry may lie ahead; cards are issued for a few years, never decades.
 MAX_YEARS_AHEAD = 20
 
@@ -114,23 +121,55 @@ def check_card(number: str, exp_month: int, exp_year: int, cvv: str, *, now: Clo
     return CardDetails(number=digits, brand=brand, exp_month=exp_month, exp_year=exp_year, cvv=cvv)
 
 
-class CardProcessor(Protocol):
-    """Asks a card network to take money. The caller bounds the call with its own timeout."""
+class ProcessorUnavailable(Exception):
+    """The processor could not say what happened under a key (down, or the request still in progress)."""
 
-    async def authorize(self, card: CardDetails, amount_minor: int, currency: str) -> Decision: ...
+
+class CardProcessor(Protocol):
+    """Asks a card network to take money, under an idempotency key. The caller bounds each call
+    with its own timeout.
+
+    `authorize` with a key the processor has already seen returns the first decision and never
+    authorizes again; `lookup` answers what happened under a key without authorizing anything.
+    """
+
+    async def authorize(self, key: str, card: CardDetails, amount_minor: int, currency: str) -> Decision: ...
+
+    async def lookup(self, key: str) -> Decision | None:
+        """The decision made under `key`; None if the processor never authorized anything under it.
+        ProcessorUnavailable when it cannot tell."""
+        ...
 
 
 class SimulatedProcessor:
-    """Approves every valid card but the documented declining and timing-out test cards."""
+    """Approves every valid card but the documented declining and timing-out test cards, and
+    remembers the decision made under each key (the most recent `remembered` keys)."""
 
-    def __init__(self, *, hang_seconds: float = 120.0) -> None:
+    def __init__(self, *, hang_seconds: float = 120.0, remembered: int = REMEMBERED_KEYS) -> None:
         # Longer than any processor timeout the settings allow, so the caller's timeout fires first.
         self.hang_seconds = hang_seconds
+        self.remembered = remembered
+        self._decisions: OrderedDict[str, Decision] = OrderedDict()
 
-    async def authorize(self, card: CardDetails, amount_minor: int, currency: str) -> Decision:
+    def _remember(self, key: str, decision: Decision) -> None:
+        self._decisions[key] = decision
+        while len(self._decisions) > self.remembered:
+            self._decisions.popitem(last=False)
+
+    async def authorize(self, key: str, card: CardDetails, amount_minor: int, currency: str) -> Decision:
+        if key in self._decisions:
+            return self._decisions[key]
         if card.number == TIMES_OUT:
+            # The request never reaches the network: a caller that gives up leaves nothing behind.
             await asyncio.sleep(self.hang_seconds)
+        decision = Decision(approved=True)
         if card.number in DECLINES:
             code, message = DECLINES[card.number]
-            return Decision(approved=False, decline_code=code, decline_message=message)
-        return Decision(approved=True)
+            decision = Decision(approved=False, decline_code=code, decline_message=message)
+        self._remember(key, decision)
+        if card.number == ANSWER_LOST:
+            await asyncio.sleep(self.hang_seconds)
+        return decision
+
+    async def lookup(self, key: str) -> Decision | None:
+        return self._decisions.get(key)

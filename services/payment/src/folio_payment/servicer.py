@@ -11,21 +11,33 @@ from opentelemetry import metrics
 from folio.common.v1 import money_pb2
 from folio.payment.v1 import payment_pb2, payment_pb2_grpc
 from folio_payment.ledger import KEY_REUSED, ChargeAttempt, Ledger, PaymentRecord, PaymentStatus
-from folio_payment.processor import CardDetails, CardProcessor, Clock, check_card, utc_now
+from folio_payment.processor import (
+    CardDetails,
+    CardProcessor,
+    Clock,
+    Decision,
+    ProcessorUnavailable,
+    check_card,
+    utc_now,
+)
 from folio_platform import pagination
-from folio_platform.auth import role, rules_for, services_only
+from folio_platform.auth import SUPPORT_ROLE, role, rules_for, services_only
 from folio_platform.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
-KEY = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
+KEY = re.compile(r"[A-Za-z0-9_-]{8,100}")
+CURRENCY = re.compile(r"[A-Z]{3}")
 MAX_AMOUNT_MINOR = 1_000_000
 MAX_REFERENCE = 100
 MAX_REASON = 200
 MAX_PAYMENT_ID = 40
 PROCESSOR = "card processor"
 TIMED_OUT = "card processor timed out; nothing was charged, try again"
+UNKNOWN = (
+    "card processor did not answer and cannot yet say whether it charged; "
+    "ask again with the same idempotency key shortly"
+)
 IN_FLIGHT = "this payment is still being processed; ask again shortly"
 # How often a duplicate Charge (or a GetPayment) looks again at a claim in flight.
 POLL_SECONDS = 0.05
@@ -41,7 +53,7 @@ Context = grpc.aio.ServicerContext[object, object]
 
 
 def _key(field: str, value: str) -> str:
-    if not KEY.match(value):
+    if not KEY.fullmatch(value):
         raise InvalidArgument(field, "must be 8-100 letters, digits, '-' or '_' (one key per payment)")
     return value
 
@@ -53,7 +65,7 @@ def _text(field: str, value: str, limit: int) -> str:
 
 
 def _check_amount(amount: money_pb2.Money) -> None:
-    if not CURRENCY.match(amount.currency_code):
+    if not CURRENCY.fullmatch(amount.currency_code):
         raise InvalidArgument("amount.currency_code", "must be a three-letter ISO 4217 code such as USD")
     if not 0 < amount.minor_units <= MAX_AMOUNT_MINOR:
         raise InvalidArgument(
@@ -77,7 +89,8 @@ def payment_message(payment: PaymentRecord) -> payment_pb2.Payment:
     )
 
 
-# Only orders moves money; admins and orders' reconciliation may read the whole ledger.
+# Only orders moves money; support staff (customer service, finance) and orders' reconciliation
+# may read the whole ledger.
 _ORDERS = services_only("folio-orders")
 ACCESS = rules_for(
     payment_pb2.DESCRIPTOR.services_by_name["PaymentService"],
@@ -85,7 +98,7 @@ ACCESS = rules_for(
         "Charge": _ORDERS,
         "Refund": _ORDERS,
         "GetPayment": _ORDERS,
-        "ListPayments": role("catalog-admin", services=("folio-orders",)),
+        "ListPayments": role(SUPPORT_ROLE, services=("folio-orders",)),
     },
 )
 
@@ -97,12 +110,16 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         processor: CardProcessor,
         *,
         processor_timeout: float,
+        lookup_timeout: float = 1.0,
         clock: Clock = utc_now,
     ) -> None:
         self.ledger = ledger
         self.processor = processor
         self.processor_timeout = processor_timeout
+        self.lookup_timeout = lookup_timeout
         self.clock = clock
+        # Resolutions that outlive the request that started them (its caller gave up).
+        self._resolving: set[asyncio.Task[PaymentRecord | None]] = set()
         meter = metrics.get_meter("folio_payment")
         # Outcomes of asking the card processor (a replayed Charge is not asked again, so not counted).
         self.outcomes = meter.create_counter(
@@ -113,8 +130,10 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         )
 
     def _abandoned(self, claim: PaymentRecord) -> bool:
-        """A pending claim older than any processor call can take: its claimant died mid-charge."""
-        return time.time() * 1000 - claim.claimed_at_ms > 2000 * self.processor_timeout
+        """A pending claim older than any charge can take (authorize, then lookup): its claimant died."""
+        return time.time() * 1000 - claim.claimed_at_ms > 2000 * (
+            self.processor_timeout + self.lookup_timeout
+        )
 
     async def Charge(self, request: payment_pb2.ChargeRequest, context: Context) -> payment_pb2.Payment:
         key = _key("idempotency_key", request.idempotency_key)
@@ -152,35 +171,88 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
             raise
 
     async def _authorize(self, claim: PaymentRecord, card: CardDetails) -> PaymentRecord:
-        """Ask the processor for `claim` and record its answer; on timeout record nothing."""
+        """Ask the processor for `claim`, under its key, and record its answer.
+
+        When no answer comes (our timeout, the processor unreachable, the caller gone), whether it
+        authorized is unknown: the processor is asked by key before anything is recorded.
+        """
         try:
             decision = await asyncio.wait_for(
-                self.processor.authorize(card, claim.amount_minor, claim.currency_code),
+                self.processor.authorize(
+                    claim.idempotency_key, card, claim.amount_minor, claim.currency_code
+                ),
                 self.processor_timeout,
             )
-        except (TimeoutError, asyncio.CancelledError) as stopped:
-            # The processor call was cut off (our timeout, or the caller gave up): nothing was
-            # taken, so the claim goes and the key may be charged again.
-            await asyncio.shield(self.ledger.abandon(claim))
-            if isinstance(stopped, asyncio.CancelledError):
-                raise
-            log.warning("card processor timed out", extra={"payment_id": claim.id})
+        except asyncio.CancelledError:
+            self._resolve_in_background(claim)
+            raise
+        except (TimeoutError, ProcessorUnavailable):
+            log.warning("card processor did not answer; asking it by key", extra={"payment_id": claim.id})
             self.outcomes.add(1, {"outcome": "processor_timeout"})
-            raise Unavailable(PROCESSOR, TIMED_OUT) from None
-        self.outcomes.add(1, {"outcome": "approved" if decision.approved else "declined"})
+            # Shielded: a caller giving up now does not stop the outcome being recorded.
+            resolved = await asyncio.shield(self._resolve_in_background(claim))
+            if resolved is None:
+                raise Unavailable(PROCESSOR, TIMED_OUT) from None
+            return resolved
+        return await self._settle(claim, decision, answered_by="authorize")
+
+    async def _settle(self, claim: PaymentRecord, decision: Decision, *, answered_by: str) -> PaymentRecord:
+        outcome = "approved" if decision.approved else "declined"
+        self.outcomes.add(1, {"outcome": outcome, "answered_by": answered_by})
         return await self.ledger.settle(
             claim, approved=decision.approved, code=decision.decline_code, message=decision.decline_message
         )
 
+    async def _looked_up(self, claim: PaymentRecord) -> PaymentRecord | None:
+        """The claim settled with what the processor decided under its key; None if it authorized
+        nothing under it; Unavailable (the claim left pending) if it cannot tell."""
+        try:
+            decision = await asyncio.wait_for(
+                self.processor.lookup(claim.idempotency_key), self.lookup_timeout
+            )
+        except (TimeoutError, ProcessorUnavailable):
+            log.warning("charge outcome unknown", extra={"payment_id": claim.id})
+            self.outcomes.add(1, {"outcome": "unknown"})
+            raise Unavailable(PROCESSOR, UNKNOWN) from None
+        if decision is None:
+            return None
+        return await self._settle(claim, decision, answered_by="lookup")
+
+    async def _resolve(self, claim: PaymentRecord) -> PaymentRecord | None:
+        """Record what the processor did under the claim's key: the settled payment, or None when it
+        authorized nothing (the claim is dropped and the key free to charge again)."""
+        settled = await self._looked_up(claim)
+        if settled is None:
+            await self.ledger.abandon(claim)
+        return settled
+
+    def _resolve_in_background(self, claim: PaymentRecord) -> asyncio.Task[PaymentRecord | None]:
+        """`_resolve(claim)` as a task of its own, which a caller giving up does not cancel."""
+        task = asyncio.ensure_future(self._resolve(claim))
+        self._resolving.add(task)
+
+        def done(finished: asyncio.Task[PaymentRecord | None]) -> None:
+            self._resolving.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                # Still unknown: the claim stays pending for GetPayment or a retried Charge.
+                log.info("charge outcome left pending", extra={"payment_id": claim.id})
+
+        task.add_done_callback(done)
+        return task
+
     async def _outcome(self, payment: PaymentRecord, *, take_over: bool) -> PaymentRecord:
         """The payment once its in-flight charge has settled, waiting for it if need be.
 
-        A claim left by a dead process is taken over (returned still pending, for the caller to
-        charge) when `take_over`, otherwise abandoned (NotFound: it was never charged).
+        A claim left by a dead process is resolved by asking the processor by key: what it decided
+        is recorded and returned; if it authorized nothing, the claim is taken over (returned still
+        pending, for the caller to charge) when `take_over`, otherwise dropped (NotFound).
         """
-        deadline = time.monotonic() + self.processor_timeout + 1
+        deadline = time.monotonic() + self.processor_timeout + self.lookup_timeout + 1
         while payment.status == PaymentStatus.PENDING:
             if self._abandoned(payment):
+                settled = await self._looked_up(payment)
+                if settled is not None:
+                    return settled
                 if take_over:
                     taken = await self.ledger.take_over(payment)
                     if taken is not None:
@@ -193,7 +265,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
                 await asyncio.sleep(POLL_SECONDS)
             current = await self.ledger.by_key(payment.idempotency_key)
             if current is None:
-                # The first attempt's processor call timed out and its claim was dropped.
+                # The first attempt's processor authorized nothing and its claim was dropped.
                 if take_over:
                     raise Unavailable(PROCESSOR, TIMED_OUT)
                 raise NotFound(f"no payment with idempotency key {payment.idempotency_key!r}")

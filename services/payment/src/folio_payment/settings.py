@@ -15,5 +15,11 @@ class Settings(DatabaseServiceSettings):
         default=3.0,
         gt=0,
         le=60,
-        description="how long a charge waits for the card processor before answering UNAVAILABLE",
+        description="how long a charge waits for the card processor before asking it by key what happened",
+    )
+    processor_lookup_timeout_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="how long asking the card processor by key may take before the outcome stays unknown",
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 import grpc
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -40,6 +40,7 @@ from folio_storefront.catalog_client import CATALOG, CATALOG_SERVICE, CatalogCli
 from folio_storefront.drills import MemoryLeakDrill
 from folio_storefront.errors import install_error_handlers
 from folio_storefront.headers import SecurityHeaders, add_docs_pages, shop_policy
+from folio_storefront.inputs import refuse_control_characters
 from folio_storefront.orders_client import ORDERS, ORDERS_SERVICE, OrdersClient
 from folio_storefront.session_store import (
     Expiry,
@@ -131,12 +132,17 @@ def _money(minor_units: int) -> str:
 
 
 def _without_422(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document minus FastAPI's default 422: invalid input is answered 400 (errors.py)."""
+    """The OpenAPI document minus FastAPI's default 422: invalid input is answered 400 (errors.py).
+
+    The bearer token is optional wherever it is declared (`{}`): the browser session acts without one.
+    """
     if app.openapi_schema is None:
         schema = FastAPI.openapi(app)
         for operations in schema["paths"].values():
             for operation in operations.values():
                 operation["responses"].pop("422", None)
+                if operation.get("security") and {} not in operation["security"]:
+                    operation["security"].append({})
         for name in ("HTTPValidationError", "ValidationError"):
             schema.get("components", {}).get("schemas", {}).pop(name, None)
     return app.openapi_schema  # type: ignore[return-value]
@@ -269,6 +275,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(refuse_control_characters)],
     )
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_seconds)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from folio.assistant.v1 import assistant_pb2
 from folio_storefront.assistant_client import ASSISTANT, AssistantClient
 from folio_storefront.deps import TemplatesDep
-from folio_storefront.errors import ERROR_RESPONSES, DependencyUnavailable
+from folio_storefront.errors import ERROR_RESPONSES, DependencyUnavailable, ErrorBody
 
 router = APIRouter()
 MODES = {
@@ -132,7 +132,11 @@ async def _answer_stream(events: AsyncIterator[assistant_pb2.AskEvent]) -> Async
     description="`text/event-stream`: `chunk` events (`{text}`) with the answer as it is written, then one "
     "`done` event (`{citations: [{id, title, author, url}], mode: llm|extractive|no_answer, note, model}`); "
     "`error` if the assistant fails mid-answer. Citations are always books the assistant retrieved.",
-    responses={**ERROR_RESPONSES, 200: {"content": {"text/event-stream": {}}, "description": "the answer"}},
+    responses={
+        **ERROR_RESPONSES,
+        200: {"content": {"text/event-stream": {}}, "description": "the answer"},
+        429: {"model": ErrorBody, "description": "The assistant is answering as many questions as it takes"},
+    },
 )
 async def ask(
     assistant: AssistantDep,

@@ -13,13 +13,10 @@ from folio_storefront.errors import (
     Forbidden,
     NotFoundError,
     NotSignedIn,
+    TooBusy,
 )
 
-_UNAVAILABLE = (
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-)
+_UNAVAILABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 async def call_backend[T](
@@ -49,6 +46,8 @@ async def call_backend[T](
             raise Forbidden(details or "not allowed") from None
         if code == grpc.StatusCode.FAILED_PRECONDITION:
             raise Conflict(details or "the request cannot be done now") from None
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            raise TooBusy(dependency, detail=details) from None
         if code in _UNAVAILABLE:
             raise DependencyUnavailable(dependency, detail=details) from None
         raise

@@ -6,7 +6,8 @@ a hop that cost more than the rest of a catalog read.
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
 from folio_storefront.cart_client import CartClient
@@ -30,6 +31,22 @@ async def _orders(request: Request) -> OrdersClient:
     return orders
 
 
+# Declared for the API document (so /docs offers Authorize); `current_shopper` reads and verifies it.
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="An access token from the identity provider (Keycloak); without one, the browser session acts "
+    "(a signed-in person or a guest).",
+    auto_error=False,
+)
+
+
+async def _shopper(
+    request: Request, _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+) -> Shopper:
+    return await current_shopper(request)
+
+
 async def _templates(request: Request) -> Jinja2Templates:
     templates: Jinja2Templates = request.app.state.templates
     return templates
@@ -39,4 +56,4 @@ CatalogDep = Annotated[CatalogClient, Depends(_catalog)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(_templates)]
 CartDep = Annotated[CartClient, Depends(_cart)]
 OrdersDep = Annotated[OrdersClient, Depends(_orders)]
-ShopperDep = Annotated[Shopper, Depends(current_shopper)]
+ShopperDep = Annotated[Shopper, Depends(_shopper)]

@@ -67,6 +67,16 @@ class Forbidden(EdgeError):
     code = "forbidden"
 
 
+class TooBusy(EdgeError):
+    """A backend is at its limit for this kind of call right now: 429, try again in a few seconds."""
+
+    status_code = 429
+    code = "resource_exhausted"
+
+    def __init__(self, dependency: str, detail: str = "") -> None:
+        super().__init__(detail or f"{dependency} is busy; try again in a few seconds", dependency=dependency)
+
+
 class DependencyUnavailable(EdgeError):
     status_code = 503
     code = "dependency_unavailable"
@@ -110,13 +120,16 @@ def install_error_handlers(app: FastAPI, templates: Jinja2Templates) -> None:
             log.warning(
                 "dependency unavailable", extra={"dependency": error.dependency, "path": request.url.path}
             )
-        return respond(
+        response = respond(
             request,
             error.status_code,
             ErrorDetail(
                 code=error.code, message=error.message, field=error.field, dependency=error.dependency
             ),
         )
+        if isinstance(error, TooBusy):
+            response.headers["Retry-After"] = "5"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:

@@ -24,13 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66olio/cart/v1/cart.proto\x12\rfolio.cart.v1\"-\n\x08\x43\x61rtItem\x12\x0f\n\x07\x62ook_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\"B\n\x04\x43\x61rt\x12\x12\n\nshopper_id\x18\x01 \x01(\t\x12&\n\x05items\x18\x02 \x03(\x0b\x32\x17.folio.cart.v1.CartItem\"$\n\x0eGetCartRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t\"G\n\x0e\x41\x64\x64ItemRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62ook_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\"N\n\x15UpdateQuantityRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62ook_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\"8\n\x11RemoveItemRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62ook_id\x18\x02 \x01(\t\"&\n\x10\x45mptyCartRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t2\xe0\x02\n\x0b\x43\x61rtService\x12=\n\x07GetCart\x12\x1d.folio.cart.v1.GetCartRequest\x1a\x13.folio.cart.v1.Cart\x12=\n\x07\x41\x64\x64Item\x12\x1d.folio.cart.v1.AddItemRequest\x1a\x13.folio.cart.v1.Cart\x12K\n\x0eUpdateQuantity\x12$.folio.cart.v1.UpdateQuantityRequest\x1a\x13.folio.cart.v1.Cart\x12\x43\n\nRemoveItem\x12 .folio.cart.v1.RemoveItemRequest\x1a\x13.folio.cart.v1.Cart\x12\x41\n\tEmptyCart\x12\x1f.folio.cart.v1.EmptyCartRequest\x1a\x13.folio.cart.v1.Cartb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x66olio/cart/v1/cart.proto\x12\rfolio.cart.v1\"-\n\x08\x43\x61rtItem\x12\x0f\n\x07\x62ook_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\"B\n\x04\x43\x61rt\x12\x12\n\nshopper_id\x18\x01 \x01(\t\x12&\n\x05items\x18\x02 \x03(\x0b\x32\x17.folio.cart.v1.CartItem\"$\n\x0eGetCartRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t\"G\n\x0e\x41\x64\x64ItemRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62ook_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\"N\n\x15UpdateQuantityRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62ook_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\"8\n\x11RemoveItemRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62ook_id\x18\x02 \x01(\t\"&\n\x10\x45mptyCartRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t2\xf4\x02\n\x0b\x43\x61rtService\x12\x42\n\x07GetCart\x12\x1d.folio.cart.v1.GetCartRequest\x1a\x13.folio.cart.v1.Cart\"\x03\x90\x02\x01\x12=\n\x07\x41\x64\x64Item\x12\x1d.folio.cart.v1.AddItemRequest\x1a\x13.folio.cart.v1.Cart\x12P\n\x0eUpdateQuantity\x12$.folio.cart.v1.UpdateQuantityRequest\x1a\x13.folio.cart.v1.Cart\"\x03\x90\x02\x02\x12H\n\nRemoveItem\x12 .folio.cart.v1.RemoveItemRequest\x1a\x13.folio.cart.v1.Cart\"\x03\x90\x02\x02\x12\x46\n\tEmptyCart\x12\x1f.folio.cart.v1.EmptyCartRequest\x1a\x13.folio.cart.v1.Cart\"\x03\x90\x02\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'folio.cart.v1.cart_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CARTSERVICE'].methods_by_name['GetCart']._loaded_options = None
+  _globals['_CARTSERVICE'].methods_by_name['GetCart']._serialized_options = b'\220\002\001'
+  _globals['_CARTSERVICE'].methods_by_name['UpdateQuantity']._loaded_options = None
+  _globals['_CARTSERVICE'].methods_by_name['UpdateQuantity']._serialized_options = b'\220\002\002'
+  _globals['_CARTSERVICE'].methods_by_name['RemoveItem']._loaded_options = None
+  _globals['_CARTSERVICE'].methods_by_name['RemoveItem']._serialized_options = b'\220\002\002'
+  _globals['_CARTSERVICE'].methods_by_name['EmptyCart']._loaded_options = None
+  _globals['_CARTSERVICE'].methods_by_name['EmptyCart']._serialized_options = b'\220\002\002'
   _globals['_CARTITEM']._serialized_start=43
   _globals['_CARTITEM']._serialized_end=88
   _globals['_CART']._serialized_start=90
@@ -46,5 +54,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EMPTYCARTREQUEST']._serialized_start=407
   _globals['_EMPTYCARTREQUEST']._serialized_end=445
   _globals['_CARTSERVICE']._serialized_start=448
-  _globals['_CARTSERVICE']._serialized_end=800
+  _globals['_CARTSERVICE']._serialized_end=820
 # @@protoc_insertion_point(module_scope)

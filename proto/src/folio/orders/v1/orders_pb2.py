@@ -26,15 +26,25 @@ from folio.common.v1 import money_pb2 as folio_dot_common_dot_v1_dot_money__pb2
 from folio.payment.v1 import payment_pb2 as folio_dot_payment_dot_v1_dot_payment__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66olio/orders/v1/orders.proto\x12\x0f\x66olio.orders.v1\x1a\x1b\x66olio/common/v1/money.proto\x1a\x1e\x66olio/payment/v1/payment.proto\"i\n\tOrderLine\x12\x0f\n\x07\x62ook_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12*\n\nunit_price\x18\x04 \x01(\x0b\x32\x16.folio.common.v1.Money\"q\n\x0fShippingAddress\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05line1\x18\x02 \x01(\t\x12\r\n\x05line2\x18\x03 \x01(\t\x12\x0c\n\x04\x63ity\x18\x04 \x01(\t\x12\x13\n\x0bpostal_code\x18\x05 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x06 \x01(\t\"\xba\x02\n\x05Order\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nshopper_id\x18\x02 \x01(\t\x12,\n\x06status\x18\x03 \x01(\x0e\x32\x1c.folio.orders.v1.OrderStatus\x12)\n\x05lines\x18\x04 \x03(\x0b\x32\x1a.folio.orders.v1.OrderLine\x12%\n\x05total\x18\x05 \x01(\x0b\x32\x16.folio.common.v1.Money\x12\x12\n\npayment_id\x18\x06 \x01(\t\x12\x16\n\x0e\x66\x61ilure_reason\x18\x07 \x01(\t\x12:\n\x10shipping_address\x18\x08 \x01(\x0b\x32 .folio.orders.v1.ShippingAddress\x12\r\n\x05\x65mail\x18\t \x01(\t\x12\x1a\n\x12\x63reated_at_unix_ms\x18\n \x01(\x03\"\xb1\x01\n\x11PlaceOrderRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12$\n\x04\x63\x61rd\x18\x03 \x01(\x0b\x32\x16.folio.payment.v1.Card\x12:\n\x10shipping_address\x18\x04 \x01(\x0b\x32 .folio.orders.v1.ShippingAddress\x12\r\n\x05\x65mail\x18\x05 \x01(\t\"7\n\x0fGetOrderRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\"N\n\x11ListOrdersRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"=\n\x14ListAllOrdersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"i\n\x12ListOrdersResponse\x12&\n\x06orders\x18\x01 \x03(\x0b\x32\x16.folio.orders.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05*z\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14ORDER_STATUS_PENDING\x10\x01\x12\x1a\n\x16ORDER_STATUS_CONFIRMED\x10\x02\x12\x17\n\x13ORDER_STATUS_FAILED\x10\x03\x32\xd3\x02\n\rOrdersService\x12H\n\nPlaceOrder\x12\".folio.orders.v1.PlaceOrderRequest\x1a\x16.folio.orders.v1.Order\x12\x44\n\x08GetOrder\x12 .folio.orders.v1.GetOrderRequest\x1a\x16.folio.orders.v1.Order\x12U\n\nListOrders\x12\".folio.orders.v1.ListOrdersRequest\x1a#.folio.orders.v1.ListOrdersResponse\x12[\n\rListAllOrders\x12%.folio.orders.v1.ListAllOrdersRequest\x1a#.folio.orders.v1.ListOrdersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x66olio/orders/v1/orders.proto\x12\x0f\x66olio.orders.v1\x1a\x1b\x66olio/common/v1/money.proto\x1a\x1e\x66olio/payment/v1/payment.proto\"i\n\tOrderLine\x12\x0f\n\x07\x62ook_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12*\n\nunit_price\x18\x04 \x01(\x0b\x32\x16.folio.common.v1.Money\"q\n\x0fShippingAddress\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05line1\x18\x02 \x01(\t\x12\r\n\x05line2\x18\x03 \x01(\t\x12\x0c\n\x04\x63ity\x18\x04 \x01(\t\x12\x13\n\x0bpostal_code\x18\x05 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x06 \x01(\t\"\xba\x02\n\x05Order\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nshopper_id\x18\x02 \x01(\t\x12,\n\x06status\x18\x03 \x01(\x0e\x32\x1c.folio.orders.v1.OrderStatus\x12)\n\x05lines\x18\x04 \x03(\x0b\x32\x1a.folio.orders.v1.OrderLine\x12%\n\x05total\x18\x05 \x01(\x0b\x32\x16.folio.common.v1.Money\x12\x12\n\npayment_id\x18\x06 \x01(\t\x12\x16\n\x0e\x66\x61ilure_reason\x18\x07 \x01(\t\x12:\n\x10shipping_address\x18\x08 \x01(\x0b\x32 .folio.orders.v1.ShippingAddress\x12\r\n\x05\x65mail\x18\t \x01(\t\x12\x1a\n\x12\x63reated_at_unix_ms\x18\n \x01(\x03\"\xb1\x01\n\x11PlaceOrderRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12$\n\x04\x63\x61rd\x18\x03 \x01(\x0b\x32\x16.folio.payment.v1.Card\x12:\n\x10shipping_address\x18\x04 \x01(\x0b\x32 .folio.orders.v1.ShippingAddress\x12\r\n\x05\x65mail\x18\x05 \x01(\t\"7\n\x0fGetOrderRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\"N\n\x11ListOrdersRequest\x12\x12\n\nshopper_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"=\n\x14ListAllOrdersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"i\n\x12ListOrdersResponse\x12&\n\x06orders\x18\x01 \x03(\x0b\x32\x16.folio.orders.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"S\n\x16ListCoPurchasesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\nmin_orders\x18\x03 \x01(\x05\"B\n\nCoPurchase\x12\x11\n\tbook_id_a\x18\x01 \x01(\t\x12\x11\n\tbook_id_b\x18\x02 \x01(\t\x12\x0e\n\x06orders\x18\x03 \x01(\x05\"r\n\x17ListCoPurchasesResponse\x12*\n\x05pairs\x18\x01 \x03(\x0b\x32\x1b.folio.orders.v1.CoPurchase\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05*z\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14ORDER_STATUS_PENDING\x10\x01\x12\x1a\n\x16ORDER_STATUS_CONFIRMED\x10\x02\x12\x17\n\x13ORDER_STATUS_FAILED\x10\x03\x32\xd2\x03\n\rOrdersService\x12M\n\nPlaceOrder\x12\".folio.orders.v1.PlaceOrderRequest\x1a\x16.folio.orders.v1.Order\"\x03\x90\x02\x02\x12I\n\x08GetOrder\x12 .folio.orders.v1.GetOrderRequest\x1a\x16.folio.orders.v1.Order\"\x03\x90\x02\x01\x12Z\n\nListOrders\x12\".folio.orders.v1.ListOrdersRequest\x1a#.folio.orders.v1.ListOrdersResponse\"\x03\x90\x02\x01\x12`\n\rListAllOrders\x12%.folio.orders.v1.ListAllOrdersRequest\x1a#.folio.orders.v1.ListOrdersResponse\"\x03\x90\x02\x01\x12i\n\x0fListCoPurchases\x12\'.folio.orders.v1.ListCoPurchasesRequest\x1a(.folio.orders.v1.ListCoPurchasesResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'folio.orders.v1.orders_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORDERSTATUS']._serialized_start=1136
-  _globals['_ORDERSTATUS']._serialized_end=1258
+  _globals['_ORDERSSERVICE'].methods_by_name['PlaceOrder']._loaded_options = None
+  _globals['_ORDERSSERVICE'].methods_by_name['PlaceOrder']._serialized_options = b'\220\002\002'
+  _globals['_ORDERSSERVICE'].methods_by_name['GetOrder']._loaded_options = None
+  _globals['_ORDERSSERVICE'].methods_by_name['GetOrder']._serialized_options = b'\220\002\001'
+  _globals['_ORDERSSERVICE'].methods_by_name['ListOrders']._loaded_options = None
+  _globals['_ORDERSSERVICE'].methods_by_name['ListOrders']._serialized_options = b'\220\002\001'
+  _globals['_ORDERSSERVICE'].methods_by_name['ListAllOrders']._loaded_options = None
+  _globals['_ORDERSSERVICE'].methods_by_name['ListAllOrders']._serialized_options = b'\220\002\001'
+  _globals['_ORDERSSERVICE'].methods_by_name['ListCoPurchases']._loaded_options = None
+  _globals['_ORDERSSERVICE'].methods_by_name['ListCoPurchases']._serialized_options = b'\220\002\001'
+  _globals['_ORDERSTATUS']._serialized_start=1405
+  _globals['_ORDERSTATUS']._serialized_end=1527
   _globals['_ORDERLINE']._serialized_start=110
   _globals['_ORDERLINE']._serialized_end=215
   _globals['_SHIPPINGADDRESS']._serialized_start=217
@@ -51,6 +61,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTALLORDERSREQUEST']._serialized_end=1027
   _globals['_LISTORDERSRESPONSE']._serialized_start=1029
   _globals['_LISTORDERSRESPONSE']._serialized_end=1134
-  _globals['_ORDERSSERVICE']._serialized_start=1261
-  _globals['_ORDERSSERVICE']._serialized_end=1600
+  _globals['_LISTCOPURCHASESREQUEST']._serialized_start=1136
+  _globals['_LISTCOPURCHASESREQUEST']._serialized_end=1219
+  _globals['_COPURCHASE']._serialized_start=1221
+  _globals['_COPURCHASE']._serialized_end=1287
+  _globals['_LISTCOPURCHASESRESPONSE']._serialized_start=1289
+  _globals['_LISTCOPURCHASESRESPONSE']._serialized_end=1403
+  _globals['_ORDERSSERVICE']._serialized_start=1530
+  _globals['_ORDERSSERVICE']._serialized_end=1996
 # @@protoc_insertion_point(module_scope)

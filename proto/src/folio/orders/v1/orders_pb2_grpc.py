@@ -62,6 +62,11 @@ class OrdersServiceStub:
                 request_serializer=folio_dot_orders_dot_v1_dot_orders__pb2.ListAllOrdersRequest.SerializeToString,
                 response_deserializer=folio_dot_orders_dot_v1_dot_orders__pb2.ListOrdersResponse.FromString,
                 _registered_method=True)
+        self.ListCoPurchases = channel.unary_unary(
+                '/folio.orders.v1.OrdersService/ListCoPurchases',
+                request_serializer=folio_dot_orders_dot_v1_dot_orders__pb2.ListCoPurchasesRequest.SerializeToString,
+                response_deserializer=folio_dot_orders_dot_v1_dot_orders__pb2.ListCoPurchasesResponse.FromString,
+                _registered_method=True)
 
 
 class OrdersServiceServicer:
@@ -102,6 +107,16 @@ class OrdersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCoPurchases(self, request, context):
+        """Books bought together: pairs of books and how many distinct confirmed orders hold both,
+        aggregated over every shopper. No order, shopper, email or address is returned, and a pair
+        appears only when at least `min_orders` distinct orders support it (the service's floor, 5,
+        applies when the request asks for less), so no single shopper's basket can be read from it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrdersServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -124,6 +139,11 @@ def add_OrdersServiceServicer_to_server(servicer, server):
                     servicer.ListAllOrders,
                     request_deserializer=folio_dot_orders_dot_v1_dot_orders__pb2.ListAllOrdersRequest.FromString,
                     response_serializer=folio_dot_orders_dot_v1_dot_orders__pb2.ListOrdersResponse.SerializeToString,
+            ),
+            'ListCoPurchases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCoPurchases,
+                    request_deserializer=folio_dot_orders_dot_v1_dot_orders__pb2.ListCoPurchasesRequest.FromString,
+                    response_serializer=folio_dot_orders_dot_v1_dot_orders__pb2.ListCoPurchasesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -242,6 +262,33 @@ class OrdersService:
             '/folio.orders.v1.OrdersService/ListAllOrders',
             folio_dot_orders_dot_v1_dot_orders__pb2.ListAllOrdersRequest.SerializeToString,
             folio_dot_orders_dot_v1_dot_orders__pb2.ListOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCoPurchases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/folio.orders.v1.OrdersService/ListCoPurchases',
+            folio_dot_orders_dot_v1_dot_orders__pb2.ListCoPurchasesRequest.SerializeToString,
+            folio_dot_orders_dot_v1_dot_orders__pb2.ListCoPurchasesResponse.FromString,
             options,
             channel_credentials,
             insecure,

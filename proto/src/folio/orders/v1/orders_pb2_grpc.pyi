@@ -48,6 +48,12 @@ class OrdersServiceStub:
     """The shopper's orders, newest first."""
     ListAllOrders: _grpc.UnaryUnaryMultiCallable[_orders_pb2.ListAllOrdersRequest, _orders_pb2.ListOrdersResponse]
     """Every order, oldest first, for reconciliation (an operator's view)."""
+    ListCoPurchases: _grpc.UnaryUnaryMultiCallable[_orders_pb2.ListCoPurchasesRequest, _orders_pb2.ListCoPurchasesResponse]
+    """Books bought together: pairs of books and how many distinct confirmed orders hold both,
+    aggregated over every shopper. No order, shopper, email or address is returned, and a pair
+    appears only when at least `min_orders` distinct orders support it (the service's floor, 5,
+    applies when the request asks for less), so no single shopper's basket can be read from it.
+    """
 
 @_typing.type_check_only
 class OrdersServiceAsyncStub(OrdersServiceStub):
@@ -69,6 +75,12 @@ class OrdersServiceAsyncStub(OrdersServiceStub):
     """The shopper's orders, newest first."""
     ListAllOrders: _aio.UnaryUnaryMultiCallable[_orders_pb2.ListAllOrdersRequest, _orders_pb2.ListOrdersResponse]  # type: ignore[assignment]
     """Every order, oldest first, for reconciliation (an operator's view)."""
+    ListCoPurchases: _aio.UnaryUnaryMultiCallable[_orders_pb2.ListCoPurchasesRequest, _orders_pb2.ListCoPurchasesResponse]  # type: ignore[assignment]
+    """Books bought together: pairs of books and how many distinct confirmed orders hold both,
+    aggregated over every shopper. No order, shopper, email or address is returned, and a pair
+    appears only when at least `min_orders` distinct orders support it (the service's floor, 5,
+    applies when the request asks for less), so no single shopper's basket can be read from it.
+    """
 
 class OrdersServiceServicer(metaclass=_abc_1.ABCMeta):
     """Checkout and order history.
@@ -111,5 +123,17 @@ class OrdersServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_orders_pb2.ListOrdersResponse, _abc.Awaitable[_orders_pb2.ListOrdersResponse]]:
         """Every order, oldest first, for reconciliation (an operator's view)."""
+
+    @_abc_1.abstractmethod
+    def ListCoPurchases(
+        self,
+        request: _orders_pb2.ListCoPurchasesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orders_pb2.ListCoPurchasesResponse, _abc.Awaitable[_orders_pb2.ListCoPurchasesResponse]]:
+        """Books bought together: pairs of books and how many distinct confirmed orders hold both,
+        aggregated over every shopper. No order, shopper, email or address is returned, and a pair
+        appears only when at least `min_orders` distinct orders support it (the service's floor, 5,
+        applies when the request asks for less), so no single shopper's basket can be read from it.
+        """
 
 def add_OrdersServiceServicer_to_server(servicer: OrdersServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

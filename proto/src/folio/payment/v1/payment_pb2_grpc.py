@@ -32,8 +32,15 @@ class PaymentServiceStub:
     the payment first recorded for it and never charges or refunds twice (reusing a
     key with a different amount or card gives FAILED_PRECONDITION). A declined card
     is not an error: the payment is recorded with status DECLINED and a reason.
-    A malformed card (Luhn, expiry, CVV) gives INVALID_ARGUMENT naming the field;
-    the processor timing out gives UNAVAILABLE, and nothing is charged.
+    A malformed card (Luhn, expiry, CVV) gives INVALID_ARGUMENT naming the field.
+    When the processor does not answer, payment asks it by key what happened: an
+    authorization found that way is the answer; nothing found gives UNAVAILABLE and
+    nothing is charged; an outcome it cannot yet tell gives UNAVAILABLE and the
+    payment stays pending until GetPayment can tell.
+
+    A method's idempotency_level says whether a client or the mesh may repeat it
+    without asking: Charge has none, so nobody retries it blindly; a caller that got
+    no answer asks GetPayment with the same key.
     """
 
     def __init__(self, channel):
@@ -71,8 +78,15 @@ class PaymentServiceServicer:
     the payment first recorded for it and never charges or refunds twice (reusing a
     key with a different amount or card gives FAILED_PRECONDITION). A declined card
     is not an error: the payment is recorded with status DECLINED and a reason.
-    A malformed card (Luhn, expiry, CVV) gives INVALID_ARGUMENT naming the field;
-    the processor timing out gives UNAVAILABLE, and nothing is charged.
+    A malformed card (Luhn, expiry, CVV) gives INVALID_ARGUMENT naming the field.
+    When the processor does not answer, payment asks it by key what happened: an
+    authorization found that way is the answer; nothing found gives UNAVAILABLE and
+    nothing is charged; an outcome it cannot yet tell gives UNAVAILABLE and the
+    payment stays pending until GetPayment can tell.
+
+    A method's idempotency_level says whether a client or the mesh may repeat it
+    without asking: Charge has none, so nobody retries it blindly; a caller that got
+    no answer asks GetPayment with the same key.
     """
 
     def Charge(self, request, context):
@@ -139,8 +153,15 @@ class PaymentService:
     the payment first recorded for it and never charges or refunds twice (reusing a
     key with a different amount or card gives FAILED_PRECONDITION). A declined card
     is not an error: the payment is recorded with status DECLINED and a reason.
-    A malformed card (Luhn, expiry, CVV) gives INVALID_ARGUMENT naming the field;
-    the processor timing out gives UNAVAILABLE, and nothing is charged.
+    A malformed card (Luhn, expiry, CVV) gives INVALID_ARGUMENT naming the field.
+    When the processor does not answer, payment asks it by key what happened: an
+    authorization found that way is the answer; nothing found gives UNAVAILABLE and
+    nothing is charged; an outcome it cannot yet tell gives UNAVAILABLE and the
+    payment stays pending until GetPayment can tell.
+
+    A method's idempotency_level says whether a client or the mesh may repeat it
+    without asking: Charge has none, so nobody retries it blindly; a caller that got
+    no answer asks GetPayment with the same key.
     """
 
     @staticmethod

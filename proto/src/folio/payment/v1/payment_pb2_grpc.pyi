@@ -33,8 +33,15 @@ class PaymentServiceStub:
     the payment first recorded for it and never charges or refunds twice (reusing a
     key with a different amount or card gives FAILED_PRECONDITION). A declined card
     is not an error: the payment is recorded with status DECLINED and a reason.
-    A malformed card (Luhn, expiry, CVV) gives INVALID_ARGUMENT naming the field;
-    the processor timing out gives UNAVAILABLE, and nothing is charged.
+    A malformed card (Luhn, expiry, CVV) gives INVALID_ARGUMENT naming the field.
+    When the processor does not answer, payment asks it by key what happened: an
+    authorization found that way is the answer; nothing found gives UNAVAILABLE and
+    nothing is charged; an outcome it cannot yet tell gives UNAVAILABLE and the
+    payment stays pending until GetPayment can tell.
+
+    A method's idempotency_level says whether a client or the mesh may repeat it
+    without asking: Charge has none, so nobody retries it blindly; a caller that got
+    no answer asks GetPayment with the same key.
     """
 
     @_typing.overload
@@ -56,8 +63,15 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     the payment first recorded for it and never charges or refunds twice (reusing a
     key with a different amount or card gives FAILED_PRECONDITION). A declined card
     is not an error: the payment is recorded with status DECLINED and a reason.
-    A malformed card (Luhn, expiry, CVV) gives INVALID_ARGUMENT naming the field;
-    the processor timing out gives UNAVAILABLE, and nothing is charged.
+    A malformed card (Luhn, expiry, CVV) gives INVALID_ARGUMENT naming the field.
+    When the processor does not answer, payment asks it by key what happened: an
+    authorization found that way is the answer; nothing found gives UNAVAILABLE and
+    nothing is charged; an outcome it cannot yet tell gives UNAVAILABLE and the
+    payment stays pending until GetPayment can tell.
+
+    A method's idempotency_level says whether a client or the mesh may repeat it
+    without asking: Charge has none, so nobody retries it blindly; a caller that got
+    no answer asks GetPayment with the same key.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -75,8 +89,15 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
     the payment first recorded for it and never charges or refunds twice (reusing a
     key with a different amount or card gives FAILED_PRECONDITION). A declined card
     is not an error: the payment is recorded with status DECLINED and a reason.
-    A malformed card (Luhn, expiry, CVV) gives INVALID_ARGUMENT naming the field;
-    the processor timing out gives UNAVAILABLE, and nothing is charged.
+    A malformed card (Luhn, expiry, CVV) gives INVALID_ARGUMENT naming the field.
+    When the processor does not answer, payment asks it by key what happened: an
+    authorization found that way is the answer; nothing found gives UNAVAILABLE and
+    nothing is charged; an outcome it cannot yet tell gives UNAVAILABLE and the
+    payment stays pending until GetPayment can tell.
+
+    A method's idempotency_level says whether a client or the mesh may repeat it
+    without asking: Charge has none, so nobody retries it blindly; a caller that got
+    no answer asks GetPayment with the same key.
     """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,147 @@
+"""Ask's concurrency cap and hostile input: RESOURCE_EXHAUSTED when every slot is taken, a clear
+INVALID_ARGUMENT (or NOT_FOUND) for any id, query or question, control characters included."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import pytest
+from langchain_core.messages import AIMessageChunk
+
+from folio.assistant.v1 import assistant_pb2
+from folio_assistant.answer import Answerer, LlmSettings
+from folio_assistant.ingest import Ingestion
+from folio_assistant.retrieval import Retriever
+from folio_assistant.servicer import AssistantServicer
+from folio_platform.errors import field_violations
+from folio_testing.issuer import TestIssuer
+
+from .conftest import serving
+
+if TYPE_CHECKING:
+    from conftest import Backends
+
+pytestmark = pytest.mark.timeout(900)
+
+
+class HeldModel:
+    """Test double of a LangChain chat model: writes one chunk, then holds the answer open until
+    `release` is set (a slow model keeps its slot)."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.started = 0
+
+    async def astream(self, messages: Any) -> AsyncIterator[AIMessageChunk]:
+        self.started += 1
+        yield AIMessageChunk(content="Dracula [dracula] ")
+        await self.release.wait()
+        yield AIMessageChunk(content="is by Bram Stoker.")
+
+
+@pytest.fixture
+async def held(
+    seed_retriever: Retriever, backends: Backends, embedder: Any, issuer: TestIssuer
+) -> AsyncIterator[tuple[Any, HeldModel]]:
+    """The assistant with one Ask slot and a model that answers only when released."""
+    model = HeldModel()
+    ingestion = Ingestion(
+        catalog=backends.catalog_stub(),
+        orders=None,
+        embedder=embedder,
+        vectors=seed_retriever.vectors,
+        graph=seed_retriever.graph,
+    )
+    servicer = AssistantServicer(
+        retriever=seed_retriever,
+        answerer=Answerer(llm=model, settings=LlmSettings(model="held", timeout_seconds=60, max_tokens=50)),
+        ingestion=ingestion,
+        question_max_chars=500,
+        ask_concurrency=1,
+    )
+    async with serving(servicer, issuer) as stub:
+        yield stub, model
+
+
+def ask(stub: Any, question: str = "Who wrote Dracula?") -> Any:
+    return stub.Ask(assistant_pb2.AskRequest(question=question))
+
+
+async def test_a_full_assistant_says_so_at_once_and_frees_the_slot(held: tuple[Any, HeldModel]) -> None:
+    stub, model = held
+    first = ask(stub)
+    assert (await first.read()).chunk.text == "Dracula [dracula] "
+    with pytest.raises(grpc.aio.AioRpcError) as busy:
+        await ask(stub).read()
+    assert busy.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "ask again in a few seconds" in (busy.value.details() or "")
+    assert model.started == 1  # the refused question never reached the model
+
+    model.release.set()
+    events = [e async for e in first]
+    assert [c.book_id for c in events[-1].done.citations] == ["dracula"]
+    # The slot is back: so is one given up half-way (the caller hangs up).
+    model.release.clear()
+    abandoned = ask(stub)
+    await abandoned.read()
+    abandoned.cancel()
+    model.release.set()
+    events = []
+    for _ in range(50):  # the server learns of the hang-up a moment later
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            events = [e async for e in ask(stub)]
+        if events:
+            break
+        await asyncio.sleep(0.1)
+    assert events[-1].done.mode == assistant_pb2.ANSWER_MODE_LLM
+
+
+HOSTILE = ["\x00", "moby\x00dick", "dracula\x1b[31m", "\x7f", "a\u0085b", "bad\u0007"]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+async def test_control_characters_are_invalid_argument_naming_the_field(
+    held: tuple[Any, HeldModel], text: str
+) -> None:
+    stub, _ = held
+
+    async def violation(call: Any) -> str:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        return field_violations(caught.value)[0][0]
+
+    assert await violation(stub.SimilarBooks(assistant_pb2.SimilarBooksRequest(book_id=text))) == "book_id"
+    assert await violation(stub.SemanticSearch(assistant_pb2.SemanticSearchRequest(query=text))) == "query"
+    search_in = assistant_pb2.SemanticSearchRequest(query="whales", genre_id=text)
+    assert await violation(stub.SemanticSearch(search_in)) == "genre_id"
+    assert await violation(ask(stub, text).read()) == "question"
+
+
+@pytest.mark.parametrize(
+    "book_id", ["Moby-Dick", "moby dick", "../etc/passwd", "' OR 1=1 //", '"}) RETURN 1 //', "x" * 161]
+)
+async def test_ids_that_no_book_has_are_refused_before_any_store(
+    held: tuple[Any, HeldModel], book_id: str
+) -> None:
+    stub, _ = held
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.SimilarBooks(assistant_pb2.SimilarBooksRequest(book_id=book_id))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "catalog id such as 'moby-dick'" in (caught.value.details() or "")
+
+
+@pytest.mark.parametrize(
+    "text", ["' OR 1=1 //", "MATCH (n) DETACH DELETE n", "\\", '"', "{}", "$id", "tab\there", "x\u202e"]
+)
+async def test_any_printable_text_gets_an_answer(held: tuple[Any, HeldModel], text: str) -> None:
+    stub, model = held
+    model.release.set()
+    reply = await stub.SemanticSearch(assistant_pb2.SemanticSearchRequest(query=text, limit=3))
+    assert len(reply.hits) <= 3
+    events = [e async for e in ask(stub, text)]
+    assert events[-1].HasField("done")
