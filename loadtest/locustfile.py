@@ -22,13 +22,13 @@ import secrets
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
-import gevent
+import gevent  # type: ignore[import-untyped]
 from locust import FastHttpUser, between, constant_throughput, events, task
 
 from folio_testing.data import checkout
 
 
-@events.init.add_listener
+@events.init.add_listener  # type: ignore[untyped-decorator]
 def _fresh_clock(**_: object) -> None:
     """gevent's loop caches its clock: after a slow start (imports on a loaded machine) the run-time
     limit (-t) would count from that stale time and stop the run at once. Refresh it first."""
