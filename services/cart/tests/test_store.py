@@ -15,6 +15,8 @@ from folio_platform.errors import FailedPrecondition, Unavailable
 from folio_testing.plugin import RedisServer
 
 LIMITS = Limits(max_quantity=99, max_lines=5)
+# Far above an answer of the test's own redis-server on a busy machine (the default is 1 s).
+REDIS_TIMEOUT = 10.0
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
@@ -24,7 +26,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
             yield SqliteCartStore(database, LIMITS)
         return
     server: RedisServer = request.getfixturevalue("redis_server")
-    redis_store = RedisCartStore(server.url, LIMITS, ttl_seconds=60)
+    redis_store = RedisCartStore(server.url, LIMITS, ttl_seconds=60, timeout=REDIS_TIMEOUT)
     yield redis_store
     await redis_store.close()
 
@@ -122,7 +124,7 @@ async def test_the_sqlite_cart_survives_a_restart(tmp_path: Path, shopper: str) 
 async def test_redis_carts_expire_and_every_write_renews_them(
     redis_server: RedisServer, shopper: str
 ) -> None:
-    store = RedisCartStore(redis_server.url, LIMITS, ttl_seconds=3600)
+    store = RedisCartStore(redis_server.url, LIMITS, ttl_seconds=3600, timeout=REDIS_TIMEOUT)
     raw = aioredis.Redis.from_url(redis_server.url)
     try:
         await store.add(shopper, "moby-dick", 1)

@@ -46,7 +46,8 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) ->
         )
     else:
         server: RedisServer = request.getfixturevalue("redis_server")
-        opened = RedisSessionStore(server.url, EXPIRY, clock=clock)
+        # A timeout far above an answer of the test's own redis-server on a busy machine (default 1 s).
+        opened = RedisSessionStore(server.url, EXPIRY, clock=clock, timeout=10.0)
     yield opened
     await opened.close()
 

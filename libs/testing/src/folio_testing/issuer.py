@@ -111,9 +111,10 @@ class TestIssuer:
         """What a GrpcServer under test needs to verify this issuer's tokens against `access`."""
         return ServerAuth(TokenVerifier(issuer=self.url, audience=AUDIENCE, refresh_seconds=0.0), access)
 
-    def channel(self, port: int, token: str | None, *, default_timeout: float = 2.0) -> grpc.aio.Channel:
+    def channel(self, port: int, token: str | None, *, default_timeout: float = 30.0) -> grpc.aio.Channel:
         """A channel to 127.0.0.1:`port` presenting `token` on every call (None: no token); a call
-        without its own deadline gets `default_timeout` seconds, as through the platform's channels."""
+        without its own deadline gets `default_timeout` seconds: a test about a deadline sets its own,
+        the others must not meet one however busy the machine is."""
 
         async def source() -> str:
             assert token is not None
