@@ -22,9 +22,18 @@ import secrets
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
-from locust import FastHttpUser, between, constant_throughput, task
+import gevent  # type: ignore[import-untyped]
+from locust import FastHttpUser, between, constant_throughput, events, task
 
 from folio_testing.data import checkout
+
+
+@events.init.add_listener  # type: ignore[untyped-decorator]
+def _fresh_clock(**_: object) -> None:
+    """gevent's loop caches its clock: after a slow start (imports on a loaded machine) the run-time
+    limit (-t) would count from that stale time and stop the run at once. Refresh it first."""
+    gevent.get_hub().loop.update_now()
+
 
 if os.environ.get("FOLIO_LOAD_STEPS"):
     # `make bench KNEE=1`: Locust runs the arrival-rate steps it finds here instead of -u/-t.

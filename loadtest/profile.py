@@ -16,17 +16,24 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+
+def _under(*paths: str) -> re.Pattern[str]:
+    """Frames whose file is under one of `paths` (py-spy names files relative to sys.path)."""
+    return re.compile(r"\((?:[^()]*/)?(?:" + "|".join(re.escape(p) for p in paths) + ")")
+
+
 # Innermost match wins: a pydantic call made by FastAPI's routing is serialisation, not the edge.
+# The loop's own frames come last: a C callback (gRPC's core, uvloop) shows as the loop frame that ran it.
 HOPS: list[tuple[str, re.Pattern[str]]] = [
-    ("token verification", re.compile(r"folio_platform/auth\.py|/jwt/|/cryptography/")),
-    ("SQL", re.compile(r"/sqlalchemy/|/sqlite3/|/aiosqlite/|folio_platform/database\.py|folio_catalog/(books|search)")),
-    ("serialisation", re.compile(r"/pydantic|/fastapi/encoders|/json/|/protobuf/|folio_storefront/schemas|folio_catalog/servicer\.py|_pb2")),
-    ("telemetry", re.compile(r"/opentelemetry/|/prometheus_client/")),
-    ("interceptors", re.compile(r"folio_platform/(grpc_server|grpc_client|deadlines|registry)\.py|folio_catalog/drills|grpc/aio/_interceptor")),
-    ("gRPC client", re.compile(r"grpc/aio/_(call|channel)\.py|folio_storefront/(backends|catalog_client)")),
-    ("server dispatch", re.compile(r"grpc/aio/_server|grpc/_cython|grpc/_server|/grpc/__init__|grpc/_utilities")),
-    ("edge HTTP + JSON", re.compile(r"/uvicorn/|/starlette/|/fastapi/|/httptools/|/h11/|folio_storefront/")),
-    ("event loop", re.compile(r"/asyncio/|/uvloop/|/selectors\.py|/threading\.py")),
+    ("token verification", _under("folio_platform/auth.py", "jwt/", "cryptography/")),
+    ("SQL", _under("sqlalchemy/", "sqlite3/", "folio_platform/database.py", "folio_catalog/books.py", "folio_catalog/search.py")),
+    ("serialisation", _under("pydantic", "fastapi/encoders.py", "json/", "google/protobuf/", "folio_storefront/schemas.py", "folio_catalog/servicer.py")),
+    ("telemetry", _under("opentelemetry/", "prometheus_client/", "fastapi/telemetry/")),
+    ("interceptors", _under("folio_platform/grpc_server.py", "folio_platform/grpc_client.py", "folio_platform/deadlines.py", "folio_platform/text.py", "folio_catalog/drills.py", "grpc/aio/_interceptor.py", "_weakrefset.py")),
+    ("gRPC client", _under("grpc/aio/_call.py", "grpc/aio/_channel.py", "folio_platform/registry.py", "folio_storefront/backends.py", "folio_storefront/catalog_client.py")),
+    ("server dispatch", _under("grpc/aio/_server.py", "grpc/_server.py", "grpc/__init__.py", "grpc/_utilities.py", "grpc/_common.py")),
+    ("edge HTTP + JSON", _under("uvicorn/", "starlette/", "fastapi/", "httptools/", "h11/", "folio_storefront/")),
+    ("event loop and gRPC core (C)", _under("asyncio/", "uvloop/", "selectors.py", "concurrent/futures/", "threading.py")),
 ]  # fmt: skip
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?):(?P<line>\d+)\)$")
 
@@ -98,7 +105,7 @@ def start_recording(pid: int, out: Path, seconds: float, rate: int = 100) -> sub
 
 def describe(name: str, profile: Profile, top: int = 10) -> str:
     lines = [f"{name}: {profile.samples} samples"]
-    lines += [f"  {hop:<20} {share:6.1%}" for hop, share in profile.hop_shares().items()]
+    lines += [f"  {hop:<30} {share:6.1%}" for hop, share in profile.hop_shares().items()]
     lines.append("  top functions (innermost frame):")
     lines += [f"    {share:6.1%}  {function}" for function, share in profile.top(top)]
     return "\n".join(lines)

@@ -49,6 +49,11 @@ async def test_ask_streams_an_answer_whose_cited_books_are_links(page: Page) -> 
     for title, book in shelley.items():
         await expect(in_answer.filter(has_text=title).first).to_have_attribute("href", f"/books/{book}")
     assert set(await in_answer.all_inner_texts()) == set(shelley)
+    # The answer reads as a list, one cited book per item, with no raw ids or link syntax left.
+    await expect(page.locator("#ask-answer li")).to_have_count(len(shelley))
+    shown = await page.locator("#ask-answer").inner_text()
+    assert "last-man" not in shown
+    assert "](/books/" not in shown
     # The question is in the address, so the answer can be shared and reloaded.
     await expect(page).to_have_url("/assistant?q=Which%20books%20by%20Mary%20Shelley%20do%20you%20have%3F")
 

@@ -45,7 +45,7 @@ def _run_enabled(env: dict[str, str]) -> tuple[dict[str, Any], str]:
         env={**clean, **env},
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=90,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -190,7 +190,7 @@ def test_a_metrics_port_alone_turns_telemetry_on_and_serves_prometheus_text() ->
         env=clean,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=90,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -225,7 +225,7 @@ def test_the_prometheus_exporter_serves_on_the_standard_host_and_port() -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=90,
         check=False,
     )
     assert result.returncode == 0, result.stderr

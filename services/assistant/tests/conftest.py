@@ -17,7 +17,7 @@ from folio_assistant.embeddings import Embedder
 from folio_assistant.graph import FalkorRunner, GraphStore
 from folio_assistant.retrieval import Retriever
 from folio_assistant.servicer import ACCESS as ASSISTANT_ACCESS
-from folio_assistant.servicer import AssistantServicer
+from folio_assistant.servicer import MULTILINE, AssistantServicer
 from folio_assistant.vectors import VectorIndex
 from folio_catalog.servicer import ACCESS as CATALOG_ACCESS
 from folio_orders.servicer import ACCESS as ORDERS_ACCESS
@@ -235,6 +235,7 @@ async def serving(
         telemetry=Telemetry(enabled=False),
         auth=issuer.server_auth(ASSISTANT_ACCESS),
         grace_seconds=0.1,
+        multiline=MULTILINE,
     )
     await server.start()
     channel = issuer.channel(server.port, issuer.token("carol-id", roles=("customer", "catalog-admin")))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 from langchain_core.messages import AIMessageChunk
+from langchain_core.runnables import Runnable
 
 from folio.assistant.v1 import assistant_pb2
 from folio_assistant.answer import Answerer, LlmSettings
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(900)
 
 
-class HeldModel:
+class HeldModel(Runnable[Any, AIMessageChunk]):
     """Test double of a LangChain chat model: writes one chunk, then holds the answer open until
     `release` is set (a slow model keeps its slot)."""
 
@@ -36,7 +37,10 @@ class HeldModel:
         self.release = asyncio.Event()
         self.started = 0
 
-    async def astream(self, messages: Any) -> AsyncIterator[AIMessageChunk]:
+    def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> AIMessageChunk:
+        raise NotImplementedError
+
+    async def astream(self, input: Any, config: Any = None, **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
         self.started += 1
         yield AIMessageChunk(content="Dracula [dracula] ")
         await self.release.wait()
@@ -136,7 +140,7 @@ async def test_ids_that_no_book_has_are_refused_before_any_store(
 
 
 @pytest.mark.parametrize(
-    "text", ["' OR 1=1 //", "MATCH (n) DETACH DELETE n", "\\", '"', "{}", "$id", "tab\there", "x\u202e"]
+    "text", ["' OR 1=1 //", "MATCH (n) DETACH DELETE n", "\\", '"', "{}", "$id", "x\u202e"]
 )
 async def test_any_printable_text_gets_an_answer(held: tuple[Any, HeldModel], text: str) -> None:
     stub, model = held
@@ -145,3 +149,14 @@ async def test_any_printable_text_gets_an_answer(held: tuple[Any, HeldModel], te
     assert len(reply.hits) <= 3
     events = [e async for e in ask(stub, text)]
     assert events[-1].HasField("done")
+
+
+async def test_a_question_may_span_lines_but_a_search_is_one_line(held: tuple[Any, HeldModel]) -> None:
+    stub, model = held
+    model.release.set()
+    events = [e async for e in ask(stub, "Who wrote\n\tDracula?")]
+    assert events[-1].HasField("done")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.SemanticSearch(assistant_pb2.SemanticSearchRequest(query="tab\there", limit=3))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (caught.value.details() or "").startswith("query: must not contain control characters")

@@ -29,7 +29,7 @@ from folio_orders.settings import Settings
 from folio_orders.store import SqlOrderStore
 from folio_orders.tables import MIGRATIONS
 from folio_payment.ledger import SqlLedger
-from folio_payment.processor import SimulatedProcessor
+from folio_payment.processor import CardDetails, Decision, SimulatedProcessor
 from folio_payment.servicer import ACCESS as PAYMENT_ACCESS
 from folio_payment.servicer import PaymentServicer
 from folio_payment.tables import MIGRATIONS as PAYMENT_MIGRATIONS
@@ -43,6 +43,7 @@ from folio_testing.data import (
     DECLINED_CARD_NUMBER,
     EMAIL,
     GOOD_CARD_NUMBER,
+    LOST_ANSWER_CARD_NUMBER,
     TIMEOUT_CARD_NUMBER,
     address_message,
     card_message,
@@ -56,6 +57,18 @@ from .conftest import CALL_TIMEOUT, CHARGE_TIMEOUT, CLIENT_TIMEOUT
 PROCESSOR_TIMEOUT = 1.0
 
 
+class CountingProcessor(SimulatedProcessor):
+    """The simulated card processor, counting the authorizations asked of it (a test spy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.authorizations = 0
+
+    async def authorize(self, key: str, card: CardDetails, amount_minor: int, currency: str) -> Decision:
+        self.authorizations += 1
+        return await super().authorize(key, card, amount_minor, currency)
+
+
 @dataclass
 class Shop:
     orders: orders_pb2_grpc.OrdersServiceStub
@@ -63,6 +76,7 @@ class Shop:
     catalog: catalog_pb2_grpc.CatalogServiceStub
     payment: payment_pb2_grpc.PaymentServiceStub
     operator: orders_pb2_grpc.OrdersServiceStub
+    processor: CountingProcessor
 
     async def book(self, book_id: str) -> catalog_pb2.Book:
         return await self.catalog.GetBook(catalog_pb2.GetBookRequest(id=book_id))
@@ -103,7 +117,8 @@ async def shop(tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[Shop]:
 
     catalog_servicer = CatalogServicer(repository)
     cart_servicer = CartServicer(cart_store)
-    payment_servicer = PaymentServicer(ledger, SimulatedProcessor(), processor_timeout=PROCESSOR_TIMEOUT)
+    processor = CountingProcessor()
+    payment_servicer = PaymentServicer(ledger, processor, processor_timeout=PROCESSOR_TIMEOUT)
     servers = {
         "catalog": await _serve(
             lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(catalog_servicer, s),
@@ -153,6 +168,7 @@ async def shop(tmp_path: Path, issuer: TestIssuer) -> AsyncIterator[Shop]:
         catalog=catalog_pb2_grpc.CatalogServiceStub(channel["catalog"]),
         payment=payment_pb2_grpc.PaymentServiceStub(channel["payment"]),
         operator=orders_pb2_grpc.OrdersServiceStub(channel["operator"]),
+        processor=processor,
     )
     for c in [*channel.values(), *channels]:
         await c.close()
@@ -222,4 +238,23 @@ async def test_checkout_against_the_real_services(shop: Shop) -> None:
         else:
             assert caught.value.details() == expected
         assert (await shop.book(book.id)).stock == book.stock - 2
+    await shop.reconciled()
+
+
+async def test_a_processor_that_authorizes_then_times_out_charges_once_and_confirms(shop: Shop) -> None:
+    """Payment asks the processor by key after the timeout and finds the authorization: one
+    authorization, the order confirmed with that one charge, orders and payments in agreement."""
+    page = await shop.catalog.ListBooks(catalog_pb2.ListBooksRequest(page_size=50))
+    book = next(b for b in page.books if b.stock >= 1)
+    await _fill_cart(shop, book.id, 1)
+
+    order = await shop.orders.PlaceOrder(_request("lost-answer-1", LOST_ANSWER_CARD_NUMBER))
+
+    assert order.status == orders_pb2.ORDER_STATUS_CONFIRMED
+    assert shop.processor.authorizations == 1
+    payments = await shop.payment.ListPayments(payment_pb2.ListPaymentsRequest(page_size=100))
+    assert [(p.id, p.status) for p in payments.payments] == [
+        (order.payment_id, payment_pb2.PAYMENT_STATUS_SUCCEEDED)
+    ]
+    assert (await shop.book(book.id)).stock == book.stock - 1
     await shop.reconciled()

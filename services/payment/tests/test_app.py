@@ -34,7 +34,7 @@ def _running(env: dict[str, str]) -> Iterator[payment_pb2_grpc.PaymentServiceStu
     try:
         with grpc.insecure_channel(f"127.0.0.1:{env['FOLIO_PAYMENT_PORT']}") as channel:
             health = health_pb2_grpc.HealthStub(channel)
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 90  # a cold start on a loaded machine
             while True:
                 try:
                     status = health.Check(health_pb2.HealthCheckRequest(), timeout=1).status

@@ -95,6 +95,9 @@ def evaluate(
     port: Ports = None,
     address: Address = None,
     fail_under: Annotated[float, typer.Option(help="exit 1 when recall@5 is below this")] = 0.0,
+    precision_under: Annotated[
+        float, typer.Option(help="exit 1 when citation precision is below this")
+    ] = 0.0,
 ) -> None:
     """Run the evaluation set through the running assistant: recall@5, MRR, citation precision."""
     import grpc
@@ -139,4 +142,8 @@ def evaluate(
     typer.echo(format_report(report))
     if report.recall_at_5 < fail_under:
         typer.secho(f"recall@5 {report.recall_at_5:.3f} is below {fail_under}", fg="red", err=True)
+        raise typer.Exit(1)
+    precision = report.citation_precision or 0.0
+    if precision < precision_under:
+        typer.secho(f"citation precision {precision:.3f} is below {precision_under}", fg="red", err=True)
         raise typer.Exit(1)

@@ -6,24 +6,24 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import grpc
 
 from folio.assistant.v1 import assistant_pb2, assistant_pb2_grpc
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
-from folio_assistant.answer import Answerer, LlmSettings
+from folio_assistant.answer import Answerer
 from folio_assistant.embeddings import Embedder
 from folio_assistant.graph import open_graph
 from folio_assistant.ingest import Ingestion
+from folio_assistant.llm import LiveModels
 from folio_assistant.retrieval import Retriever
-from folio_assistant.servicer import ACCESS, AssistantServicer
+from folio_assistant.servicer import ACCESS, MULTILINE, AssistantServicer
 from folio_assistant.settings import Settings
 from folio_assistant.vectors import VectorIndex
 from folio_platform.auth import ServiceTokens
 from folio_platform.discovery import StaticDiscovery
-from folio_platform.grpc_client import create_channel
+from folio_platform.registry import ServiceChannel
 from folio_platform.service import Runtime, Servicer, ServiceSpec, Serving, run_service
 
 log = logging.getLogger(__name__)
@@ -36,32 +36,6 @@ IDEMPOTENT = {
 }
 START_INGEST_ATTEMPTS = 20
 START_INGEST_RETRY_SECONDS = 3.0
-
-
-def build_llm(settings: Settings) -> tuple[Any, LlmSettings] | tuple[None, None]:
-    """LangChain's OpenAI-compatible chat model when an endpoint is configured, else nothing."""
-    if not settings.llm_base_url:
-        return None, None
-    from langchain_openai import ChatOpenAI
-    from pydantic import SecretStr
-
-    key = settings.llm_api_key or SecretStr("not-needed")  # vLLM and Ollama accept any key
-    llm = ChatOpenAI(
-        base_url=settings.llm_base_url,
-        model=settings.llm_model,
-        api_key=key,
-        timeout=settings.llm_timeout_seconds,
-        max_retries=0,
-        max_completion_tokens=settings.llm_max_tokens,
-        temperature=0,
-        streaming=True,
-        stream_usage=True,
-    )
-    return llm, LlmSettings(
-        model=settings.llm_model,
-        timeout_seconds=settings.llm_timeout_seconds,
-        max_tokens=settings.llm_max_tokens,
-    )
 
 
 async def ingest_until_done(ingestion: Ingestion) -> None:
@@ -83,8 +57,12 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
     embedder = await asyncio.to_thread(Embedder, threads=settings.embedding_threads)
     api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
     password = settings.graph_password.get_secret_value() if settings.graph_password else None
-    discovery = StaticDiscovery(settings.service_addresses)
+    static = StaticDiscovery(settings.service_addresses)
     async with contextlib.AsyncExitStack() as stack:
+        # The registry's instances when there is one (the static addresses as fallback).
+        discovery = await runtime.center.discovery(
+            static, [n for n in IDEMPOTENT if n in settings.service_addresses]
+        )
         vectors = VectorIndex.open(url=settings.qdrant_url, path=root / "qdrant", api_key=api_key)
         stack.push_async_callback(vectors.close)
         graph = await asyncio.to_thread(
@@ -99,8 +77,9 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
         channels: dict[str, grpc.aio.Channel] = {}
         for name, methods in IDEMPOTENT.items():
             if name in settings.service_addresses:
-                channels[name] = create_channel(
-                    discovery.resolve(name),
+                channels[name] = ServiceChannel(
+                    discovery,
+                    name,
                     idempotent_services=methods,
                     default_timeout=settings.call_timeout_seconds,
                     telemetry=runtime.telemetry,
@@ -112,7 +91,7 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
         await graph.ensure_schema()
         retriever = Retriever(embedder=embedder, vectors=vectors, graph=graph)
         await retriever.refresh_names()
-        llm, llm_settings = build_llm(settings)
+        models = LiveModels(settings, runtime.center.config)
         ingestion = Ingestion(
             catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),
             orders=orders_pb2_grpc.OrdersServiceStub(channels["orders"]) if "orders" in channels else None,
@@ -122,12 +101,12 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
             on_done=retriever.refresh_names,
         )
         stack.push_async_callback(ingestion.stop)
-        if settings.ingest_on_start and await vectors.count() == 0:
+        if settings.ingest_on_start and await ingestion.count_books() == 0:
             start_ingest = asyncio.create_task(ingest_until_done(ingestion))
             stack.push_async_callback(_cancel, start_ingest)
         servicer = AssistantServicer(
             retriever=retriever,
-            answerer=Answerer(llm=llm, settings=llm_settings),
+            answerer=Answerer(models=models),
             ingestion=ingestion,
             question_max_chars=settings.question_max_chars,
             ask_concurrency=settings.ask_max_concurrent,
@@ -137,7 +116,7 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
             extra={
                 "graph": graph.engine,
                 "vectors": "server" if settings.qdrant_url else "local",
-                "llm": bool(llm),
+                "llm": models()[0] is not None,
             },
         )
         yield Serving(
@@ -157,7 +136,9 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 def spec() -> ServiceSpec[Settings]:
-    return ServiceSpec(name="assistant", settings=Settings, access=ACCESS, resources=resources)
+    return ServiceSpec(
+        name="assistant", settings=Settings, access=ACCESS, resources=resources, multiline=MULTILINE
+    )
 
 
 def main() -> None:

@@ -94,6 +94,14 @@ RETURN a.id AS author_id, a.name AS author_name, a.nationality AS nationality,
        b.id AS book_id, b.title AS title
 """
 
+# The words of every book, for the lexical index.
+TEXTS = """
+MATCH (a:Author)-[:WROTE]->(b:Book)
+OPTIONAL MATCH (b)-[:IN_GENRE]->(g:Genre)
+RETURN b.id AS id, b.title AS title, b.description AS description, b.era AS era,
+       a.name AS author_name, a.nationality AS nationality, collect(g.name) AS genres
+"""
+
 FACTS = """
 UNWIND $ids AS id
 MATCH (a:Author)-[:WROTE]->(b:Book {id: id})
@@ -274,6 +282,24 @@ class GraphStore:
             nationalities={str(r["nationality"]) for r in rows if r["nationality"]},
             titles={str(r["book_id"]): str(r["title"]) for r in rows},
         )
+
+    async def texts(self) -> dict[str, str]:
+        """book id -> its words: title, author, nationality, genres, period and description."""
+        rows = await self.runner.run(TEXTS, {})
+        return {
+            str(r["id"]): " ".join(
+                str(part)
+                for part in (
+                    r["title"],
+                    r["author_name"],
+                    r["nationality"] or "",
+                    " ".join(str(g) for g in r["genres"] if g is not None),
+                    r["era"] or "",
+                    r["description"] or "",
+                )
+            )
+            for r in rows
+        }
 
     async def facts(self, book_ids: list[str]) -> dict[str, BookFacts]:
         """Each book with author, genres, era, other books by the author, books bought with it."""

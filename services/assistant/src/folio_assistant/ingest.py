@@ -125,6 +125,13 @@ class Ingestion:
         self._removed_counter = meter.create_counter(
             "folio.assistant.ingest.removed", unit="{book}", description="books removed from the index"
         )
+        self.books_in_index = 0
+        meter.create_observable_gauge(
+            "folio.assistant.index.books",
+            callbacks=[lambda _: [metrics.Observation(self.books_in_index)]],
+            unit="{book}",
+            description="books in the vector index (as of the start or the last ingestion)",
+        )
 
     @property
     def running(self) -> bool:
@@ -167,10 +174,16 @@ class Ingestion:
             self.progress = replace(self.progress, **changes)
             self._changed.notify_all()
 
+    async def count_books(self) -> int:
+        """Books in the vector index now (also what the index-size gauge reports)."""
+        self.books_in_index = await self._vectors.count()
+        return self.books_in_index
+
     async def _run(self) -> Progress:
         try:
             await self._index()
             await self._report(phase="done")
+            await self.count_books()
         except Exception as error:
             log.exception("ingestion failed")
             await self._report(phase="failed", note=_describe(error))

@@ -77,6 +77,59 @@ _GENRE_WORDS = {
     "fantasy": ("fantasy",),
     "adventure": ("adventure", "adventures"),
 }
+# Words that ask for a list or for the author, rather than describe a book.
+_REQUEST_WORDS = frozenset(
+    [
+        "show",
+        "list",
+        "have",
+        "has",
+        "do",
+        "does",
+        "did",
+        "you",
+        "your",
+        "shop",
+        "store",
+        "stock",
+        "available",
+        "works",
+        "work",
+        "titles",
+        "writings",
+        "writer",
+        "author",
+        "authors",
+        "his",
+        "her",
+        "their",
+        "them",
+        "they",
+        "it",
+        "its",
+        "else",
+        "more",
+        "also",
+        "another",
+        "all",
+        "every",
+        "find",
+        "give",
+        "tell",
+        "please",
+        "can",
+        "could",
+        "would",
+        "i",
+        "my",
+        "want",
+        "read",
+        "reading",
+        "by",
+        "written",
+    ]
+)
+_OTHERS = frozenset({"other", "others", "else", "more", "another"})
 _ERA_WORDS = {
     "Antiquity": ("ancient", "antiquity", "classical antiquity"),
     "Middle Ages": ("medieval", "middle ages"),
@@ -105,6 +158,11 @@ class Links:
     genre_ids: list[str] = field(default_factory=list)
     eras: list[str] = field(default_factory=list)
     nationalities: list[str] = field(default_factory=list)
+    # What the question asks beyond the names: other books than the one named ("what else..."),
+    # who wrote something, and how many words describe a book (plot, setting) rather than name one.
+    wants_others: bool = False
+    asks_who: bool = False
+    describing_words: int = 0
 
     @property
     def entities(self) -> bool:
@@ -198,4 +256,15 @@ class Gazetteer:
                     hit = True
                 if hit:
                     covered[start : start + size] = [True] * size
+        links.wants_others = bool(_OTHERS & set(words))
+        links.asks_who = "who" in words
+        links.describing_words = sum(
+            1
+            for word, done in zip(words, covered, strict=True)
+            if not done
+            and len(word) > 1
+            and word not in _STOPWORDS
+            and word not in _REQUEST_WORDS
+            and word not in _OTHERS
+        )
         return links

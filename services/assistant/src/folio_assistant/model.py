@@ -91,3 +91,5 @@ class Hit:
     reasons: list[str] = field(default_factory=list)
     # The part of `score` earned by matching what the question names (author, title, facets).
     bonus: float = 0.0
+    # How the question names it: title | author | same_author | facets.
+    named: set[str] = field(default_factory=set)

@@ -1,12 +1,17 @@
 """Retrieval: the books and facts a question needs, in at most three sequential round trips.
 
+In memory first: entity linking, and BM25 over every book's words (the lexical half of a hybrid).
 1. graph: books the question names (an author, a title and its author's other books, or a
-   genre/era/nationality facet) — only when entity linking (in memory) found names;
-2. vectors: nearest passages overall and among those graph candidates, one batched call;
+   genre/era/nationality facet) — only when entity linking found names;
+2. vectors: nearest passages overall, and the stored vectors of the graph and lexical candidates,
+   one batched call;
 3. graph: facts (author, other books by them, genres, era, bought with) for the top books.
+A book's score is its cosine similarity, plus a share of its BM25 score, plus bonuses for what
+the question names.
 """
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +20,9 @@ import numpy.typing as npt
 from opentelemetry import trace
 
 from folio_assistant.embeddings import MODEL_ID, Embedder
+from folio_assistant.genai import GenAiMetrics
 from folio_assistant.graph import GraphStore, Names, Neighbour
+from folio_assistant.lexical import LexicalIndex
 from folio_assistant.linking import Gazetteer, Links
 from folio_assistant.model import BookFacts, Hit
 from folio_assistant.vectors import Query, VectorIndex
@@ -28,6 +35,11 @@ REASON = {
     "same_author": "same author as {about}",
     "facets": "matches the genre, period or nationality asked for",
 }
+# The embeddings run in process, on onnxruntime (the gen_ai.provider.name of their calls).
+EMBEDDINGS_PROVIDER = "onnxruntime"
+# Lexical candidates per question, and the weight of BM25 (scaled to the best match, 0-1) in a score.
+LEXICAL_DEPTH = 20
+LEXICAL_WEIGHT = 0.15
 # Similar books: bonuses for graph proximity.
 NEIGHBOUR_BONUS = {"same_author": 0.12, "bought_with": 0.15, "genre_era": 0.02}
 
@@ -52,22 +64,34 @@ class Retriever:
         vectors: VectorIndex,
         graph: GraphStore,
         tracer: trace.Tracer | None = None,
+        gen_ai_metrics: GenAiMetrics | None = None,
     ) -> None:
         self.embedder = embedder
         self.vectors = vectors
         self.graph = graph
         self.gazetteer = Gazetteer(Names(authors={}, nationalities=set(), titles={}))
+        self.lexical = LexicalIndex({})
         self._tracer = tracer or trace.get_tracer(__name__)
+        self._metrics = gen_ai_metrics or GenAiMetrics()
 
     async def refresh_names(self) -> None:
-        """Reload the names entity linking knows from the graph (after an ingestion)."""
-        self.gazetteer = Gazetteer(await self.graph.names())
+        """Reload the names entity linking knows and the lexical index from the graph (after an ingestion)."""
+        names, texts = await asyncio.gather(self.graph.names(), self.graph.texts())
+        self.gazetteer = Gazetteer(names)
+        self.lexical = await asyncio.to_thread(LexicalIndex, texts)
 
     async def embed(self, text: str) -> list[float]:
+        attributes = {
+            "gen_ai.operation.name": "embeddings",
+            "gen_ai.provider.name": EMBEDDINGS_PROVIDER,
+            "gen_ai.request.model": MODEL_ID,
+        }
         with self._tracer.start_as_current_span(f"embeddings {MODEL_ID}") as span:
-            span.set_attribute("gen_ai.operation.name", "embeddings")
-            span.set_attribute("gen_ai.request.model", MODEL_ID)
-            return await asyncio.to_thread(self.embedder.embed_one, text)
+            span.set_attributes(attributes)
+            started = time.monotonic()
+            vector = await asyncio.to_thread(self.embedder.embed_one, text)
+            self._metrics.operation(time.monotonic() - started, attributes)
+            return vector
 
     async def retrieve(
         self, question: str, *, k: int = 5, genre_id: str | None = None, with_facts: bool = True
@@ -75,6 +99,7 @@ class Retriever:
         """The k best books for a question, with graph facts when `with_facts`."""
         with self._tracer.start_as_current_span("assistant.retrieve") as span:
             links = self.gazetteer.link(question)
+            lexical = {h.book_id: h.score for h in self.lexical.search(question, limit=LEXICAL_DEPTH)}
             round_trips = 0
             vector_task = asyncio.create_task(self.embed(question))
             candidates = []
@@ -91,7 +116,7 @@ class Retriever:
             # Candidates are scored from their stored vectors (a lookup by id) rather than by a filtered
             # search: Qdrant local mode evaluates filters point by point in Python. Both calls go out
             # together, so they are one round trip.
-            among = sorted({c.book_id for c in candidates})
+            among = sorted({c.book_id for c in candidates} | set(lexical))
             nearest, stored = await asyncio.gather(
                 self.vectors.search(vector, [Query(limit=max(20, k * 4), genre_id=genre_id)]),
                 self.vectors.points(among),
@@ -104,12 +129,18 @@ class Retriever:
                 payloads[vhit.book_id] = vhit.payload
             _add_scored(hits, payloads, vector, stored, genre_id=genre_id)
             best_similarity = max((h.score for h in hits.values()), default=0.0)
+            for book_id, share in lexical.items():
+                if book_id in hits:
+                    hits[book_id].score += LEXICAL_WEIGHT * share
+                    if share >= 0.5:
+                        hits[book_id].reasons.append("shares rare words with the question")
             bonus: dict[str, dict[str, float]] = {}
             for candidate in candidates:
                 if candidate.book_id in hits:
                     reasons = bonus.setdefault(candidate.book_id, {})
                     reason = REASON[candidate.why].format(about=candidate.about)
                     reasons[reason] = max(reasons.get(reason, 0.0), BONUS[candidate.why])
+                    hits[candidate.book_id].named.add(candidate.why)
             for book_id, reasons in bonus.items():
                 hit = hits[book_id]
                 hit.bonus = sum(reasons.values())

@@ -1,7 +1,5 @@
 """The public REST API's JSON shapes (part of its OpenAPI document)."""
 
-from decimal import Decimal
-
 from pydantic import BaseModel, Field
 
 from folio.catalog.v1 import catalog_pb2
@@ -70,24 +68,39 @@ class Health(BaseModel):
     checks: dict[str, str] = {}
 
 
+def _amount(minor_units: int) -> str:
+    """'12.99' for 1299 minor units (integer arithmetic: exact, and cheaper than Decimal)."""
+    sign = "-" if minor_units < 0 else ""
+    major, minor = divmod(abs(minor_units), _MINOR_PER_MAJOR)
+    return f"{sign}{major}.{minor:02d}"
+
+
 def price_of(money: money_pb2.Money) -> Price:
-    amount = Decimal(money.minor_units) / _MINOR_PER_MAJOR
-    return Price(currency=money.currency_code, amount=f"{amount:.2f}", minor_units=money.minor_units)
+    return Price(
+        currency=money.currency_code, amount=_amount(money.minor_units), minor_units=money.minor_units
+    )
 
 
 def book_of(book: catalog_pb2.Book) -> Book:
-    return Book(
-        id=book.id,
-        title=book.title,
-        author=Ref(id=book.author.id, name=book.author.name),
-        year=book.year,
-        language=book.language,
-        genres=[Ref(id=g.id, name=g.name) for g in book.genres],
-        description=book.description,
-        price=price_of(book.price),
-        stock=book.stock,
-        in_stock=book.stock > 0,
-        featured=book.featured,
+    # One validation of the whole tree in pydantic's core, rather than one constructor per model.
+    return Book.model_validate(
+        {
+            "id": book.id,
+            "title": book.title,
+            "author": {"id": book.author.id, "name": book.author.name},
+            "year": book.year,
+            "language": book.language,
+            "genres": [{"id": g.id, "name": g.name} for g in book.genres],
+            "description": book.description,
+            "price": {
+                "currency": book.price.currency_code,
+                "amount": _amount(book.price.minor_units),
+                "minor_units": book.price.minor_units,
+            },
+            "stock": book.stock,
+            "in_stock": book.stock > 0,
+            "featured": book.featured,
+        }
     )
 
 

@@ -1,0 +1,143 @@
+"""The chat model the assistant answers with.
+
+It comes from the `FOLIO_ASSISTANT_LLM_*` settings, overridden live by the config center's `llm`
+section (endpoint, model, timeout), and is rebuilt only when that choice changes. Every answer
+goes through the `assistant.*` failure drills, read from the config center on each call: a
+share of calls refused as rate-limited (429), extra latency, or a plausible but wrong answer
+(whose made-up citation the answer drops, as it drops any id retrieval did not return).
+"""
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.messages import AIMessageChunk, BaseMessageChunk
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from folio_assistant.answer import LlmSettings
+from folio_assistant.settings import Settings
+from folio_platform.config import AssistantDrills, LiveConfig, LiveSettings, LlmLive
+
+log = logging.getLogger(__name__)
+
+WRONG_ANSWER = (
+    "The book you are looking for is ",
+    "The Lost Chronicle [the-lost-chronicle], ",
+    "a celebrated novel by an author nobody remembers.",
+)
+
+
+class LlmRateLimited(Exception):
+    """The model server answered 429 Too Many Requests (here: the rate-limit failure drill)."""
+
+
+@dataclass(frozen=True)
+class LlmChoice:
+    """Everything that decides which chat model answers; a new choice builds a new client."""
+
+    base_url: str
+    model: str
+    timeout_seconds: float
+    max_tokens: int
+    api_key: str
+
+
+def llm_choice(settings: Settings, live: LlmLive) -> LlmChoice | None:
+    """The live section's endpoint and model where set, else the service's own settings; None when
+    no endpoint is configured (extractive answers)."""
+    base_url = live.base_url or settings.llm_base_url
+    if not base_url:
+        return None
+    timeout = (
+        live.timeout_seconds if "timeout_seconds" in live.model_fields_set else settings.llm_timeout_seconds
+    )
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+    return LlmChoice(
+        base_url=base_url,
+        model=live.model or settings.llm_model,
+        timeout_seconds=timeout,
+        max_tokens=settings.llm_max_tokens,
+        api_key=key,  # vLLM and Ollama accept any key
+    )
+
+
+def chat_model(choice: LlmChoice) -> Any:
+    """LangChain's OpenAI-compatible chat model for `choice`: streamed, with usage, no retries."""
+    from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
+
+    return ChatOpenAI(
+        base_url=choice.base_url,
+        model=choice.model,
+        api_key=SecretStr(choice.api_key),
+        timeout=choice.timeout_seconds,
+        max_retries=0,
+        max_completion_tokens=choice.max_tokens,
+        temperature=0,
+        streaming=True,
+        stream_usage=True,
+    )
+
+
+class DrilledModel(Runnable[LanguageModelInput, BaseMessageChunk]):
+    """`inner` (a LangChain chat model), refused, slowed down or made wrong as the current drill flags
+    say. A Runnable, so it takes the model's place in the answer chain; streaming only."""
+
+    def __init__(
+        self,
+        inner: Any,
+        flags: Callable[[], AssistantDrills],
+        *,
+        chance: Callable[[], float] = random.random,
+    ) -> None:
+        self.inner = inner
+        self.flags = flags
+        self.chance = chance
+
+    def invoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        raise NotImplementedError("the assistant streams its answers: use astream")
+
+    async def astream(
+        self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[BaseMessageChunk]:
+        flags = self.flags()
+        if flags.llm_slow_ms:
+            await asyncio.sleep(flags.llm_slow_ms / 1000)
+        if flags.llm_rate_limit and self.chance() < flags.llm_rate_limit:
+            log.warning("failure drill: LLM rate limited", extra={"llm_rate_limit": flags.llm_rate_limit})
+            raise LlmRateLimited("429 Too Many Requests (failure drill)")
+        if flags.llm_wrong_answers:
+            log.warning("failure drill: LLM answers wrong")
+            for text in WRONG_ANSWER:
+                yield AIMessageChunk(content=text)
+            return
+        async for chunk in self.inner.astream(input, config, **kwargs):
+            yield chunk
+
+
+class LiveModels:
+    """The model to answer with now, following the config center: (model, settings), or
+    (None, None) when no endpoint is configured."""
+
+    def __init__(self, settings: Settings, config: LiveConfig[LiveSettings]) -> None:
+        self._settings = settings
+        self._config = config
+        self._choice: LlmChoice | None = None
+        self._model: Any = None
+
+    def __call__(self) -> tuple[Any, LlmSettings] | tuple[None, None]:
+        live = self._config.current
+        choice = llm_choice(self._settings, live.llm)
+        if choice is None:
+            return None, None
+        if choice != self._choice:
+            log.info("language model selected", extra={"base_url": choice.base_url, "model": choice.model})
+            self._model, self._choice = chat_model(choice), choice
+        drilled = DrilledModel(self._model, lambda: self._config.current.flags.assistant)
+        return drilled, LlmSettings(
+            model=choice.model, timeout_seconds=choice.timeout_seconds, max_tokens=choice.max_tokens
+        )
