@@ -302,10 +302,6 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.openapi = lambda: _without_422(app)  # type: ignore[method-assign]
-    # Outside Starlette's outermost middleware (ServerErrorMiddleware), so a 500 carries them too.
-    build_stack = app.build_middleware_stack
-    policy = shop_policy(auth.issuer_url)
-    app.build_middleware_stack = lambda: SecurityHeaders(build_stack(), policy)  # type: ignore[method-assign]
     if telemetry.enabled:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
@@ -313,6 +309,11 @@ def create_app(
         FastAPIInstrumentor.instrument_app(
             app, excluded_urls="healthz,readyz,static", exclude_spans=["receive", "send"]
         )
+    # Outside Starlette's outermost middleware (ServerErrorMiddleware), so a 500 carries them too.
+    # Wrapped after the instrumentation, which only recognises Starlette's own stack.
+    build_stack = app.build_middleware_stack
+    policy = shop_policy(auth.issuer_url)
+    app.build_middleware_stack = lambda: SecurityHeaders(build_stack(), policy)  # type: ignore[method-assign]
     return app
 
 
