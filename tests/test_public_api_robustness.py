@@ -166,22 +166,28 @@ def test_the_locust_shopper_mix_runs_every_journey_without_failures(
     shop: RunningStack, tmp_path: Path
 ) -> None:
     members = signin_env(shop.stack)
-    run = run_locust(
-        LOCUSTFILE,
-        shop.stack.url("storefront").rstrip("/"),
-        users=6,
-        seconds=12,
-        out=tmp_path,
-        html=False,
-        extra_env=members,
-    )
-    seen = {e.name for e in run.endpoints if e.requests}
-    for journey in (
+    journeys = {
         "GET / (home page)",
         "GET /api/v1/books/[id]",
         "GET /api/v1/search",
         "POST /api/v1/cart/items",
-    ):
-        assert journey in seen, f"{journey} never ran: {sorted(seen)}"
-    assert run.total.failures == 0, [(e.name, e.failures) for e in run.endpoints if e.failures]
-    assert run.total.requests > 20
+    }
+    # The mix picks tasks at random: on a busy machine 12 s may not reach a rarer journey, so the mix
+    # runs again (up to five times) until each has run; no run may fail a request.
+    runs, seen = [], set()
+    while len(runs) < 5 and not journeys <= seen:
+        run = run_locust(
+            LOCUSTFILE,
+            shop.stack.url("storefront").rstrip("/"),
+            users=6,
+            seconds=12,
+            out=tmp_path / f"run-{len(runs)}",
+            html=False,
+            extra_env=members,
+        )
+        runs.append(run)
+        seen |= {e.name for e in run.endpoints if e.requests}
+        assert run.total.failures == 0, [(e.name, e.failures) for e in run.endpoints if e.failures]
+    for journey in sorted(journeys):
+        assert journey in seen, f"{journey} never ran in {len(runs)} runs: {sorted(seen)}"
+    assert sum(run.total.requests for run in runs) > 20

@@ -127,7 +127,7 @@ class Platform:
     databases: dict[str, str] = field(default_factory=dict)  # service -> URL on this machine's loopback
 
 
-def _start_issuer(values: dict[str, Any], workdir: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+def _start_issuer(values: dict[str, Any], workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     issuer = values["auth"]["issuerUrl"]
     users, clients = dev_identity.write_provider_files(workdir, f"https://{values['gateway']['host']}")
     port = free_port()
@@ -148,7 +148,7 @@ def _start_issuer(values: dict[str, Any], workdir: Path) -> tuple[subprocess.Pop
             httpx.get(
                 f"http://127.0.0.1:{port}/.well-known/openid-configuration", trust_env=False
             ).raise_for_status()
-            return process, port, log
+            return process, port
         except httpx.HTTPError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
@@ -169,7 +169,7 @@ def platform(
     pg_host = next(h for h in aliases if h.startswith("postgresql."))
     redis_host = next(h for h in aliases if h.startswith("redis-master."))
     workdir = tmp_path_factory.mktemp("identity")
-    process, issuer_port, _ = _start_issuer(values, workdir)
+    process, issuer_port = _start_issuer(values, workdir)
     made = Platform(secrets={})
     for name, svc in values["services"].items():
         if secret := (svc.get("database") or {}).get("secretName"):

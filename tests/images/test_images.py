@@ -52,10 +52,12 @@ ALONE_ENV = {
 }
 
 
-def _workload(rendered: list[dict[str, Any]], name: str) -> dict[str, Any]:
-    return next(
+def _container(rendered: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The one container of a service's rendered workload."""
+    workload = next(
         o for o in rendered if o["kind"] in ("Deployment", "StatefulSet") and o["metadata"]["name"] == name
     )
+    return dict(workload["spec"]["template"]["spec"]["containers"][0])
 
 
 def _proc_status(container: str) -> dict[str, str]:
@@ -77,10 +79,14 @@ class Alone:
             "--security-opt", "no-new-privileges", "-v", "/tmp", "-v", data_mount, *env, image,
         )  # fmt: skip
 
-    def wait_probe(self, probe: dict[str, Any], timeout: float) -> None:
+    def wait_probe(self, container: dict[str, Any], timeout: float) -> None:
+        """Until the container's startupProbe (from the chart) passes, run inside it against loopback."""
+        probe = container["startupProbe"]
         kind = "grpc" if "grpc" in probe else "http"
-        spec = probe[kind if kind == "grpc" else "httpGet"]
-        port = spec["port"] if isinstance(spec["port"], int) else {"http": 8000}[spec["port"]]
+        spec = probe["grpc"] if kind == "grpc" else probe["httpGet"]
+        port = spec["port"]
+        if not isinstance(port, int):
+            port = next(p["containerPort"] for p in container["ports"] if p["name"] == port)
         deadline = time.monotonic() + timeout
         while True:
             result = podman(
@@ -122,8 +128,8 @@ def alone(
 def test_each_image_runs_locked_down_with_no_network_and_passes_its_probe(
     alone: Alone, rendered: list[dict[str, Any]]
 ) -> None:
-    container = _workload(rendered, alone.service)["spec"]["template"]["spec"]["containers"][0]
-    alone.wait_probe(container["startupProbe"], timeout=300)
+    container = _container(rendered, alone.service)
+    alone.wait_probe(container, timeout=300)
 
     status = _proc_status(alone.name)
     uid = status["Uid"].split()[0]
@@ -138,12 +144,14 @@ def test_each_image_runs_locked_down_with_no_network_and_passes_its_probe(
     assert [line.split(":")[0].strip() for line in interfaces.splitlines()[2:]] == ["lo"]
 
 
-def test_the_assistant_answers_with_no_network(images: dict[str, str], assistant_index_tar: Path) -> None:
+def test_the_assistant_answers_with_no_network(
+    images: dict[str, str], assistant_index_tar: Path, rendered: list[dict[str, Any]]
+) -> None:
     data = f"{RUN}-alone-assistant-ask"
     provision_volume(data, assistant_index_tar, run=RUN)
     assistant = Alone("assistant", images["assistant"], data)
     try:
-        assistant.wait_probe({"grpc": {"port": 50055}}, timeout=300)
+        assistant.wait_probe(_container(rendered, "assistant"), timeout=300)
         result = podman(
             "exec",
             assistant.name,
