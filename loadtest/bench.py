@@ -31,6 +31,8 @@ from loadtest import bench_checkout, steps
 from loadtest.quiet import cpu_seconds, processes_of, wait_until_quiet
 
 LOCUSTFILE = Path(__file__).parent / "locustfile.py"
+# A process above this share of one core counts as saturating (one event loop runs on one core).
+NEAR_SATURATION = 0.8
 PER_SHOPPER_RATE = 1.0  # requests per second per constant-throughput shopper in a knee step
 
 
@@ -264,6 +266,11 @@ def _print(report: dict[str, Any], out: Path) -> None:
             print(
                 f"saturates first: {name} ({cores:.2f} of a core at the {rate:g} rps step, the highest CPU share)"
             )
+            if cores < NEAR_SATURATION:
+                print(
+                    "  no process was near a full core there: that step's tail is not CPU saturation "
+                    "(first calls, locks, or other work on the machine)"
+                )
     if "checkout_at_70pct_knee" in report:
         c = report["checkout_at_70pct_knee"]
         print(
