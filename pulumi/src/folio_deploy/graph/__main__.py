@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from folio_deploy.graph.check import Graph, render
+from folio_deploy.graph.check import Graph, check_graph, render
 from folio_deploy.graph.model import Charts, Model, from_evaluation, from_skaffold
 from folio_deploy.offline import evaluate, stand_in_secrets
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== {name}")
             if args.edges:
                 print("\n".join(f"  {edge}" for edge in graph.edges()))
-            findings = graph.check()
+            findings = check_graph(graph)
             print(render(findings))
             failed = failed or bool(findings)
     return 1 if failed else 0
