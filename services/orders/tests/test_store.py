@@ -12,6 +12,7 @@ from folio_orders.store import LineRecord, OrderRecord, SqlOrderStore
 from folio_orders.tables import MIGRATIONS
 from folio_platform.database import Database
 from folio_testing.data import ADDRESS, EMAIL
+from folio_testing.resources import database_options
 
 LINES = [
     LineRecord("moby-dick", "Moby-Dick", 2, 1250, "USD"),
@@ -122,22 +123,8 @@ async def test_orders_survive_a_restart_and_migrations_repeat_safely(database_ur
         assert (reloaded.step, len(reloaded.lines)) == ("reserved", 2)
 
 
-class _Opened(Exception):
-    """Raised by the spy once the service has asked for its database."""
-
-
 async def test_the_orders_ledger_is_opened_durable(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every commit of the ledger is synced to disk (SQLite synchronous=FULL): a confirmed order or a
     recorded charge survives a power cut."""
-    asked: dict[str, object] = {}
-
-    def spy(url: str, migrations: object, **options: object) -> object:
-        asked.update(options)
-        raise _Opened
-
-    monkeypatch.setattr(app, "open_database", spy)
     runtime = SimpleNamespace(settings=Settings(), auth=None, telemetry=None, center=None)
-    with pytest.raises(_Opened):
-        async with app.resources(runtime):  # type: ignore[arg-type]
-            pass
-    assert asked["durable"] is True
+    assert (await database_options(monkeypatch, app, runtime))["durable"] is True

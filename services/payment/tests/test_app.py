@@ -22,6 +22,7 @@ from folio_platform.auth import bearer
 from folio_testing.data import TIMEOUT_CARD_NUMBER, card_message
 from folio_testing.issuer import TestIssuer
 from folio_testing.plugin import free_port
+from folio_testing.resources import database_options
 
 CARD = card_message()
 
@@ -109,24 +110,10 @@ def test_the_service_charges_times_out_and_keeps_its_ledger_across_restarts(
         assert [p.id for p in listed.payments] == [paid.id]
 
 
-class _Opened(Exception):
-    """Raised by the spy once the service has asked for its database."""
-
-
 async def test_the_payment_ledger_is_opened_durable(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every commit of the ledger is synced to disk (SQLite synchronous=FULL): a confirmed order or a
     recorded charge survives a power cut."""
-    asked: dict[str, object] = {}
-
-    def spy(url: str, migrations: object, **options: object) -> object:
-        asked.update(options)
-        raise _Opened
-
-    monkeypatch.setattr(app, "open_database", spy)
     runtime = SimpleNamespace(
         settings=Settings(), auth=None, telemetry=None, center=SimpleNamespace(config=None)
     )
-    with pytest.raises(_Opened):
-        async with app.resources(runtime):  # type: ignore[arg-type]
-            pass
-    assert asked["durable"] is True
+    assert (await database_options(monkeypatch, app, runtime))["durable"] is True
