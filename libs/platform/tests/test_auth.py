@@ -105,17 +105,23 @@ async def test_forged_tokens_are_refused(issuer: TestIssuer, kind: str) -> None:
     await verifier.close()
 
 
-async def test_a_verified_token_is_remembered_until_it_expires(
-    issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    decoded: list[str] = []
+@pytest.fixture
+def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every token the verifier decodes (its signature checked), in order."""
+    seen: list[str] = []
     decode = folio_auth.jwt.decode
 
     def counting_decode(token: str, *args: object, **kwargs: object) -> object:
-        decoded.append(token)
+        seen.append(token)
         return decode(token, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(folio_auth.jwt, "decode", counting_decode)
+    return seen
+
+
+async def test_a_verified_token_is_remembered_until_it_expires(
+    issuer: TestIssuer, decoded: list[str]
+) -> None:
     verifier = verifier_for(issuer, leeway_seconds=0)
     short = issuer.token("u-1", expires_in=2)
     assert (await verifier.verify(short)).subject == "u-1"
@@ -127,17 +133,7 @@ async def test_a_verified_token_is_remembered_until_it_expires(
     await verifier.close()
 
 
-async def test_the_verified_token_table_is_bounded(
-    issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    decoded: list[str] = []
-    decode = folio_auth.jwt.decode
-
-    def counting_decode(token: str, *args: object, **kwargs: object) -> object:
-        decoded.append(token)
-        return decode(token, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(folio_auth.jwt, "decode", counting_decode)
+async def test_the_verified_token_table_is_bounded(issuer: TestIssuer, decoded: list[str]) -> None:
     verifier = verifier_for(issuer, cache_size=2)
     first, second, third = (issuer.token(f"u-{n}") for n in range(3))
     for token in (first, second, third, third, second):

@@ -182,19 +182,25 @@ METRICS_SCRIPT = textwrap.dedent(
 )
 
 
-def test_a_metrics_port_alone_turns_telemetry_on_and_serves_prometheus_text() -> None:
-    port = free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+def _run_metrics(script: str, port: int, env: dict[str, str]) -> dict[str, Any]:
+    """Run a metrics probe script in a fresh interpreter (a process-wide meter provider) and read its report."""
     result = subprocess.run(
-        [sys.executable, "-c", METRICS_SCRIPT, str(port)],
-        env=clean,
+        [sys.executable, "-c", script, str(port)],
+        env=env,
         capture_output=True,
         text=True,
         timeout=90,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return report
+
+
+def test_a_metrics_port_alone_turns_telemetry_on_and_serves_prometheus_text() -> None:
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    report = _run_metrics(METRICS_SCRIPT, port, clean)
     assert report["enabled"] is True
     assert report["exporters"] == [f"metrics:prometheus@127.0.0.1:{port}"]
     # The shared libraries' instrumentations are installed once, here.
@@ -220,16 +226,7 @@ def test_the_prometheus_exporter_serves_on_the_standard_host_and_port() -> None:
         "OTEL_EXPORTER_PROMETHEUS_PORT": str(port),
     }
     script = METRICS_SCRIPT.replace("metrics_port=port", 'metrics_host="0.0.0.0"')
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(port)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = _run_metrics(script, port, env)
     assert report["exporters"] == [f"metrics:prometheus@127.0.0.1:{port}"]
     assert 'outcome="ok"} 2.0' in report["text"]
     assert report["closed"] is True
