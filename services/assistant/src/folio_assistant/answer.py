@@ -121,18 +121,20 @@ def has_answer(retrieval: Retrieval) -> bool:
     )
 
 
+def _described(heading: str, facts: BookFacts) -> str:
+    """`heading` (the book as named) followed by the catalog's facts about it."""
+    genres = ", ".join(facts.genres) or "no genre"
+    text = f"{heading} — {genres}; {facts.era}. {facts.description}"
+    if facts.other_books_by_author:
+        text += f" Also by {facts.author_name}: {', '.join(t for _, t in facts.other_books_by_author)}."
+    if facts.bought_with:
+        text += f" Readers also bought: {', '.join(t for _, t in facts.bought_with)}."
+    return text
+
+
 def fact_line(facts: BookFacts) -> str:
     """One book as a self-contained line of facts (used by both answer styles)."""
-    genres = ", ".join(facts.genres) or "no genre"
-    line = (
-        f"{facts.title} ({year_text(facts.year)}) by {facts.author_name} [{facts.id}] — {genres}; "
-        f"{facts.era}. {facts.description}"
-    )
-    if facts.other_books_by_author:
-        line += f" Also by {facts.author_name}: {', '.join(t for _, t in facts.other_books_by_author)}."
-    if facts.bought_with:
-        line += f" Readers also bought: {', '.join(t for _, t in facts.bought_with)}."
-    return line
+    return _described(f"{facts.title} ({year_text(facts.year)}) by {facts.author_name} [{facts.id}]", facts)
 
 
 def book_link(book_id: str, title: str) -> str:
@@ -143,16 +145,8 @@ def book_link(book_id: str, title: str) -> str:
 
 def list_item(facts: BookFacts) -> str:
     """One book as an item of an extractive answer: linked title first, then the catalog's facts."""
-    genres = ", ".join(facts.genres) or "no genre"
-    item = (
-        f"- {book_link(facts.id, facts.title)} ({year_text(facts.year)}) by {facts.author_name} — {genres}; "
-        f"{facts.era}. {facts.description}"
-    )
-    if facts.other_books_by_author:
-        item += f" Also by {facts.author_name}: {', '.join(t for _, t in facts.other_books_by_author)}."
-    if facts.bought_with:
-        item += f" Readers also bought: {', '.join(t for _, t in facts.bought_with)}."
-    return item + "\n"
+    heading = f"{book_link(facts.id, facts.title)} ({year_text(facts.year)}) by {facts.author_name}"
+    return f"- {_described(heading, facts)}\n"
 
 
 def _facts_block(retrieval: Retrieval) -> str:
