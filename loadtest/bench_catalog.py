@@ -242,29 +242,23 @@ def main() -> None:
             stack.down()
         if args.telemetry:
             sampler, ratio_arg = chart_sampling()
-            telemetry.append(
-                measure_with_telemetry(
-                    Path(tmp) / "data",
-                    ports,
-                    path,
-                    args,
-                    log,
-                    label=f"chart default ({sampler} {ratio_arg})",
-                    sampler=sampler,
-                    sampler_arg=ratio_arg,
-                )
+            settings = (
+                (f"chart default ({sampler} {ratio_arg})", sampler, ratio_arg),
+                ("every request traced", "always_on", ""),
             )
-            telemetry.append(
-                measure_with_telemetry(
-                    Path(tmp) / "data",
-                    ports,
-                    path,
-                    args,
-                    log,
-                    label="every request traced",
-                    sampler="always_on",
+            for label, chosen, chosen_arg in settings:
+                telemetry.append(
+                    measure_with_telemetry(
+                        Path(tmp) / "data",
+                        ports,
+                        path,
+                        args,
+                        log,
+                        label=label,
+                        sampler=chosen,
+                        sampler_arg=chosen_arg,
+                    )
                 )
-            )
     report(args, folio, baseline, telemetry, cold, warm)
     if args.profile is not None:
         print(
