@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import Runnable
 
 from folio.assistant.v1 import assistant_pb2
-from folio_assistant.answer import Answerer, LlmSettings
+from folio_assistant.answer import Answerer, Chunk, Done, LlmSettings
 from folio_assistant.ingest import Ingestion
 from folio_assistant.retrieval import Retriever
 from folio_assistant.servicer import AssistantServicer
@@ -160,3 +161,76 @@ async def test_a_question_may_span_lines_but_a_search_is_one_line(held: tuple[An
         await stub.SemanticSearch(assistant_pb2.SemanticSearchRequest(query="tab\there", limit=3))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (caught.value.details() or "").startswith("query: must not contain control characters")
+
+
+def _random_texts(count: int, *, seed: int = 17) -> list[str]:
+    """Texts of 1-40 characters drawn from every plane and category a protobuf string can carry
+    (controls, format and combining marks, private use, noncharacters, emoji), seeded."""
+    rng = random.Random(seed)
+    pools = [(0, 0x7F), (0x80, 0x2FF), (0x300, 0x36F), (0x2000, 0x206F), (0xE000, 0xF8FF), (0xFFF0, 0xFFFF),
+             (0x1F300, 0x1FAFF), (0xE0000, 0xE007F), (0x10FFF0, 0x10FFFF), (0x4E00, 0x9FFF)]  # fmt: skip
+    texts = []
+    for _ in range(count):
+        chars = [chr(rng.randint(*rng.choice(pools))) for _ in range(rng.randint(1, 40))]
+        texts.append("".join(chars))
+    return texts
+
+
+async def test_no_text_in_any_field_fails_the_service(held: tuple[Any, HeldModel]) -> None:
+    """Whatever the text, each RPC answers, or refuses it naming the field: never UNKNOWN or INTERNAL."""
+    stub, model = held
+    model.release.set()
+    outcomes: dict[str, set[str]] = {}
+
+    async def outcome(name: str, call: Any) -> None:
+        try:
+            await call
+            result = "OK"
+        except grpc.aio.AioRpcError as error:
+            result = error.code().name
+        outcomes.setdefault(name, set()).add(result)
+
+    async def asked(text: str) -> None:
+        events = [e async for e in ask(stub, text)]
+        assert events[-1].HasField("done")
+
+    for text in _random_texts(40):
+        await outcome("question", asked(text))
+        await outcome("query", stub.SemanticSearch(assistant_pb2.SemanticSearchRequest(query=text, limit=3)))
+        await outcome("book_id", stub.SimilarBooks(assistant_pb2.SimilarBooksRequest(book_id=text)))
+        search_in = assistant_pb2.SemanticSearchRequest(query="whales", genre_id=text, limit=3)
+        await outcome("genre_id", stub.SemanticSearch(search_in))
+    # Free text is answered or refused; ids are refused or not found.
+    assert outcomes == {
+        "question": {"OK", "INVALID_ARGUMENT"},
+        "query": {"OK", "INVALID_ARGUMENT"},
+        "book_id": {"INVALID_ARGUMENT"},
+        "genre_id": {"INVALID_ARGUMENT"},
+    }
+
+
+class BrokenAnswerer(Answerer):
+    """Test double of an answerer with a fault of its own: one chunk, then an exception."""
+
+    async def answer(self, question: str, retrieval: Any) -> AsyncIterator[Chunk | Done]:
+        yield Chunk("Dracula is ")
+        raise RuntimeError("a bug")
+
+
+async def test_a_fault_while_answering_is_unavailable_not_unknown(
+    seed_retriever: Retriever, backends: Backends, embedder: Any, issuer: TestIssuer
+) -> None:
+    ingestion = Ingestion(
+        catalog=backends.catalog_stub(), orders=None, embedder=embedder,
+        vectors=seed_retriever.vectors, graph=seed_retriever.graph,
+    )  # fmt: skip
+    servicer = AssistantServicer(
+        retriever=seed_retriever, answerer=BrokenAnswerer(), ingestion=ingestion, question_max_chars=500
+    )
+    async with serving(servicer, issuer) as stub:
+        call = ask(stub)
+        assert (await call.read()).chunk.text == "Dracula is "
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call.read()
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert caught.value.details() == "answering failed: RuntimeError"

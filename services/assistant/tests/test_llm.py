@@ -68,7 +68,8 @@ async def test_wrong_answer_drill_keeps_citations_real() -> None:
     text, done = await answer(answerer(AssistantDrills(llm_wrong_answers=True)))
     assert text == "".join(WRONG_ANSWER)
     assert done.mode == "llm"
-    assert done.citations == ["moby-dick"]  # the made-up [the-lost-chronicle] is dropped
+    assert done.citations == []  # it names no book found: the made-up [the-lost-chronicle] is not cited
+    assert done.note == "not cited, as no book found has these ids: the-lost-chronicle"
 
 
 async def test_slow_drill_delays_the_answer() -> None:

@@ -1,9 +1,10 @@
 """Answers from retrieved facts: written by an LLM when one is configured, else extractive.
 
-Citations are always a subset of the retrieved books: an id the model writes that
-retrieval did not return is ignored, so text in a question or a description cannot make
-the answer cite something else. The system instructions are fixed; the question and the
-catalog facts travel in the user message as data.
+Citations are always a subset of the retrieved books, and only those the answer uses: a model's
+answer cites the retrieved books it names (by `[id]` or by title), so an id it makes up, or an
+answer that names no book, cites nothing it did not use. The system instructions are fixed; the
+question and the catalog facts travel in the user message as data, and a question that tries to
+instruct the assistant is declined before any model sees it (`injection.py`).
 """
 
 import asyncio
@@ -19,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from folio_assistant.genai import GenAiMetrics
+from folio_assistant.injection import instructs_the_assistant
 from folio_assistant.model import BookFacts
 from folio_assistant.retrieval import Retrieval
 
@@ -51,6 +53,14 @@ EXTRACTIVE_HEADER = (
 NO_ANSWER_TEXT = (
     "The catalog has nothing that answers this question, so I cannot answer it from the books here."
 )
+DECLINED_TEXT = (
+    "I answer questions about the books in Folio's catalog, and I take no instructions from a question, "
+    "so I have not answered this one. Ask about a book, an author or a subject, for example "
+    '"a sea voyage that goes wrong" or "who wrote Dracula?".'
+)
+DECLINED_NOTE = "the question tries to instruct the assistant; it answers only questions about books"
+# An id as answers write it: [moby-dick].
+CITED_ID = re.compile(r"\[([a-z0-9][a-z0-9-]*)\](?!\()")
 
 Mode = Literal["llm", "extractive", "no_answer"]
 
@@ -112,6 +122,21 @@ def cited_books(retrieval: Retrieval) -> list[str]:
             return [h.book_id for h in by_author][:MAX_CITATIONS]
         return [by_author[0].book_id]
     return [hits[0].book_id] if hits[0].score >= NO_ANSWER_SIMILARITY else []
+
+
+def named_books(text: str, retrieval: Retrieval) -> list[str]:
+    """The retrieved books `text` names, by `[id]` or by title (whole words, any case), in the order
+    it first names them; at most MAX_CITATIONS."""
+    first: dict[str, int] = {}
+    for cited in CITED_ID.finditer(text):
+        if cited.group(1) in retrieval.facts:
+            first.setdefault(cited.group(1), cited.start())
+    folded = text.casefold()
+    for book_id, facts in retrieval.facts.items():
+        title = re.escape(facts.title.casefold())
+        if title and (named := re.search(rf"(?<!\w){title}(?!\w)", folded)):
+            first[book_id] = min(first.get(book_id, named.start()), named.start())
+    return sorted(first, key=lambda b: first[b])[:MAX_CITATIONS]
 
 
 def has_answer(retrieval: Retrieval) -> bool:
@@ -186,11 +211,24 @@ class Answerer:
         self._metrics = gen_ai_metrics or GenAiMetrics()
 
     async def answer(self, question: str, retrieval: Retrieval) -> AsyncIterator[Chunk | Done]:
+        if instructs_the_assistant(question):
+            log.warning("question declined: it tries to instruct the assistant")
+            yield Chunk(DECLINED_TEXT)
+            yield Done(citations=[], mode="no_answer", note=DECLINED_NOTE)
+            return
         if not has_answer(retrieval):
             yield Chunk(NO_ANSWER_TEXT)
             yield Done(citations=[], mode="no_answer")
             return
-        llm, settings = self._models()
+        try:
+            llm, settings = self._models()
+        except Exception as error:
+            # A live choice the client library refuses (say, a malformed endpoint) must not fail the answer.
+            log.warning("language model unusable", extra={"error": str(error)})
+            note = f"the language model is misconfigured ({type(error).__name__}); here are the books found"
+            async for event in extractive(retrieval, note=note):
+                yield event
+            return
         if llm is None or settings is None:
             async for event in extractive(retrieval):
                 yield event
@@ -258,14 +296,12 @@ class Answerer:
                 failure = failure or "the language model returned nothing"
                 span.set_status(Status(StatusCode.ERROR, failure))
         if failure:
+            if written:
+                yield Chunk("\n\n")
             async for event in extractive(retrieval, note=f"{failure}; here are the books found"):
                 yield event
             return
-        retrieved = set(retrieval.facts)
-        named = re.findall(r"\[([A-Za-z0-9][A-Za-z0-9_\-]*)\]", "".join(written))
-        citations = [b for b in dict.fromkeys(named) if b in retrieved]
-        yield Done(
-            citations=citations or [b for b in cited_books(retrieval) if b in retrieved],
-            mode="llm",
-            model=settings.model,
-        )
+        text = "".join(written)
+        unknown = [i for i in dict.fromkeys(CITED_ID.findall(text)) if i not in retrieval.facts]
+        note = f"not cited, as no book found has these ids: {', '.join(unknown)}" if unknown else ""
+        yield Done(citations=named_books(text, retrieval), mode="llm", note=note, model=settings.model)

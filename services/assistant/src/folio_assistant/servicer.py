@@ -198,11 +198,19 @@ class AssistantServicer(assistant_pb2_grpc.AssistantServiceServicer):
         if self._ingestion.running:
             p = self._ingestion.progress
             building = f"the index is still being built ({p.indexed} of {p.to_index} books so far)"
-        async for event in self._answerer.answer(question, retrieval):
-            if isinstance(event, Chunk):
-                yield assistant_pb2.AskEvent(chunk=assistant_pb2.AnswerChunk(text=event.text))
-            else:
-                yield assistant_pb2.AskEvent(done=self._done(event, retrieval, building))
+        try:
+            async for event in self._answerer.answer(question, retrieval):
+                if isinstance(event, Chunk):
+                    yield assistant_pb2.AskEvent(chunk=assistant_pb2.AnswerChunk(text=event.text))
+                else:
+                    yield assistant_pb2.AskEvent(done=self._done(event, retrieval, building))
+        except FolioError:
+            raise
+        except Exception as error:
+            # The answerer degrades every model failure itself; anything else is a fault of the
+            # service, reported as such (UNAVAILABLE; the edge's `error` event once text has streamed).
+            log.exception("answer failed")
+            raise Unavailable("assistant", f"answering failed: {type(error).__name__}") from error
 
     @staticmethod
     def _done(done: Done, retrieval: Retrieval, building: str) -> assistant_pb2.AnswerDone:
