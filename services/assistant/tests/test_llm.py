@@ -14,6 +14,7 @@ from folio_assistant.answer import Answerer, Chunk, Done
 from folio_assistant.llm import WRONG_ANSWER, DrilledModel, LiveModels
 from folio_assistant.settings import Settings
 from folio_platform.config import AssistantDrills, FileConfigSource, LiveConfig, LiveSettings
+from folio_testing.model_server import FakeModelServer
 
 from .test_answer import retrieval
 
@@ -120,3 +121,16 @@ async def test_settings_give_the_model_the_config_center_does_not_override(
     assert settings is not None
     assert settings.model == "own"
     assert models()[0].inner is model.inner  # the same client while the choice stands
+
+
+async def test_the_token_cap_reaches_the_server_as_max_tokens(config: LiveConfig[LiveSettings]) -> None:
+    """`max_tokens` is what every OpenAI-compatible server reads (llama.cpp's ignores
+    `max_completion_tokens` and writes on to the end of its context)."""
+    with FakeModelServer() as server:
+        models = LiveModels(Settings(llm_base_url=server.url, llm_max_tokens=33), config)
+        model, settings = models()
+        assert settings is not None
+        await answer(Answerer(llm=model, settings=settings))
+    (request,) = server.requests
+    assert request["max_tokens"] == 33
+    assert "max_completion_tokens" not in request

@@ -76,7 +76,9 @@ def chat_model(choice: LlmChoice) -> Any:
         api_key=SecretStr(choice.api_key),
         timeout=choice.timeout_seconds,
         max_retries=0,
-        max_completion_tokens=choice.max_tokens,
+        # As `max_tokens`, which every OpenAI-compatible server reads: ChatOpenAI's own parameter goes out
+        # as `max_completion_tokens`, which llama.cpp's server ignores, writing on to the end of its context.
+        extra_body={"max_tokens": choice.max_tokens},
         temperature=0,
         streaming=True,
         stream_usage=True,
