@@ -24,6 +24,8 @@ import os
 import random
 import secrets
 import uuid
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import gevent  # type: ignore[import-untyped]
@@ -48,7 +50,7 @@ WORDS = ["whale", "sea", "love", "war", "detective", "ghost", "island", "king", 
 _RATE = float(os.environ.get("FOLIO_LOAD_RATE", "0"))
 
 
-def _paced(rate: float) -> object:
+def _paced(rate: float) -> Callable[[Any], float]:
     # Imported here: the bench runs Locust from the repository root (`python -m locust`), where
     # loadtest is importable; `make load` runs this file on its own and needs no pacing.
     from loadtest.steps import poisson_pacing
