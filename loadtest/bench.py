@@ -5,7 +5,7 @@ Locust for a fixed time and writes bench-results/shop.html (Locust's report) and
 bench-results/shop.json: rps, p50/p95/p99 per endpoint, error rate, CPU and memory per service,
 and Locust's own CPU — if Locust is near a full core, it, not the shop, is the limit.
 
-With --knee it steps a fixed arrival rate (constant-throughput shoppers) up until p99 exceeds
+With --knee it steps a fixed arrival rate (Poisson-paced shoppers) up until p99 exceeds
 3x p50 or errors reach 0.1%, reports the knee, then measures checkout p50/p99 at 70% of it.
 """
 
@@ -33,7 +33,7 @@ from loadtest.quiet import cpu_seconds, processes_of, wait_until_quiet
 LOCUSTFILE = Path(__file__).parent / "locustfile.py"
 # A process above this share of one core counts as saturating (one event loop runs on one core).
 NEAR_SATURATION = 0.8
-PER_SHOPPER_RATE = 1.0  # requests per second per constant-throughput shopper in a knee step
+PER_SHOPPER_RATE = 1.0  # requests per second per paced shopper in a knee step
 
 
 def memory_mib(stack: Stack) -> dict[str, float]:
@@ -224,7 +224,7 @@ def main() -> None:
             "endpoints": [vars(e) for e in run.endpoints],
         }  # fmt: skip
         if args.knee:
-            print("knee search (constant-throughput shoppers, one request per second each):")
+            print("knee search (shoppers paced as Poisson streams, one request per second each):")
             best, measured = knee(host, args.out, stack, start=args.knee_start, step=args.knee_step,
                                   seconds=args.knee_seconds, limit=args.knee_limit, extra_env=members)  # fmt: skip
             report["knee"] = {"rps": best, "steps": measured, "saturates_first": saturates_first(measured)}

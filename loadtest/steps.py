@@ -1,12 +1,13 @@
 """The knee search in one Locust run: a fixed arrival rate per step, the same shoppers kept across steps.
 
 The shape that drives the steps (loadtest/arrival_shape.py) is imported by locustfile.py only when
-FOLIO_LOAD_STEPS is set (Locust then runs it instead of its -u/-t options). Each step raises the number of constant-throughput shoppers
-(FOLIO_LOAD_RATE requests per second each) to reach its arrival rate; shoppers already running keep
-going, and only the new ones do their one-off setup. A step is measured after FOLIO_LOAD_SETTLE_SECONDS,
-over the rest of its FOLIO_LOAD_STEP_SECONDS, leaving out setup requests ("setup: ..."). The run stops
-after the first step over the limits (p99 > 3x p50, or errors >= 0.1%) or after the last step, and
-writes every measured step (with its wall-clock window, so the caller can match CPU samples) as JSON
+FOLIO_LOAD_STEPS is set (Locust then runs it instead of its -u/-t options). Each step raises the
+number of paced shoppers (`poisson_pacing`, FOLIO_LOAD_RATE requests per second each) to reach its
+arrival rate; shoppers already running keep going, and only the new ones do their one-off setup. A
+step is measured after FOLIO_LOAD_SETTLE_SECONDS, over the rest of its FOLIO_LOAD_STEP_SECONDS,
+leaving out setup requests ("setup: ..."). The run stops after the first step over the limits (p99 >
+3x p50, or errors >= 0.1%) or after the last step, and writes every measured step (with its
+wall-clock window, so the caller can match CPU samples, and each endpoint's p50/p99) as JSON
 to FOLIO_LOAD_STEPS_FILE.
 """
 
