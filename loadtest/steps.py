@@ -19,6 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Checkout is a saga across five processes and one request in 40 of the mix: on its own it can be the
+# mix's p99. The knee is also judged without it (it has its own benchmark, `make bench-checkout`), so
+# a report says whether the rest of the shop holds a rate.
+CHECKOUT = "POST /api/v1/orders"
+
+
+def _within_limits(latencies: list[float], failures: int) -> bool:
+    p50, p99 = _percentiles(latencies)
+    return p99 <= 3 * max(p50, 1.0) and failures / max(1, len(latencies)) < 0.001
+
 
 @dataclass
 class Step:
@@ -45,7 +55,11 @@ class Step:
             "p50_ms": p50,
             "p99_ms": p99,
             "error_rate": round(errors, 4),
-            "within_slo": p99 <= 3 * max(p50, 1.0) and errors < 0.001,
+            "within_slo": _within_limits(self.latencies_ms, self.failures),
+            "within_slo_without_checkout": _within_limits(
+                [ms for name, found in self.by_endpoint.items() if name != CHECKOUT for ms in found],
+                self.failures,
+            ),
             "window": [self.opens_at, self.closes_at],
             # Which requests make the tail: each endpoint's share of the step and its own p50/p99.
             "endpoints": {

@@ -2,7 +2,7 @@
 
 import random
 
-from loadtest.steps import Step, poisson_pacing
+from loadtest.steps import CHECKOUT, Step, poisson_pacing
 
 
 def step(latencies: list[float], failures: int = 0) -> Step:
@@ -77,3 +77,14 @@ def test_a_shopper_that_fell_behind_does_not_burst_to_catch_up() -> None:
     now[0] += 30.0  # a 30 s answer: 300 requests behind schedule
     waits = [wait(shopper) for _ in range(20)]
     assert sum(waits) > 1.0  # about 2 s for 20 requests at 10/s, not 20 at once
+
+
+def test_the_step_is_also_judged_without_checkout() -> None:
+    measured = Step(offered_rps=20, opens_at=100.0, closes_at=110.0)
+    for _ in range(195):
+        measured.record("GET /api/v1/books/[id]", 10.0, failed=False)
+    for _ in range(5):
+        measured.record(CHECKOUT, 80.0, failed=False)
+    summary = measured.summary()
+    assert (summary["p99_ms"], summary["within_slo"]) == (80.0, False)
+    assert summary["within_slo_without_checkout"] is True
