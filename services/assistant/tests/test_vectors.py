@@ -1,11 +1,12 @@
-"""The vector index on Qdrant local mode (the same client API as a Qdrant server)."""
+"""The vector index: LangChain's Qdrant vector store on Qdrant local mode (the same client API as a
+Qdrant server), with Folio's batched reads and the in-memory copy kept in step with every write."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from folio_assistant.embeddings import Embedder
-from folio_assistant.vectors import Query
+from folio_assistant.vectors import Query, point_id
 
 if TYPE_CHECKING:
     from conftest import Stores
@@ -30,7 +31,7 @@ async def _fill(stores: Stores, embedder: Embedder) -> None:
 async def test_search_filters_and_batches(stores: Stores, embedder: Embedder) -> None:
     await _fill(stores, embedder)
     vector = embedder.embed_one("whales and the sea")
-    everything, adventure, among, excluding = await stores.vectors.search(
+    everything, adventure, among, excluding = await stores.vectors.nearest(
         vector,
         [
             Query(limit=3),
@@ -53,6 +54,42 @@ async def test_hashes_delete_and_stored_vectors(stores: Stores, embedder: Embedd
     stored = await stores.vectors.vector_of("emma")
     assert stored is not None
     assert len(stored) == 384
-    await stores.vectors.delete(["emma"])
+    await stores.vectors.delete_books(["emma"])
     assert await stores.vectors.count() == 2
     assert await stores.vectors.vector_of("emma") is None
+
+
+async def test_it_is_a_langchain_vector_store(stores: Stores, embedder: Embedder) -> None:
+    await _fill(stores, embedder)
+    docs = await stores.vectors.as_retriever(search_kwargs={"k": 2}).ainvoke("a whaling captain at sea")
+    assert docs[0].metadata["book_id"] == "moby-dick"
+    assert docs[0].metadata["hash"] == "h-moby-dick"
+    (nautilus, score), *_ = stores.vectors.similarity_search_with_score(
+        "submarine", k=1, filter=Query(limit=1, genre_id="science-fiction").filter()
+    )
+    assert nautilus.metadata["book_id"] == "nautilus"
+    assert 0 < score <= 1
+
+
+async def test_langchain_writes_and_deletes_reach_folio_reads(stores: Stores, embedder: Embedder) -> None:
+    await _fill(stores, embedder)
+    assert await stores.vectors.count() == 3  # the in-memory copy is loaded
+    [added] = await stores.vectors.aadd_texts(
+        ["A lighthouse keeper's family on a Scottish island."],
+        metadatas=[{"book_id": "lighthouse", "hash": "h-lighthouse", "title": "To the Lighthouse"}],
+    )
+    [nearest] = await stores.vectors.nearest(
+        embedder.embed_query("a lighthouse on an island"), [Query(limit=1)]
+    )
+    assert nearest[0].book_id == "lighthouse"
+    assert (await stores.vectors.content_hashes())["lighthouse"] == "h-lighthouse"
+    await stores.vectors.adelete([str(added)])
+    assert "lighthouse" not in await stores.vectors.content_hashes()
+    assert await stores.vectors.count() == 3
+
+
+async def test_points_carry_langchains_layout(stores: Stores, embedder: Embedder) -> None:
+    await _fill(stores, embedder)
+    [doc] = await stores.vectors.aget_by_ids([point_id("emma")])
+    assert doc.metadata["book_id"] == "emma"
+    assert doc.metadata["genres"] == ["romance"]
