@@ -107,6 +107,7 @@ class _Mirror:
 
     points: dict[str, Stored] = field(default_factory=dict)
     point_ids: dict[str, str] = field(default_factory=dict)  # book id -> point id
+    books: dict[str, str] = field(default_factory=dict)  # point id -> book id
     _ids: list[str] = field(default_factory=list)
     _matrix: npt.NDArray[np.float32] | None = None
 
@@ -115,14 +116,19 @@ class _Mirror:
             vector = _vector(point)
             if vector is not None:
                 book_id, metadata = _book(point)
+                pid = _normal(point.id)
+                replaced = self.books.get(pid)
+                if replaced is not None and replaced != book_id:  # the point read another way before
+                    self.drop([replaced])
                 self.points[book_id] = (np.asarray(vector, dtype=np.float32), metadata)
-                self.point_ids[book_id] = _normal(point.id)
+                self.point_ids[book_id] = pid
+                self.books[pid] = book_id
         self._matrix = None
 
     def drop(self, book_ids: Iterable[str]) -> None:
         for book_id in book_ids:
             self.points.pop(book_id, None)
-            self.point_ids.pop(book_id, None)
+            self.books.pop(self.point_ids.pop(book_id, ""), None)
         self._matrix = None
 
     def matrix(self) -> tuple[list[str], npt.NDArray[np.float32]]:
@@ -308,11 +314,19 @@ class VectorIndex(QdrantVectorStore):
     def similarity_search_with_score_by_vector(  # type: ignore[override]
         self, embedding: list[float], k: int = 4, filter: models.Filter | None = None, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        """LangChain's search by vector; unfiltered in local mode, answered from the in-memory copy."""
+        """LangChain's search by vector: one call to a server; in local mode, unfiltered, answered from
+        the in-memory copy."""
         mirror = self._local_copy()
-        if mirror is None or filter is not None or any(kwargs.values()):
-            return super().similarity_search_with_score_by_vector(embedding, k, filter, **kwargs)
-        return [(_document(hit), hit.score) for hit in mirror.search(embedding, Query(limit=k))]
+        options = {name: value for name, value in kwargs.items() if value is not None}
+        if mirror is not None:
+            if filter is not None or any(options.values()):
+                return super().similarity_search_with_score_by_vector(embedding, k, filter, **kwargs)
+            return [(_document(hit), hit.score) for hit in mirror.search(embedding, Query(limit=k))]
+        # A server: one query, without the collection lookup LangChain makes before each search.
+        found = self.client.query_points(
+            COLLECTION, query=embedding, query_filter=filter, limit=k, with_payload=True, **options
+        )
+        return [(_document(hit), hit.score) for hit in map(_hit, found.points)]
 
     def similarity_search_with_score(  # type: ignore[override]
         self, query: str, k: int = 4, filter: models.Filter | None = None, **kwargs: Any
