@@ -165,10 +165,18 @@ def knee(
         print(f"  step {row['offered_rps']:>5g} rps: achieved {row['achieved_rps']:6.1f}  p50 {row['p50_ms']:5.0f} ms  "
               f"p99 {row['p99_ms']:5.0f} ms  errors {row['error_rate']:.2%}  busiest {busiest[0]} "
               f"{busiest[1]:.2f} cores  {'ok' if row['within_slo'] else 'OVER'}")  # fmt: skip
+        if not row["within_slo"] or row is measured[-1]:
+            _print_endpoints(row)
         within &= bool(row["within_slo"])
         if within:
             best = row["offered_rps"]
     return best, measured
+
+
+def _print_endpoints(row: dict[str, Any]) -> None:
+    """Each endpoint's share of a step and its own p50/p99: which requests make the tail."""
+    for name, e in row.get("endpoints", {}).items():
+        print(f"      {name:<36} {e['requests']:>5} req  p50 {e['p50_ms']:6.0f}  p99 {e['p99_ms']:6.0f} ms")
 
 
 def saturates_first(measured: list[dict[str, Any]]) -> tuple[str, float, float] | None:

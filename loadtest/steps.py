@@ -11,6 +11,9 @@ to FOLIO_LOAD_STEPS_FILE.
 """
 
 import json
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,15 +26,16 @@ class Step:
     closes_at: float
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     failures: int = 0
+    by_endpoint: dict[str, list[float]] = field(default_factory=dict, repr=False)
+
+    def record(self, name: str, latency_ms: float, *, failed: bool) -> None:
+        self.latencies_ms.append(latency_ms)
+        self.by_endpoint.setdefault(name, []).append(latency_ms)
+        self.failures += failed
 
     def summary(self) -> dict[str, Any]:
-        ordered = sorted(self.latencies_ms)
-        count = len(ordered)
-
-        def percentile(share: float) -> float:
-            return round(ordered[min(count - 1, int(share * count))], 1) if count else 0.0
-
-        p50, p99 = percentile(0.5), percentile(0.99)
+        count = len(self.latencies_ms)
+        p50, p99 = _percentiles(self.latencies_ms)
         errors = self.failures / max(1, count)
         return {
             "offered_rps": self.offered_rps,
@@ -42,9 +46,44 @@ class Step:
             "error_rate": round(errors, 4),
             "within_slo": p99 <= 3 * max(p50, 1.0) and errors < 0.001,
             "window": [self.opens_at, self.closes_at],
+            # Which requests make the tail: each endpoint's share of the step and its own p50/p99.
+            "endpoints": {
+                name: dict(
+                    zip(("requests", "p50_ms", "p99_ms"), (len(found), *_percentiles(found)), strict=True)
+                )
+                for name, found in sorted(self.by_endpoint.items(), key=lambda item: -len(item[1]))
+            },
         }
+
+
+def _percentiles(latencies: list[float]) -> tuple[float, float]:
+    ordered = sorted(latencies)
+    count = len(ordered)
+
+    def percentile(share: float) -> float:
+        return round(ordered[min(count - 1, int(share * count))], 1) if count else 0.0
+
+    return percentile(0.5), percentile(0.99)
 
 
 def summaries(path: Path) -> list[dict[str, Any]]:
     """The steps a run measured (empty when it wrote none)."""
     return list(json.loads(path.read_text())) if path.exists() else []
+
+
+def poisson_pacing(rate: float, *, clock: Callable[[], float] = time.monotonic) -> Callable[[Any], float]:
+    """A Locust wait time that makes each shopper's requests a Poisson stream of `rate` per second.
+
+    The next request is due an exponential gap after the previous one was due (not after it
+    answered), so shoppers started together do not stay in step; one that fell behind goes at once
+    and does not catch up in a burst.
+    """
+    due_at: dict[int, float] = {}
+
+    def wait(user: Any) -> float:
+        now = clock()
+        due = max(due_at.get(id(user), now), now - 1 / rate) + random.expovariate(rate)
+        due_at[id(user)] = due
+        return max(0.0, due - now)
+
+    return wait

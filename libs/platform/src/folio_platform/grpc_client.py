@@ -199,6 +199,7 @@ def create_channel(
     addresses: Sequence[str],
     *,
     idempotent_services: Sequence[str] = (),
+    retries: bool = True,
     default_timeout: float = 2.0,
     telemetry: Telemetry | None = None,
     token_source: TokenSource | None = None,
@@ -207,6 +208,7 @@ def create_channel(
     every unary call has a deadline (the request's remaining budget, capped by `default_timeout`).
 
     With `token_source`, calls carry that token unless the caller set its own authorization.
+    `retries=False` leaves every retry to the mesh (its routes retry the same methods).
     """
     interceptors: list[Any] = []
     if token_source is not None:
@@ -219,7 +221,7 @@ def create_channel(
 
         interceptors = [*aio_client_interceptors(), *interceptors]  # type: ignore[no-untyped-call]
     options = [
-        ("grpc.service_config", json.dumps(service_config(idempotent_services))),
+        ("grpc.service_config", json.dumps(service_config(idempotent_services if retries else ()))),
         ("grpc.enable_retries", 1),
         # Reconnect quickly after a restart of the server instead of the default ~20 s backoff cap.
         ("grpc.max_reconnect_backoff_ms", 2000),

@@ -83,6 +83,7 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
                     discovery,
                     name,
                     idempotent_services=methods,
+                    retries=settings.client_retries,
                     default_timeout=settings.call_timeout_seconds,
                     telemetry=runtime.telemetry,
                     # As itself: catalog reads are public, orders' co-purchase pairs are not.

@@ -222,6 +222,7 @@ def create_app(
                     discovery,
                     service,
                     idempotent_services=idempotent,
+                    retries=settings.client_retries,
                     default_timeout=settings.backend_timeout_seconds,
                     telemetry=telemetry,
                 )
