@@ -156,7 +156,9 @@ def measure_with_telemetry(
         data_dir=data_dir,
         ports=ports,
         output=log,
-        extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint} | sampling,
+        # As the chart ships it: traces over OTLP, metrics only scraped (OTEL_METRICS_EXPORTER=none).
+        extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_METRICS_EXPORTER": "none"}
+        | sampling,
         metrics_ports=metrics_ports,
     )
     stack.up()

@@ -21,6 +21,7 @@ from folio_platform.center import CenterSettings, open_center
 from folio_platform.deadlines import deadline_scope
 from folio_platform.discovery import Discovery, StaticDiscovery
 from folio_platform.errors import Unauthenticated
+from folio_platform.http_telemetry import HttpServerTelemetry
 from folio_platform.logging import configure_logging
 from folio_platform.registry import ServiceChannel
 from folio_platform.settings import load_settings
@@ -320,18 +321,23 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.openapi = lambda: _without_422(app)  # type: ignore[method-assign]
-    if telemetry.enabled:
-        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-        # One server span per request: the ASGI "http send"/"http receive" spans add cost, not insight.
-        FastAPIInstrumentor.instrument_app(
-            app, excluded_urls="healthz,readyz,static", exclude_spans=["receive", "send"]
-        )
     # Outside Starlette's outermost middleware (ServerErrorMiddleware), so a 500 carries them too.
-    # Wrapped after the instrumentation, which only recognises Starlette's own stack.
     build_stack = app.build_middleware_stack
     policy = shop_policy(auth.issuer_url)
-    app.build_middleware_stack = lambda: SecurityHeaders(build_stack(), policy)  # type: ignore[method-assign]
+
+    def middleware_stack() -> ASGIApp:
+        inner = build_stack()
+        if telemetry.enabled:
+            # One server span per request and the RED histogram, around everything the app does.
+            inner = HttpServerTelemetry(
+                inner,
+                tracer_provider=telemetry.tracer_provider,
+                meter_provider=telemetry.meter_provider,
+                excluded_paths=("/healthz", "/readyz", "/static/"),
+            )
+        return SecurityHeaders(inner, policy)
+
+    app.build_middleware_stack = middleware_stack  # type: ignore[method-assign]
     return app
 
 
