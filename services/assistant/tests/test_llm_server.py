@@ -108,8 +108,8 @@ async def assistant(
     config_dir = tmp_path_factory.mktemp("config")
     config = LiveConfig("assistant", LiveSettings, FileConfigSource(config_dir, poll_seconds=0.05))
     await config.start()
-    vectors = VectorIndex.open(url=None, path=seed_index_dir / "assistant" / "qdrant")
-    graph = GraphStore(FalkorRunner(seed_falkordb.select_graph("folio")))
+    vectors = VectorIndex.open(url=None, path=seed_index_dir / "assistant" / "qdrant", embedding=embedder)
+    graph = GraphStore(FalkorRunner(seed_falkordb.graph("folio")))
     retriever = Retriever(embedder=embedder, vectors=vectors, graph=graph)
     await retriever.refresh_names()
     # Asking never reads the catalog: ingestion's channel goes nowhere.
