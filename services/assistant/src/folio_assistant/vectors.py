@@ -12,6 +12,7 @@ With a Qdrant server every call goes to the server.
 """
 
 import asyncio
+import sqlite3
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,19 @@ _NAMESPACE = uuid.UUID("6f1c1f3e-6b1a-4a55-9d0a-6b6f6c696f00")
 def point_id(book_id: str) -> str:
     """Qdrant ids are UUIDs or integers: a stable UUID per book id."""
     return str(uuid.uuid5(_NAMESPACE, book_id))
+
+
+def _write_ahead_log(client: AsyncQdrantClient) -> None:
+    """Local mode stores each point in its own SQLite transaction, by default a journal write and an
+    fsync each (13 ms here: 130 s of a 10,000-book ingestion). With write-ahead logging and
+    synchronous=NORMAL a commit is an append: still atomic, and kept when the process dies; a power
+    loss may drop the last commits, which the next ingestion redoes (their content hash is missing)."""
+    local = getattr(client, "_client", None)
+    for collection in getattr(local, "collections", {}).values():
+        connection = getattr(getattr(collection, "storage", None), "storage", None)
+        if isinstance(connection, sqlite3.Connection):
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
 
 
 @dataclass(frozen=True)
@@ -142,7 +156,9 @@ class VectorIndex:
         if url:
             return cls(AsyncQdrantClient(url=url, api_key=api_key))
         path.mkdir(parents=True, exist_ok=True)
-        return cls(AsyncQdrantClient(path=str(path)), local=True)
+        client = AsyncQdrantClient(path=str(path))
+        _write_ahead_log(client)
+        return cls(client, local=True)
 
     async def ensure_collection(self) -> None:
         """Create the collection (cosine distance, 384 dimensions) if it does not exist."""
@@ -155,6 +171,8 @@ class VectorIndex:
                 await self._client.create_payload_index(
                     COLLECTION, "genres", models.PayloadSchemaType.KEYWORD
                 )
+            if self._local:
+                _write_ahead_log(self._client)
 
     async def count(self) -> int:
         mirror = await self._local_copy()
