@@ -70,6 +70,7 @@ def create_engine_for(url: str, *, pool_size: int = 8, durable: bool = False) ->
 def _literals(path: Path, names: tuple[str, ...]) -> dict[str, Any]:
     """A Python file's module-level `name = <literal>` (or `name: T = <literal>`) assignments."""
     found = {}
+    targets: list[ast.expr]
     for node in ast.parse(path.read_text(), str(path)).body:
         if isinstance(node, ast.AnnAssign) and node.value is not None:
             targets, value = [node.target], node.value
