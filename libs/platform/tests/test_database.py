@@ -62,6 +62,7 @@ async def test_immediate_transactions_queue_instead_of_losing_an_update(database
 def _migrations(folder: Path) -> Path:
     """An Alembic script folder with one revision, 0001, that creates the table `things`."""
     (folder / "versions").mkdir(parents=True)
+    (folder / "versions" / "__init__.py").write_text("")
     (folder / "env.py").write_text(
         "from alembic import context\n"
         "context.configure(connection=context.config.attributes['connection'])\n"

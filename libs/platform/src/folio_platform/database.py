@@ -90,6 +90,8 @@ def script_heads(migrations: Path) -> set[str] | None:
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (migrations / "versions").glob("*.py"):
+        if path.name.startswith(("__init__", ".#")):  # files Alembic skips too
+            continue
         try:
             found = _literals(path, ("revision", "down_revision"))
         except ValueError:  # not a literal
