@@ -4,6 +4,7 @@ read-then-write work on SQLite instead of failing it."""
 import asyncio
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,3 +152,27 @@ def test_a_durable_database_syncs_every_commit_and_the_others_keep_theirs(
     finally:
         chosen.close()
         other.close()
+
+
+async def test_a_read_by_key_answers_while_every_thread_holds_a_writer(tmp_path: Path) -> None:
+    db = Database.connect(f"sqlite:///{tmp_path / 'busy.db'}", workers=2)
+    with db.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
+        connection.execute(text("INSERT INTO counter VALUES (7)"))
+    release = threading.Event()
+
+    def hold(connection: Connection) -> None:
+        connection.execute(text("SELECT n FROM counter"))
+        release.wait(10)
+
+    try:
+        held = [asyncio.ensure_future(db.transaction(hold)) for _ in range(2)]
+        await asyncio.sleep(0.2)  # both threads now hold a connection each
+        started = time.monotonic()
+        assert await db.read(_read, by_key=True) == 7
+        assert time.monotonic() - started < 1
+        release.set()
+        await asyncio.gather(*held)
+    finally:
+        release.set()
+        db.close()

@@ -153,7 +153,7 @@ METRICS_SCRIPT = textwrap.dedent(
     from opentelemetry import metrics
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    from folio_platform.sql_telemetry import SqlTelemetry
     from folio_platform.telemetry import configure_telemetry
 
     port = int(sys.argv[1])
@@ -165,8 +165,8 @@ METRICS_SCRIPT = textwrap.dedent(
         "enabled": telemetry.enabled,
         "exporters": telemetry.exporters,
         "instrumented": [
-            i.is_instrumented_by_opentelemetry
-            for i in (SQLAlchemyInstrumentor(), RedisInstrumentor(), HTTPXClientInstrumentor())
+            SqlTelemetry.installed() is not None,
+            *(i.is_instrumented_by_opentelemetry for i in (RedisInstrumentor(), HTTPXClientInstrumentor())),
         ],
         "text": text,
     }

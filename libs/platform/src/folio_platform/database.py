@@ -164,7 +164,10 @@ class Database:
     @classmethod
     def connect(cls, url: str, *, workers: int = 8, name: str = "db", durable: bool = False) -> "Database":
         """Connect to the database at `url` as it is (no migration); `durable`: see `create_engine_for`."""
-        return cls(create_engine_for(url, pool_size=workers, durable=durable), workers=workers, name=name)
+        # One connection more than threads: the loop's own, for reads by key (`read(by_key=True)`),
+        # so such a read never waits on the loop for a connection a thread holds.
+        engine = create_engine_for(url, pool_size=workers + 1, durable=durable)
+        return cls(engine, workers=workers, name=name)
 
     def __enter__(self) -> Self:
         return self
@@ -179,13 +182,21 @@ class Database:
             self._pool, functools.partial(context.run, work)
         )
 
-    async def read[T](self, work: Callable[[Connection], T]) -> T:
-        """`work(connection)` outside an explicit transaction (reads)."""
+    async def read[T](self, work: Callable[[Connection], T], *, by_key: bool = False) -> T:
+        """`work(connection)` outside an explicit transaction (reads).
+
+        `by_key` is for a read of a few rows by their keys: on SQLite it runs on the loop itself,
+        without the hop to the pool's thread and back (which costs more than such a read: a
+        catalog GetBook took a quarter less CPU). In WAL mode a reader does not wait for writers,
+        and the loop has a pooled connection of its own, so the loop is held for the read alone.
+        """
 
         def run() -> T:
             with self.engine.connect() as connection:
                 return work(connection)
 
+        if by_key and self.dialect == "sqlite":
+            return run()
         return await self.call(run)
 
     async def transaction[T](self, work: Callable[[Connection], T], *, immediate: bool = False) -> T:

@@ -21,6 +21,7 @@ from google.protobuf.descriptor_pb2 import MethodOptions
 
 from folio_platform.auth import TokenSource
 from folio_platform.deadlines import time_remaining
+from folio_platform.rpc_telemetry import RpcClientTelemetry
 from folio_platform.telemetry import Telemetry
 
 RETRYABLE_CODES = ["UNAVAILABLE", "RESOURCE_EXHAUSTED"]
@@ -40,38 +41,72 @@ def idempotent_methods(service: ServiceDescriptor) -> list[str]:
 
 class _DeadlineUnaryUnary:
     """A unary-unary multicallable whose calls without a timeout get the time left in the current
-    deadline scope, capped by a default."""
+    deadline scope, capped by a default; with `telemetry`, each call is traced."""
 
-    __slots__ = ("_call", "_default")
+    __slots__ = ("_call", "_default", "_method", "_telemetry")
 
-    def __init__(self, call: Any, default_timeout: float) -> None:
+    def __init__(
+        self, call: Any, default_timeout: float, method: str, telemetry: RpcClientTelemetry | None
+    ) -> None:
         self._call = call
         self._default = default_timeout
+        self._method = method
+        self._telemetry = telemetry
 
     def __call__(self, request: Any, *, timeout: float | None = None, **kwargs: Any) -> Any:
         if timeout is None:
             remaining = time_remaining()
             timeout = self._default if remaining is None else max(0.0, min(remaining, self._default))
-        return self._call(request, timeout=timeout, **kwargs)
+        if self._telemetry is None:
+            return self._call(request, timeout=timeout, **kwargs)
+        return _traced(self._telemetry, self._method, self._call, request, timeout=timeout, **kwargs)
+
+
+def _traced(telemetry: RpcClientTelemetry, method: str, call: Any, request: Any, **kwargs: Any) -> Any:
+    span, kwargs["metadata"] = telemetry.start(method, kwargs.get("metadata"))
+    started = call(request, **kwargs)
+    telemetry.finish(span, started)
+    return started
+
+
+class _TracedUnaryStream:
+    """A unary-stream multicallable whose calls are traced."""
+
+    __slots__ = ("_call", "_method", "_telemetry")
+
+    def __init__(self, call: Any, method: str, telemetry: RpcClientTelemetry) -> None:
+        self._call = call
+        self._method = method
+        self._telemetry = telemetry
+
+    def __call__(self, request: Any, **kwargs: Any) -> Any:
+        return _traced(self._telemetry, self._method, self._call, request, **kwargs)
 
 
 class DeadlineChannel(grpc.aio.Channel):
-    """A channel whose unary calls always carry a deadline (see `_DeadlineUnaryUnary`).
+    """A channel whose unary calls always carry a deadline (see `_DeadlineUnaryUnary`) and, with
+    `telemetry`, whose unary and server-streaming calls are traced (`RpcClientTelemetry`).
 
     This is a wrapper, not an interceptor, on purpose: grpc.aio runs every call of a channel that
     has any interceptor through a slower path (a task of its own per call), so a channel with
     nothing else to intercept keeps the direct one.
     """
 
-    def __init__(self, channel: grpc.aio.Channel, default_timeout: float) -> None:
+    def __init__(
+        self, channel: grpc.aio.Channel, default_timeout: float, telemetry: RpcClientTelemetry | None = None
+    ) -> None:
         self._channel = channel
         self.default_timeout = default_timeout
+        self.telemetry = telemetry
 
     def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _DeadlineUnaryUnary(self._channel.unary_unary(method, *args, **kwargs), self.default_timeout)
+        return _DeadlineUnaryUnary(
+            self._channel.unary_unary(method, *args, **kwargs), self.default_timeout, method, self.telemetry
+        )
 
     def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self._channel.unary_stream(method, *args, **kwargs)
+        call = self._channel.unary_stream(method, *args, **kwargs)
+        return call if self.telemetry is None else _TracedUnaryStream(call, method, self.telemetry)
 
     def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return self._channel.stream_unary(method, *args, **kwargs)
@@ -199,14 +234,17 @@ def create_channel(
     addresses: Sequence[str],
     *,
     idempotent_services: Sequence[str] = (),
+    retries: bool = True,
     default_timeout: float = 2.0,
     telemetry: Telemetry | None = None,
     token_source: TokenSource | None = None,
 ) -> grpc.aio.Channel:
     """An insecure aio channel (the mesh adds mTLS in the cluster) with Folio's call policy:
-    every unary call has a deadline (the request's remaining budget, capped by `default_timeout`).
+    every unary call has a deadline (the request's remaining budget, capped by `default_timeout`);
+    with `telemetry` exporting traces, calls are traced and carry the trace context.
 
     With `token_source`, calls carry that token unless the caller set its own authorization.
+    `retries=False` leaves every retry to the mesh (its routes retry the same methods).
     """
     interceptors: list[Any] = []
     if token_source is not None:
@@ -214,12 +252,8 @@ def create_channel(
             BearerTokenUnaryInterceptor(token_source),
             BearerTokenStreamInterceptor(token_source),
         ]
-    if telemetry is not None and telemetry.enabled:
-        from opentelemetry.instrumentation.grpc import aio_client_interceptors
-
-        interceptors = [*aio_client_interceptors(), *interceptors]  # type: ignore[no-untyped-call]
     options = [
-        ("grpc.service_config", json.dumps(service_config(idempotent_services))),
+        ("grpc.service_config", json.dumps(service_config(idempotent_services if retries else ()))),
         ("grpc.enable_retries", 1),
         # Reconnect quickly after a restart of the server instead of the default ~20 s backoff cap.
         ("grpc.max_reconnect_backoff_ms", 2000),
@@ -228,4 +262,7 @@ def create_channel(
     channel = grpc.aio.insecure_channel(
         target_for(addresses), options=options, interceptors=interceptors or None
     )
-    return DeadlineChannel(channel, default_timeout)
+    traced = None
+    if telemetry is not None and telemetry.tracer_provider is not None:
+        traced = RpcClientTelemetry(telemetry.tracer_provider)
+    return DeadlineChannel(channel, default_timeout, traced)

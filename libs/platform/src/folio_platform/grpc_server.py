@@ -9,12 +9,10 @@ lets in-flight ones finish.
 """
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import signal
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +20,6 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection as grpc_reflection
-from opentelemetry import metrics
-from opentelemetry.sdk.metrics import MeterProvider
 
 from folio_platform.auth import (
     PUBLIC,
@@ -38,6 +34,7 @@ from folio_platform.auth import (
 from folio_platform.center import Center
 from folio_platform.deadlines import deadline_scope
 from folio_platform.errors import FolioError, PermissionDenied, Unauthenticated, to_status
+from folio_platform.rpc_telemetry import RpcServerTelemetry
 from folio_platform.settings import GrpcServiceSettings
 from folio_platform.telemetry import Telemetry
 from folio_platform.text import check_message
@@ -47,9 +44,21 @@ log = logging.getLogger(__name__)
 Register = Callable[[grpc.aio.Server], None]
 
 
-@contextlib.contextmanager
-def _unmeasured(_method: str, _context: Any) -> Iterator[None]:
-    yield
+class _Unobserved:
+    """A call observed by nobody (telemetry off)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+
+_UNOBSERVED = _Unobserved()
+
+
+def _unobserved(_method: str, _context: Any, _metadata: Any) -> _Unobserved:
+    return _UNOBSERVED
 
 
 # The standard protocols every caller (probes, grpcurl) may use without a token.
@@ -86,51 +95,10 @@ class ServerAuth:
         return identity
 
 
-class RpcMetrics:
-    """RED per RPC: the semantic-convention `rpc.server.duration` histogram (milliseconds), whose
-    count by `rpc.grpc.status_code` gives rate and errors. Health and reflection are not counted."""
-
-    def __init__(self, meter_provider: MeterProvider | None) -> None:
-        meter = metrics.get_meter("folio_platform.grpc_server", meter_provider=meter_provider)
-        self.duration = meter.create_histogram(
-            "rpc.server.duration", unit="ms", description="Duration of inbound RPCs, by method and status"
-        )
-
-    @contextlib.contextmanager
-    def measure(self, method: str, context: Any) -> Iterator[None]:
-        """Time the body and record it with the status the call ends with."""
-        service, _, name = method.lstrip("/").partition("/")
-        started = time.perf_counter()
-        code = grpc.StatusCode.OK
-        try:
-            yield
-            code = context.code() or grpc.StatusCode.OK
-        except FolioError as error:
-            code = error.code
-            raise
-        except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
-            raise
-        except Exception:
-            # An abort() carries its code in the context; anything else reaches the caller as UNKNOWN.
-            code = context.code() or grpc.StatusCode.UNKNOWN
-            raise
-        finally:
-            self.duration.record(
-                (time.perf_counter() - started) * 1000,
-                {
-                    "rpc.system": "grpc",
-                    "rpc.service": service,
-                    "rpc.method": name,
-                    "rpc.grpc.status_code": code.value[0],
-                },
-            )
-
-
 class FolioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Authorizes each call, refuses control characters in its request's text, runs its handler
-    inside the caller's deadline, turns FolioErrors into statuses, and (with telemetry on) records
-    RED metrics per RPC.
+    inside the caller's deadline, turns FolioErrors into statuses, and (with telemetry on) traces it
+    and records RED metrics per RPC (`folio_platform.rpc_telemetry`).
 
     `multiline` names the string fields that may hold line breaks ("pkg.Message.field").
     """
@@ -138,12 +106,12 @@ class FolioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-a
     def __init__(
         self,
         auth: ServerAuth,
-        rpc_metrics: RpcMetrics | None = None,
+        telemetry: RpcServerTelemetry | None = None,
         *,
         multiline: Collection[str] = frozenset(),
     ) -> None:
         self.auth = auth
-        self.rpc_metrics = rpc_metrics
+        self.telemetry = telemetry
         self.multiline = frozenset(multiline)
         # Wrapped handlers by method: building one per call showed up in profiles. Only methods the
         # server serves are kept, so callers inventing method names cannot grow it.
@@ -171,14 +139,15 @@ class FolioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-a
         if handler is None or method.startswith(_OPEN_PREFIXES):
             return handler
         auth, checked = self.auth, self._checked
-        measure = self.rpc_metrics.measure if self.rpc_metrics is not None else _unmeasured
+        observe = self.telemetry.observe if self.telemetry is not None else _unobserved
         if handler.unary_unary is not None:
             unary = handler.unary_unary
 
             async def unary_unary(request: Any, context: Any) -> Any:
-                with deadline_scope(context.time_remaining()), measure(method, context):
+                metadata = context.invocation_metadata()
+                with observe(method, context, metadata), deadline_scope(context.time_remaining()):
                     try:
-                        caller = set_caller(await auth.authorize(method, context.invocation_metadata()))
+                        caller = set_caller(await auth.authorize(method, metadata))
                         try:
                             checked(request)
                             return await unary(request, context)
@@ -196,9 +165,10 @@ class FolioServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-a
             stream = handler.unary_stream
 
             async def unary_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-                with deadline_scope(context.time_remaining()), measure(method, context):
+                metadata = context.invocation_metadata()
+                with observe(method, context, metadata), deadline_scope(context.time_remaining()):
                     try:
-                        caller = set_caller(await auth.authorize(method, context.invocation_metadata()))
+                        caller = set_caller(await auth.authorize(method, metadata))
                         try:
                             checked(request)
                             async for reply in stream(request, context):
@@ -233,16 +203,16 @@ class GrpcServer:
         multiline: Collection[str] = frozenset(),
         reflection: bool = True,
     ) -> None:
-        rpc_metrics = RpcMetrics(telemetry.meter_provider) if telemetry.meter_provider is not None else None
+        observed = (
+            RpcServerTelemetry(telemetry.tracer_provider, telemetry.meter_provider)
+            if telemetry.enabled
+            else None
+        )
         # Extra interceptors go first: the Folio one caches handlers and would skip them after one call.
         interceptors: list[Any] = [
             *extra_interceptors,
-            FolioServerInterceptor(auth, rpc_metrics, multiline=multiline),
+            FolioServerInterceptor(auth, observed, multiline=multiline),
         ]
-        if telemetry.enabled:
-            from opentelemetry.instrumentation.grpc import aio_server_interceptor
-
-            interceptors.insert(0, aio_server_interceptor())  # type: ignore[no-untyped-call]
         # No SO_REUSEPORT: a second instance on the same port must fail, not silently share it.
         self.server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
         self.grace_seconds = grace_seconds
@@ -336,7 +306,10 @@ async def serve_grpc(
         multiline=multiline,
         reflection=reflection,
     )
+    # The issuer's keys are fetched beside the start, not before it: readiness does not wait for them.
+    warming = asyncio.create_task(verifier.warm())
     try:
         await server.serve_until_signalled(center, settings.host)
     finally:
+        warming.cancel()
         await verifier.close()

@@ -14,9 +14,10 @@ sampler comes from `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`, read by 
 When off, the API's no-op providers stay in place and no instrumentation is installed, so an
 unobserved laptop run pays nothing. When on, the standard instrumentations of the libraries every
 service shares are installed here, once: httpx, and SQLAlchemy (engines made by
-`folio_platform.database`) and redis-py where the service installed them (the platform's `sql`
-and `redis` extras); the gRPC interceptors are added by `grpc_server`/`grpc_client`, FastAPI by
-the storefront.
+`folio_platform.database`, Folio's own: `sql_telemetry`) and redis-py where the service installed
+them (the platform's `sql` and `redis` extras); gRPC calls are traced and measured by
+`grpc_server`/`grpc_client` (`rpc_telemetry`), HTTP requests by the storefront's
+`http_telemetry.HttpServerTelemetry`.
 """
 
 import importlib.util
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -139,9 +140,13 @@ def _installed(module: str) -> bool:
         return False
 
 
-def _instrument_libraries() -> None:
-    """The standard instrumentations of the shared libraries this service installed (idempotent):
-    httpx always; SQLAlchemy and redis-py with the platform's `sql` and `redis` extras."""
+def _instrument_libraries(
+    tracer_provider: trace.TracerProvider | None = None, meter_provider: metrics.MeterProvider | None = None
+) -> None:
+    """The instrumentations of the shared libraries this service installed (idempotent): httpx's
+    standard one always, redis-py's with the platform's `redis` extra, and with its `sql` extra
+    Folio's own for SQLAlchemy (`folio_platform.sql_telemetry`: statements traced only inside a
+    traced request, pool usage read when collected)."""
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     httpx = HTTPXClientInstrumentor()
@@ -153,14 +158,10 @@ def _instrument_libraries() -> None:
         redis = RedisInstrumentor()
         if not redis.is_instrumented_by_opentelemetry:
             redis.instrument()
-    if _installed("opentelemetry.instrumentation.sqlalchemy") and _installed("sqlalchemy"):
-        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    if _installed("sqlalchemy"):
+        from folio_platform.sql_telemetry import SqlTelemetry
 
-        sqlalchemy = SQLAlchemyInstrumentor()
-        if not sqlalchemy.is_instrumented_by_opentelemetry:
-            # Its declared range stops below SQLAlchemy 2.1 (which Folio runs), though the engine events
-            # it hooks are unchanged; the end-to-end trace test proves the SQL spans arrive.
-            sqlalchemy.instrument(skip_dep_check=True)
+        SqlTelemetry.install(tracer_provider, meter_provider)
 
 
 def configure_telemetry(
@@ -209,12 +210,19 @@ def configure_telemetry(
         metric_exporters.append(f"prometheus@{host}:{port}")
         telemetry.metrics_port = port
     if readers:
-        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        # Exemplars travel only over OTLP (the Prometheus exporter drops them): with Prometheus alone
+        # and no OTEL_METRICS_EXEMPLAR_FILTER, the default trace_based filter would only cost a look
+        # at the current span on every measurement.
+        only_scraped = serve_prometheus and len(readers) == 1
+        exemplars = (
+            AlwaysOffExemplarFilter() if only_scraped and "OTEL_METRICS_EXEMPLAR_FILTER" not in env else None
+        )
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers, exemplar_filter=exemplars)
         metrics.set_meter_provider(meter_provider)
         telemetry.meter_provider = meter_provider
     telemetry.exporters = [f"traces:{n}" for n in trace_exporters] + [
         f"metrics:{n}" for n in metric_exporters
     ]
-    _instrument_libraries()
+    _instrument_libraries(telemetry.tracer_provider, telemetry.meter_provider)
     log.info("telemetry on", extra={"exporters": telemetry.exporters})
     return telemetry

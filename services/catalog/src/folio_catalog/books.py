@@ -157,7 +157,7 @@ class SqlBooks:
             row = connection.execute(_BOOK_BY_ID, {"book_id": book_id}).first()
             return None if row is None else book_records(connection, [row])[0]
 
-        return await self._db.read(work)
+        return await self._db.read(work, by_key=True)
 
     async def list_genres(self) -> list[GenreRecord]:
         counts = (
