@@ -17,8 +17,9 @@ DIMENSIONS = 384
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 # MiniLM was trained on sequences up to 256 word pieces; our descriptions are ~60.
 MAX_TOKENS = 256
-# Texts per onnxruntime run in embed_documents: padding to the longest of a batch stays cheap.
-BATCH = 64
+# Texts per model run: a run of 8 keeps its activations in the CPU's caches and costs about a fifth
+# less CPU a text than runs of 64 (13 against 16.5 ms a book here).
+RUN_SIZE = 8
 
 Vectors = npt.NDArray[np.float32]
 
@@ -53,6 +54,10 @@ class Embedder(Embeddings):
         """One unit vector per text, shape (len(texts), 384)."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        runs = [self._run(texts[start : start + RUN_SIZE]) for start in range(0, len(texts), RUN_SIZE)]
+        return runs[0] if len(runs) == 1 else np.concatenate(runs)
+
+    def _run(self, texts: list[str]) -> Vectors:
         with self._lock:
             encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
@@ -72,12 +77,8 @@ class Embedder(Embeddings):
         return [float(x) for x in self.embed([text])[0]]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """LangChain's batch call: one vector per text, BATCH texts per model run."""
-        return [
-            [float(x) for x in row]
-            for start in range(0, len(texts), BATCH)
-            for row in self.embed(texts[start : start + BATCH])
-        ]
+        """LangChain's batch call: one vector per text."""
+        return [[float(x) for x in row] for row in self.embed(texts)]
 
     def embed_query(self, text: str) -> list[float]:
         """LangChain's query call (the same model: MiniLM embeds questions and passages alike)."""
