@@ -109,6 +109,7 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
 
         async def after_ingestion() -> None:
             await retriever.refresh_names()
+            await asyncio.to_thread(embedder.shrink)
             release_freed_heap()
 
         ingestion = Ingestion(
