@@ -52,7 +52,7 @@ async def ingest_until_done(ingestion: Ingestion) -> None:
 
 def release_freed_heap() -> None:
     """Hand freed heap back to the OS: glibc keeps freed pages in its per-thread arenas otherwise
-    (about 50 MiB after loading the model, 100 MiB after indexing the seed catalog)."""
+    (about 50 MiB after loading the model)."""
     libc = ctypes.util.find_library("c")
     trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
     if trim is not None:
