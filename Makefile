@@ -12,7 +12,7 @@ JOBS ?= 2
 CRD_VALIDATORS := helm/tests/crd-validators/node_modules/.package-lock.json
 
 .PHONY: help install up status seed test check lint format typecheck proto bench-catalog bench-checkout system-deps clean \
-	chart-test checkov dev graph pulumi-test pulumi-budget restore-check pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry eval \
+	chart-test checkov dev graph pulumi-test pulumi-budget restore-check pulumi-vendor perf-gate checkov-actions load bench drill bench-assistant bench-telemetry bench-start eval \
 	container-deps images images-test
 
 help: ## list targets
@@ -66,6 +66,9 @@ bench-catalog: install ## GET /api/v1/books/{id} through storefront->gRPC->catal
 
 bench-telemetry: install ## bench-catalog plus the chart's telemetry and every request traced: the cost of each
 	$(RUN) python -m loadtest.bench_catalog --telemetry
+
+bench-start: install ## folio up's stack: seconds to every service ready (first start, restart), RSS per process after the first indexing and idle, -X importtime per service
+	$(RUN) python -m loadtest.bench_start
 
 bench-checkout: install ## checkout p50/p99 at a steady arrival rate (RATE=10 per second)
 	$(RUN) python -m loadtest.bench_checkout --rate $${RATE:-10}

@@ -35,6 +35,7 @@ import psutil
 import yaml
 
 from folio_cli.launcher import Stack, free_port
+from loadtest import hop as grpc_hop
 from loadtest.httpload import run_load
 from loadtest.profile import describe, read, start_recording
 from loadtest.quiet import cpu_seconds, processes_of, wait_until_quiet
@@ -182,6 +183,25 @@ def measure_with_telemetry(
     return row, len(receiver.spans())
 
 
+def hop_at_half_saturation(
+    catalog_port: int, data_dir: Path, folio: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """What one gRPC hop adds at half the rate the path saturated at (loadtest/hop.py); also
+    written to bench-results/hop.json."""
+    hop = grpc_hop.measure_hop(
+        catalog_port,
+        data_dir / "catalog.db",
+        args.book,
+        rate=max(1.0, folio["rps"] / 2),
+        seconds=args.seconds,
+        warmup=args.warmup,
+    )
+    out = Path("bench-results")
+    out.mkdir(exist_ok=True)
+    (out / "hop.json").write_text(json.dumps(hop | {"load_average": round(os.getloadavg()[0], 1)}, indent=2))
+    return hop
+
+
 def wait_http(port: int, path: str, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -248,6 +268,7 @@ def main() -> None:
             baseline = measure(
                 "bare FastAPI route, same JSON", bare_port, path, {"bare": psutil.Process(bare.pid)}, args
             )
+            hop = hop_at_half_saturation(ports["catalog"], Path(tmp) / "data", folio, args)
         finally:
             if bare is not None:
                 bare.terminate()
@@ -273,6 +294,7 @@ def main() -> None:
                     )
                 )
     report(args, folio, baseline, telemetry, cold, warm)
+    print(grpc_hop.describe(hop))
     if args.profile is not None:
         print(
             f"\nwhere the CPU goes on the path (py-spy, innermost hop of each sample; raw stacks in {args.profile}):"

@@ -218,3 +218,37 @@ def test_replicas_get_their_own_names_and_ports_and_find_each_other_through_the_
 def test_replicating_an_unknown_service_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot replicate 'catalogue'"):
         Stack(data_dir=tmp_path, replicas={"catalogue": 2})
+
+
+READY_AFTER = """
+import http.server, os, time
+time.sleep({delay})
+class Ready(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/readyz" else 404)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT_{name}"])), Ready).serve_forever()
+"""
+
+
+def test_up_records_when_each_service_became_ready(tmp_path: Path) -> None:
+    specs = [ServiceSpec(name, name, free_port(), "http") for name in ("quick", "slow")]
+    for spec, delay in zip(specs, (0, 2), strict=True):
+        (tmp_path / f"{spec.name}.py").write_text(READY_AFTER.format(delay=delay, name=spec.name))
+    stack = Stack(
+        data_dir=tmp_path / "data",
+        services=specs,
+        ports={"catalog": free_port(), "storefront": free_port()},
+        extra_env={"PYTHONPATH": str(tmp_path)} | {f"PORT_{s.name}": str(s.default_port) for s in specs},
+        output=io.StringIO(),
+    )
+    try:
+        took = stack.up(timeout=30)
+    finally:
+        stack.down()
+
+    assert set(stack.ready_after) == {"quick", "slow"}
+    assert stack.ready_after["quick"] < stack.ready_after["slow"]
+    assert 2 <= stack.ready_after["slow"] <= took

@@ -140,6 +140,11 @@ def _drop_retry_budget(model: Model) -> None:
     ]
 
 
+def _retry_in_the_client_too(model: Model) -> None:
+    for container in _obj(model, "Deployment", "folio", "orders")["spec"]["template"]["spec"]["containers"]:
+        container["env"] = [e for e in container.get("env", []) if e["name"] != "FOLIO_ORDERS_CLIENT_RETRIES"]
+
+
 def _drop_traces_exporters(model: Model) -> None:
     pipelines = model.releases["opentelemetry-collector"].values["config"]["service"]["pipelines"]
     pipelines["traces"]["exporters"] = ["debug"]
@@ -157,8 +162,20 @@ def _drop_traces_exporters(model: Model) -> None:
         ("pipeline", "collector traces", _drop_traces_exporters),
         ("retry", "folio/payment /folio.payment.v1.PaymentService/Charge", _retry_charge),
         ("retry", "folio/payment", _drop_retry_budget),
+        ("retry", "folio/orders", _retry_in_the_client_too),
     ],
-    ids=["policy", "mesh", "secret", "service-account", "env", "dns", "pipeline", "retry", "retry-budget"],
+    ids=[
+        "policy",
+        "mesh",
+        "secret",
+        "service-account",
+        "env",
+        "dns",
+        "pipeline",
+        "retry",
+        "retry-budget",
+        "retry-two-layers",
+    ],
 )
 def test_the_checker_sees_each_class_of_break(
     models: dict[str, Model], kind: str, subject: str, mutate: Mutation

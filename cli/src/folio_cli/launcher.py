@@ -97,6 +97,9 @@ class Stack:
         self.processes: dict[str, subprocess.Popen[str]] = {}
         self._forwarders: dict[str, threading.Thread] = {}
         self._write_lock = threading.Lock()
+        # Seconds from the start of `up()` until each process answered its readiness probe.
+        self.ready_after: dict[str, float] = {}
+        self._started = time.monotonic()
 
     def spec(self, name: str) -> ServiceSpec:
         """The service a process (e.g. "catalog-2") is an instance of."""
@@ -108,6 +111,7 @@ class Stack:
     def start(self, name: str) -> None:
         """Start one service instance (again, after a stop) with its log lines forwarded."""
         spec = self.spec(name)
+        self.ready_after.pop(name, None)
         primaries = {s.name: self.ports[s.name] for s in self.services}
         # A replica serves no metrics: it would collide on its primary's metrics port.
         metrics = self.metrics_ports if name == spec.name else {}
@@ -164,6 +168,7 @@ class Stack:
                     )
                 if probe(self.spec(name), self.ports[name], timeout=0.5):
                     pending.remove(name)
+                    self.ready_after.setdefault(name, time.monotonic() - self._started)
             if pending and time.monotonic() > deadline:
                 raise ServiceFailed(f"not healthy after {timeout:.0f} s: {', '.join(pending)}")
             if pending:
@@ -174,7 +179,7 @@ class Stack:
 
         Replicas start once the first instances are healthy, so they find the database migrated.
         """
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -184,7 +189,8 @@ class Stack:
             replicas = [name for name, service in self.instance_of.items() if name != service]
             for name in replicas:
                 self.start(name)
-            self.wait_healthy(replicas, timeout=timeout)
+            if replicas:
+                self.wait_healthy(replicas, timeout=timeout)
         except BaseException:
             self.down()
             raise

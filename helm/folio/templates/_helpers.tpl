@@ -29,6 +29,11 @@ provisioned by the platform). Call with (dict "root" $ "name" $name "svc" $svc).
 {{- with $svc.calls }}
 - name: {{ $prefix }}SERVICE_ADDRESSES
   value: {{ include "folio.addresses" (dict "root" $root "calls" .) | quote }}
+{{- if $root.Values.mesh.enabled }}
+{{- /* The mesh's routes retry what is safe to repeat; a client retrying too would multiply the attempts. */}}
+- name: {{ $prefix }}CLIENT_RETRIES
+  value: "false"
+{{- end }}
 {{- end }}
 {{- with $svc.database }}{{ with .secretName }}
 - name: {{ $prefix }}DATABASE_URL

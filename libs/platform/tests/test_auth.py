@@ -162,6 +162,31 @@ async def test_a_rotated_key_is_picked_up_without_a_restart(issuer: TestIssuer) 
     await verifier.close()
 
 
+async def test_warming_fetches_the_keys_before_the_first_caller(issuer: TestIssuer) -> None:
+    verifier = verifier_for(issuer, refresh_seconds=60.0)
+    before = issuer.jwks_requests
+    await verifier.warm()
+    assert issuer.jwks_requests == before + 1
+    assert (await verifier.verify(issuer.token("first"))).subject == "first"
+    assert issuer.jwks_requests == before + 1  # the first caller did not wait for the keys
+    await verifier.close()
+
+
+async def test_warming_against_an_issuer_that_does_not_answer_leaves_the_keys_to_the_first_call(
+    issuer: TestIssuer,
+) -> None:
+    verifier = TokenVerifier(
+        issuer=issuer.url, audience="folio", discovery="http://127.0.0.1:9", refresh_seconds=60.0
+    )
+    await verifier.warm()  # logged, not raised
+    # The failed warm-up does not count as a recent fetch: the first call asks the issuer again.
+    verifier.discovery = issuer.url
+    before = issuer.jwks_requests
+    assert (await verifier.verify(issuer.token("first"))).subject == "first"
+    assert issuer.jwks_requests == before + 1
+    await verifier.close()
+
+
 async def test_unknown_key_ids_cannot_flood_the_issuer_with_jwks_requests(issuer: TestIssuer) -> None:
     verifier = verifier_for(issuer, refresh_seconds=60.0)
     await verifier.verify(issuer.token())

@@ -133,6 +133,20 @@ async def test_nothing_is_retried_when_no_service_is_idempotent(start_server: St
     assert len(attempts) == 1
 
 
+async def test_a_channel_whose_mesh_retries_leaves_every_retry_to_it(start_server: StartServer) -> None:
+    attempts: list[float] = []
+    server = await start_server(IDEMPOTENT, {"Get": _flaky(attempts, failures=2)})
+
+    async with create_channel(
+        [f"127.0.0.1:{server.port}"], idempotent_services=[IDEMPOTENT], retries=False
+    ) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as excinfo:
+            await channel.unary_unary(f"/{IDEMPOTENT}/Get")(b"")
+
+    assert excinfo.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert len(attempts) == 1
+
+
 async def test_errors_that_are_not_transient_are_not_retried(start_server: StartServer) -> None:
     attempts: list[float] = []
 

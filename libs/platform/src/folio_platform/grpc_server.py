@@ -306,7 +306,10 @@ async def serve_grpc(
         multiline=multiline,
         reflection=reflection,
     )
+    # The issuer's keys are fetched beside the start, not before it: readiness does not wait for them.
+    warming = asyncio.create_task(verifier.warm())
     try:
         await server.serve_until_signalled(center, settings.host)
     finally:
+        warming.cancel()
         await verifier.close()

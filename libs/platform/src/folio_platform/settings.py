@@ -29,6 +29,11 @@ class ServiceSettings(BaseSettings):
         le=65535,
         description="serve Prometheus metrics (RED, business) on this port at /metrics; unset: no endpoint",
     )
+    client_retries: bool = Field(
+        default=True,
+        description="retry the calls the protos mark safe to repeat in the gRPC client; false where "
+        "the mesh retries them (one layer retries)",
+    )
 
 
 class GrpcServiceSettings(ServiceSettings):

@@ -15,7 +15,7 @@ from folio_deploy.graph.build import Graph
 from folio_deploy.graph.model import Finding, Model
 from folio_deploy.graph.pods import Edge, Pod
 from folio_deploy.graph.policy import check_edge
-from folio_deploy.graph.retries import check_retries
+from folio_deploy.graph.retries import check_one_layer, check_retries
 
 __all__ = ["Edge", "Graph", "Pod", "check", "check_graph", "render"]
 
@@ -30,7 +30,7 @@ def check_graph(graph: Graph) -> list[Finding]:
     findings += deployment.check_installed(graph) + deployment.check_identity(graph)
     findings += deployment.check_fences(graph) + deployment.check_registry(graph)
     findings += deployment.check_gateway(graph) + deployment.check_qdrant(graph)
-    findings += check_retries(graph.model)
+    findings += check_retries(graph.model) + check_one_layer(graph)
     return findings + guards.check(graph)
 
 

@@ -7,15 +7,22 @@ a non-idempotent method can take must retry nothing (`attempts: 0`; a route with
 gets Istio's default of two retries, and so does a meshed Service without a VirtualService), and
 every destination whose routes retry has a retry budget (DestinationRule
 `connectionPool.http.maxRetries`, which Istio leaves unlimited by default).
+
+Retries happen in one layer: a meshed service leaves them to its sidecar (its Settings'
+`client_retries` false), a service outside the mesh retries in its own gRPC client.
 """
 
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from folio_deploy.graph import settings as code
 from folio_deploy.graph.model import Finding, Model
 from folio_deploy.graph.settings import REPO
+
+if TYPE_CHECKING:
+    from folio_deploy.graph.build import Graph
 
 PROTOS = REPO / "proto" / "folio"
 SAFE_TO_REPEAT = {"IDEMPOTENT", "NO_SIDE_EFFECTS"}
@@ -150,4 +157,36 @@ def check_retries(model: Model, methods: dict[str, list[str]] | None = None) -> 
                         "connectionPool.http.maxRetries)",
                     )
                 )
+    return findings
+
+
+def check_one_layer(graph: "Graph") -> list[Finding]:
+    """A service that calls others retries in exactly one layer: the mesh's or its own client's."""
+    findings: list[Finding] = []
+    for pod, service in graph.app_pods():
+        callees = code.callees(service)
+        if not callees:
+            continue
+        variable = code.service_settings(service).variable("client_retries")
+        given = pod.env().get(variable)
+        raw = graph.value(pod, given) if given else None
+        client_retries = raw is None or raw.strip().lower() not in {"false", "0", "no", "off"}
+        if pod.meshed and client_retries:
+            findings.append(
+                Finding(
+                    "retry",
+                    pod.key,
+                    f"its sidecar retries calls to {', '.join(callees)} and so does its gRPC client "
+                    f"({variable} is not false): two layers multiply the attempts",
+                )
+            )
+        elif not pod.meshed and not client_retries:
+            findings.append(
+                Finding(
+                    "retry",
+                    pod.key,
+                    f"{variable} is false but no sidecar retries for it: calls to "
+                    f"{', '.join(callees)} are never retried",
+                )
+            )
     return findings

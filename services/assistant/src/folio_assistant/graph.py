@@ -1,10 +1,9 @@
-"""The knowledge graph: one interface, one set of Cypher queries, two engines.
+"""The knowledge graph: Folio's graph operations over a LangChain graph store, two engines.
 
-(:Author)-[:WROTE]->(:Book)-[:IN_GENRE]->(:Genre), (:Book)-[:IN_ERA]->(:Era) and
-(:Book)-[:BOUGHT_WITH {count}]-(:Book) from order history. Books also carry their genre
-ids, era and author nationality as properties, so filters need no subqueries: every query
-below is plain openCypher that both Neo4j and FalkorDB accept. Only the schema statements
-differ between engines, and they live in the runners.
+The queries are one set of openCypher (`cypher.py`). They run through the interface LangChain's
+graph stores share, `query(cypher, params)` answering one dict per row: `langchain_neo4j.Neo4jGraph`
+on a Neo4j server (the cluster), `EmbeddedFalkorDBGraph` on FalkorDB embedded (the default). The
+stores are synchronous: each statement runs in a worker thread, so the event loop never blocks.
 """
 
 import asyncio
@@ -12,9 +11,28 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from folio_assistant.cypher import (
+    ADD_BOUGHT_WITH,
+    CLEAR_BOUGHT_WITH,
+    COUNT_BOOKS,
+    DELETE_BOOKS,
+    DELETE_ORPHAN_AUTHORS,
+    DETACH_BOOK_FACTS,
+    FACTS,
+    HASHES,
+    NAMES,
+    NEIGHBOURS,
+    TEXTS,
+    UPSERT_BOOKS,
+    candidates_query,
+)
+from folio_assistant.falkordb_graph import EmbeddedFalkorDBGraph
 from folio_assistant.model import BookFacts, BookRecord
+
+if TYPE_CHECKING:
+    from langchain_neo4j import Neo4jGraph
 
 log = logging.getLogger(__name__)
 
@@ -25,136 +43,13 @@ class CypherRunner(Protocol):
     """Runs one Cypher statement against an engine and returns rows as dicts."""
 
     engine: str
+    graph: Any  # the LangChain graph store it runs statements on
 
     async def run(self, query: str, params: dict[str, Any], *, write: bool = False) -> list[Row]: ...
 
     async def ensure_schema(self) -> None: ...
 
     async def close(self) -> None: ...
-
-
-# Relations to a book's author, genres and era are replaced wholesale on every upsert, so a
-# book that changed genre loses the old one; BOUGHT_WITH (book to book) is left alone.
-DETACH_BOOK_FACTS = """
-UNWIND $ids AS id
-MATCH (b:Book {id: id})-[r]-(x)
-WHERE NOT x:Book
-DELETE r
-"""
-
-UPSERT_BOOKS = """
-UNWIND $books AS row
-MERGE (b:Book {id: row.id})
-SET b.title = row.title, b.year = row.year, b.language = row.language,
-    b.description = row.description, b.era = row.era, b.genre_ids = row.genre_ids,
-    b.nationality = row.author_nationality, b.hash = row.hash
-MERGE (a:Author {id: row.author_id})
-SET a.name = row.author_name, a.nationality = row.author_nationality
-MERGE (a)-[:WROTE]->(b)
-MERGE (e:Era {name: row.era})
-MERGE (b)-[:IN_ERA]->(e)
-WITH b, row
-UNWIND row.genres AS genre
-MERGE (g:Genre {id: genre.id})
-SET g.name = genre.name
-MERGE (b)-[:IN_GENRE]->(g)
-"""
-
-DELETE_BOOKS = """
-UNWIND $ids AS id
-MATCH (b:Book {id: id})
-DETACH DELETE b
-"""
-
-DELETE_ORPHAN_AUTHORS = """
-MATCH (a:Author)
-WHERE NOT (a)-[:WROTE]->(:Book)
-DELETE a
-"""
-
-CLEAR_BOUGHT_WITH = """
-MATCH (:Book)-[r:BOUGHT_WITH]->(:Book)
-DELETE r
-"""
-
-ADD_BOUGHT_WITH = """
-UNWIND $pairs AS pair
-MATCH (a:Book {id: pair.a}), (b:Book {id: pair.b})
-MERGE (a)-[r:BOUGHT_WITH]->(b)
-SET r.count = pair.count
-"""
-
-COUNT_BOOKS = "MATCH (b:Book) RETURN count(b) AS books"
-
-HASHES = "MATCH (b:Book) RETURN b.id AS id, b.hash AS hash"
-
-NAMES = """
-MATCH (a:Author)-[:WROTE]->(b:Book)
-RETURN a.id AS author_id, a.name AS author_name, a.nationality AS nationality,
-       b.id AS book_id, b.title AS title
-"""
-
-# The words of every book, for the lexical index.
-TEXTS = """
-MATCH (a:Author)-[:WROTE]->(b:Book)
-OPTIONAL MATCH (b)-[:IN_GENRE]->(g:Genre)
-RETURN b.id AS id, b.title AS title, b.description AS description, b.era AS era,
-       a.name AS author_name, a.nationality AS nationality, collect(g.name) AS genres
-"""
-
-FACTS = """
-UNWIND $ids AS id
-MATCH (a:Author)-[:WROTE]->(b:Book {id: id})
-OPTIONAL MATCH (b)-[:IN_GENRE]->(g:Genre)
-WITH a, b, collect(g.name) AS genres
-OPTIONAL MATCH (a)-[:WROTE]->(other:Book)
-WHERE other.id <> b.id
-WITH a, b, genres, collect([other.id, other.title]) AS others
-OPTIONAL MATCH (b)-[p:BOUGHT_WITH]-(w:Book)
-WITH a, b, genres, others, w, p
-ORDER BY p.count DESC
-RETURN b.id AS id, b.title AS title, b.year AS year, b.era AS era, b.description AS description,
-       a.id AS author_id, a.name AS author_name, a.nationality AS nationality,
-       genres, others, collect([w.id, w.title]) AS bought
-"""
-
-# Candidate branches for entity-linked questions, joined with UNION ALL as needed.
-BY_AUTHOR = """
-MATCH (a:Author)-[:WROTE]->(b:Book)
-WHERE a.id IN $author_ids
-RETURN b.id AS id, 'author' AS why, a.name AS about
-"""
-
-BY_TITLE_AND_SAME_AUTHOR = """
-MATCH (x:Book)<-[:WROTE]-(a:Author)-[:WROTE]->(b:Book)
-WHERE x.id IN $book_ids
-RETURN b.id AS id, CASE WHEN b.id = x.id THEN 'title' ELSE 'same_author' END AS why, x.title AS about
-"""
-
-BY_FACETS = """
-MATCH (b:Book)
-WHERE (size($genre_ids) = 0 OR any(g IN b.genre_ids WHERE g IN $genre_ids))
-  AND (size($eras) = 0 OR b.era IN $eras)
-  AND (size($nationalities) = 0 OR b.nationality IN $nationalities)
-RETURN b.id AS id, 'facets' AS why, '' AS about
-LIMIT $facet_limit
-"""
-
-NEIGHBOURS = """
-MATCH (b:Book {id: $id})<-[:WROTE]-(a:Author)-[:WROTE]->(o:Book)
-WHERE o.id <> b.id
-RETURN o.id AS id, 'same_author' AS why, 0 AS weight
-UNION ALL
-MATCH (b:Book {id: $id})-[r:BOUGHT_WITH]-(o:Book)
-RETURN o.id AS id, 'bought_with' AS why, r.count AS weight
-UNION ALL
-MATCH (b:Book {id: $id})-[:IN_GENRE]->(:Genre)<-[:IN_GENRE]-(o:Book)
-WHERE o.id <> b.id AND o.era = b.era
-WITH o, count(*) AS shared
-ORDER BY shared DESC
-LIMIT $limit
-RETURN o.id AS id, 'genre_era' AS why, shared AS weight
-"""
 
 
 @dataclass(frozen=True)
@@ -224,16 +119,6 @@ def facts_from_row(row: Row) -> BookFacts:
     )
 
 
-def candidates_query(*, authors: bool, books: bool, facets: bool) -> str:
-    """The UNION ALL of the candidate branches a question needs (empty when none)."""
-    branches = [
-        q
-        for q, wanted in ((BY_AUTHOR, authors), (BY_TITLE_AND_SAME_AUTHOR, books), (BY_FACETS, facets))
-        if wanted
-    ]
-    return "UNION ALL".join(branches)
-
-
 class GraphStore:
     """The assistant's graph operations, over any engine's CypherRunner."""
 
@@ -243,6 +128,12 @@ class GraphStore:
     @property
     def engine(self) -> str:
         return self.runner.engine
+
+    @property
+    def langchain(self) -> Any:
+        """The LangChain graph store underneath (`Neo4jGraph` or `EmbeddedFalkorDBGraph`), e.g. for
+        LangChain's graph QA chains."""
+        return self.runner.graph
 
     async def ensure_schema(self) -> None:
         await self.runner.ensure_schema()
@@ -345,31 +236,15 @@ class GraphStore:
 
 
 class FalkorRunner:
-    """FalkorDB through its own client: embedded (falkordblite, a private redis-server under
-    data_dir on a unix socket) or a FalkorDB server. The client is synchronous: calls run in
-    a worker thread (a query is well under a millisecond)."""
+    """FalkorDB embedded through `EmbeddedFalkorDBGraph` (reads as GRAPH.RO_QUERY, about 0.2 ms each)."""
 
     engine = "falkordb"
 
-    def __init__(self, graph: Any, closer: Any = None) -> None:
-        self._graph = graph
-        self._closer = closer
-
-    @classmethod
-    def embedded(cls, directory: Path, *, graph_name: str = "folio") -> "FalkorRunner":
-        from redislite.falkordb_client import FalkorDB
-
-        directory.mkdir(parents=True, exist_ok=True)
-        # Append-only file: a killed assistant loses at most a second of graph writes, and
-        # ingestion redoes any book whose graph hash is missing anyway.
-        db = FalkorDB(str(directory / "graph.rdb"), serverconfig={"appendonly": "yes"})
-        return cls(db.select_graph(graph_name), closer=db.close)
+    def __init__(self, graph: EmbeddedFalkorDBGraph) -> None:
+        self.graph = graph
 
     async def run(self, query: str, params: dict[str, Any], *, write: bool = False) -> list[Row]:
-        call = self._graph.query if write else self._graph.ro_query
-        result = await asyncio.to_thread(call, query, params)
-        names = [column[1] for column in result.header]
-        return [dict(zip(names, row, strict=True)) for row in result.result_set]
+        return await asyncio.to_thread(self.graph.query, query, params, read_only=not write)
 
     async def ensure_schema(self) -> None:
         for label in ("Book", "Author", "Genre"):
@@ -381,12 +256,12 @@ class FalkorRunner:
                     raise
 
     async def close(self) -> None:
-        if self._closer is not None:
-            await asyncio.to_thread(self._closer)
+        await asyncio.to_thread(self.graph.close)
 
 
 class Neo4jRunner:
-    """Neo4j through the official async driver (a server in the cluster: neo4j:// or bolt://)."""
+    """Neo4j through LangChain's `Neo4jGraph` (the official driver): writes as managed transactions
+    routed to the leader, reads as auto-commit queries routed to any member (one round trip each)."""
 
     engine = "neo4j"
     SCHEMA = (
@@ -395,30 +270,36 @@ class Neo4jRunner:
         "CREATE CONSTRAINT folio_genre_id IF NOT EXISTS FOR (n:Genre) REQUIRE n.id IS UNIQUE",
     )
 
-    def __init__(self, driver: Any, *, database: str | None = None) -> None:
-        self._driver = driver
-        self._database = database
+    def __init__(self, graph: "Neo4jGraph") -> None:
+        import neo4j
+
+        self.graph = graph
+        self._read = {"default_access_mode": neo4j.READ_ACCESS}
 
     @classmethod
-    def connect(cls, url: str, *, user: str, password: str | None) -> "Neo4jRunner":
-        import neo4j
+    def connect(
+        cls, url: str, *, user: str, password: str | None, database: str | None = None
+    ) -> "Neo4jRunner":
+        """Connects (and checks the connection) now; the schema is not scanned (no APOC needed)."""
+        from langchain_neo4j import Neo4jGraph
 
-        auth = (user, password) if password is not None else None
-        return cls(neo4j.AsyncGraphDatabase.driver(url, auth=auth))
+        username, secret = (user, password) if password is not None else ("", "")
+        graph = Neo4jGraph(
+            url=url, username=username, password=secret, database=database, refresh_schema=False
+        )
+        return cls(graph)
 
     async def run(self, query: str, params: dict[str, Any], *, write: bool = False) -> list[Row]:
-        import neo4j
-
-        routing = neo4j.RoutingControl.WRITE if write else neo4j.RoutingControl.READ
-        result = await self._driver.execute_query(query, params, routing_=routing, database_=self._database)
-        return [record.data() for record in result.records]
+        if write:
+            return await asyncio.to_thread(self.graph.query, query, params)
+        return await asyncio.to_thread(self.graph.query, query, params, session_params=self._read)
 
     async def ensure_schema(self) -> None:
         for statement in self.SCHEMA:
             await self.run(statement, {}, write=True)
 
     async def close(self) -> None:
-        await self._driver.close()
+        await asyncio.to_thread(self.graph.close)
 
 
 def open_graph(*, url: str | None, directory: Path, user: str, password: str | None) -> GraphStore:
@@ -427,4 +308,4 @@ def open_graph(*, url: str | None, directory: Path, user: str, password: str | N
         if not url.startswith(("neo4j://", "neo4j+s://", "bolt://", "bolt+s://")):
             raise ValueError(f"graph URL must be neo4j://… or bolt://…, not {url!r}")
         return GraphStore(Neo4jRunner.connect(url, user=user, password=password))
-    return GraphStore(FalkorRunner.embedded(directory))
+    return GraphStore(FalkorRunner(EmbeddedFalkorDBGraph.open(directory)))

@@ -207,7 +207,7 @@ class Ingestion:
         gone = sorted((set(indexed) | set(in_graph)) - set(wanted))
         await self._report(phase="indexing", catalog_books=len(books), to_index=len(changed))
         if gone:
-            await self._vectors.delete(gone)
+            await self._vectors.delete_books(gone)
             await self._graph.delete_books(gone)
             self._removed_counter.add(len(gone))
             await self._report(removed=len(gone))

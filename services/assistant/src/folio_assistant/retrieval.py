@@ -7,7 +7,8 @@ In memory first: entity linking, and BM25 over every book's words (the lexical h
    one batched call;
 3. graph: facts (author, other books by them, genres, era, bought with) for the top books.
 A book's score is its cosine similarity, plus a share of its BM25 score, plus bonuses for what
-the question names.
+the question names. The question is embedded by any LangChain `Embeddings` (the same model that
+embedded the passages); the stores are LangChain's (`vectors.py`, `graph.py`).
 """
 
 import asyncio
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from langchain_core.embeddings import Embeddings
 from opentelemetry import trace
 
 from folio_assistant.embeddings import MODEL_ID, Embedder
@@ -60,13 +62,18 @@ class Retriever:
     def __init__(
         self,
         *,
-        embedder: Embedder,
+        embedder: Embeddings,
         vectors: VectorIndex,
         graph: GraphStore,
         tracer: trace.Tracer | None = None,
         gen_ai_metrics: GenAiMetrics | None = None,
     ) -> None:
         self.embedder = embedder
+        self._model, self._provider = (
+            (MODEL_ID, EMBEDDINGS_PROVIDER)
+            if isinstance(embedder, Embedder)
+            else (str(getattr(embedder, "model", type(embedder).__name__)), type(embedder).__name__)
+        )
         self.vectors = vectors
         self.graph = graph
         self.gazetteer = Gazetteer(Names(authors={}, nationalities=set(), titles={}))
@@ -83,13 +90,13 @@ class Retriever:
     async def embed(self, text: str) -> list[float]:
         attributes = {
             "gen_ai.operation.name": "embeddings",
-            "gen_ai.provider.name": EMBEDDINGS_PROVIDER,
-            "gen_ai.request.model": MODEL_ID,
+            "gen_ai.provider.name": self._provider,
+            "gen_ai.request.model": self._model,
         }
-        with self._tracer.start_as_current_span(f"embeddings {MODEL_ID}") as span:
+        with self._tracer.start_as_current_span(f"embeddings {self._model}") as span:
             span.set_attributes(attributes)
             started = time.monotonic()
-            vector = await asyncio.to_thread(self.embedder.embed_one, text)
+            vector = await self.embedder.aembed_query(text)
             self._metrics.operation(time.monotonic() - started, attributes)
             return vector
 
@@ -118,7 +125,7 @@ class Retriever:
             # together, so they are one round trip.
             among = sorted({c.book_id for c in candidates} | set(lexical))
             nearest, stored = await asyncio.gather(
-                self.vectors.search(vector, [Query(limit=max(20, k * 4), genre_id=genre_id)]),
+                self.vectors.nearest(vector, [Query(limit=max(20, k * 4), genre_id=genre_id)]),
                 self.vectors.points(among),
             )
             round_trips += 1
@@ -170,7 +177,7 @@ class Retriever:
             if vector is None:
                 return None
             nearest, stored = await asyncio.gather(
-                self.vectors.search(vector, [Query(limit=max(30, limit * 4) + 1)]),
+                self.vectors.nearest(vector, [Query(limit=max(30, limit * 4) + 1)]),
                 self.vectors.points(sorted({n.book_id for n in neighbours} - {book_id})),
             )
             hits: dict[str, Hit] = {}

@@ -1,30 +1,44 @@
-"""The vector index: one Qdrant collection of book passages, through qdrant-client.
+"""The vector index: LangChain's Qdrant vector store over one collection of book passages.
 
-The same client API reaches a Qdrant server (cluster) or runs in-process on files under
-data_dir (local mode, the embedded default). Each point carries the book's content hash:
-written last during ingestion, it marks the book as fully indexed.
+`VectorIndex` is a `langchain_qdrant.QdrantVectorStore` (a LangChain `VectorStore`: `as_retriever`,
+`similarity_search`, `add_texts` …) on a qdrant-client that reaches a Qdrant server (cluster) or
+runs in-process on files under data_dir (local mode, the embedded default). Points are stored as
+LangChain lays them out — the passage's text under `page_content`, the book's fields under
+`metadata` — and the metadata carries the book's content hash: written last during ingestion, it
+marks the book as fully indexed.
 
-Local mode stores points faithfully but searches in pure Python (20-300 ms a query at 10,000
-books here). So in local mode the index also keeps an in-memory copy of the collection — one
-numpy matrix, exact cosine — loaded on first use and updated with every write; reads are
-answered from it. Only this process can open the local files, so the copy cannot go stale.
-With a Qdrant server every call goes to the server.
+On top of LangChain's interface it offers what retrieval needs in one round trip: several filtered
+searches for one vector (`nearest`) and stored vectors by book id (`points`), and the batch write of
+ingestion (`upsert`). Local mode stores points faithfully but searches in pure Python (20-300 ms a
+query at 10,000 books here), so in local mode the index also keeps an in-memory copy of the
+collection — one numpy matrix, exact cosine — loaded on first use and updated with every write;
+reads are answered from it, LangChain's unfiltered searches included. Only this process can open
+the local files, so the copy cannot go stale. With a Qdrant server every call goes to the server.
 """
 
 import asyncio
+import threading
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from qdrant_client import AsyncQdrantClient, models
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_qdrant import QdrantVectorStore
+from qdrant_client import QdrantClient, models
 
 from folio_assistant.embeddings import DIMENSIONS
 
 COLLECTION = "books"
 _NAMESPACE = uuid.UUID("6f1c1f3e-6b1a-4a55-9d0a-6b6f6c696f00")
+METADATA = QdrantVectorStore.METADATA_KEY
+CONTENT = QdrantVectorStore.CONTENT_KEY
+
+Stored = tuple[npt.NDArray[np.float32], dict[str, Any]]
 
 
 def point_id(book_id: str) -> str:
@@ -36,7 +50,7 @@ def point_id(book_id: str) -> str:
 class VectorHit:
     book_id: str
     score: float
-    payload: dict[str, Any]
+    payload: dict[str, Any]  # the book's metadata
 
 
 @dataclass(frozen=True)
@@ -52,7 +66,9 @@ class Query:
         must: list[Any] = []
         must_not: list[Any] = []
         if self.genre_id:
-            must.append(models.FieldCondition(key="genres", match=models.MatchValue(value=self.genre_id)))
+            must.append(
+                models.FieldCondition(key=f"{METADATA}.genres", match=models.MatchValue(value=self.genre_id))
+            )
         if self.among is not None:
             must.append(models.HasIdCondition(has_id=[point_id(b) for b in self.among]))
         if self.exclude:
@@ -60,25 +76,69 @@ class Query:
         return models.Filter(must=must, must_not=must_not) if must or must_not else None
 
 
+def _book(point: Any) -> tuple[str, dict[str, Any]]:
+    """A point's book id and metadata (the point id stands in for a text added without a book id)."""
+    metadata = dict((point.payload or {}).get(METADATA) or {})
+    return str(metadata.get("book_id", point.id)), metadata
+
+
+def _normal(point: str | int) -> str:
+    """A point id as Qdrant reports it (a UUID given as 32 hex digits comes back with dashes)."""
+    try:
+        return str(uuid.UUID(str(point)))
+    except ValueError:
+        return str(point)
+
+
+def _hit(point: Any) -> VectorHit:
+    book_id, metadata = _book(point)
+    return VectorHit(book_id, float(point.score), metadata)
+
+
+def _vector(point: Any) -> list[float] | None:
+    """A point's (unnamed) dense vector, as LangChain's writes and Folio's both store it."""
+    vector = point.vector.get("") if isinstance(point.vector, dict) else point.vector
+    return vector if isinstance(vector, list) else None
+
+
 @dataclass
 class _Mirror:
-    """The local collection in memory: book id -> (unit vector, payload), and a matrix built lazily."""
+    """The local collection in memory: book id -> (unit vector, metadata), and a matrix built lazily."""
 
-    points: dict[str, tuple[npt.NDArray[np.float32], dict[str, Any]]] = field(default_factory=dict)
+    points: dict[str, Stored] = field(default_factory=dict)
+    point_ids: dict[str, str] = field(default_factory=dict)  # book id -> point id
+    books: dict[str, str] = field(default_factory=dict)  # point id -> book id
     _ids: list[str] = field(default_factory=list)
     _matrix: npt.NDArray[np.float32] | None = None
 
-    def changed(self) -> None:
+    def put(self, points: Iterable[Any]) -> None:
+        for point in points:
+            vector = _vector(point)
+            if vector is not None:
+                book_id, metadata = _book(point)
+                pid = _normal(point.id)
+                replaced = self.books.get(pid)
+                if replaced is not None and replaced != book_id:  # the point read another way before
+                    self.drop([replaced])
+                self.points[book_id] = (np.asarray(vector, dtype=np.float32), metadata)
+                self.point_ids[book_id] = pid
+                self.books[pid] = book_id
+        self._matrix = None
+
+    def drop(self, book_ids: Iterable[str]) -> None:
+        for book_id in book_ids:
+            self.points.pop(book_id, None)
+            self.books.pop(self.point_ids.pop(book_id, ""), None)
         self._matrix = None
 
     def matrix(self) -> tuple[list[str], npt.NDArray[np.float32]]:
         if self._matrix is None:
             self._ids = list(self.points)
             rows = [self.points[b][0] for b in self._ids]
-            self._matrix = np.stack(rows) if rows else np.zeros((0, DIMENSIONS), dtype=np.float32)
+            self._matrix = np.stack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
         return self._ids, self._matrix
 
-    def search(self, vector: list[float], query: "Query") -> list["VectorHit"]:
+    def search(self, vector: Sequence[float], query: Query) -> list[VectorHit]:
         ids, matrix = self.matrix()
         if not ids:
             return []
@@ -94,169 +154,239 @@ class _Mirror:
         hits: list[VectorHit] = []
         for row in order:
             book_id = ids[row]
-            payload = self.points[book_id][1]
+            metadata = self.points[book_id][1]
             if book_id == query.exclude or (allowed is not None and book_id not in allowed):
                 continue
-            if query.genre_id and query.genre_id not in payload.get("genres", []):
+            if query.genre_id and query.genre_id not in metadata.get("genres", []):
                 continue
-            hits.append(VectorHit(book_id, float(scores[row]), payload))
+            hits.append(VectorHit(book_id, float(scores[row]), metadata))
             if len(hits) == query.limit:
                 break
         return hits
 
 
-class VectorIndex:
-    """Book passages by meaning."""
+class VectorIndex(QdrantVectorStore):
+    """Book passages by meaning: LangChain's Qdrant store with Folio's batched reads and writes."""
 
-    def __init__(self, client: AsyncQdrantClient, *, local: bool = False) -> None:
-        self._client = client
+    def __init__(
+        self, client: QdrantClient, *, embedding: Embeddings | None = None, local: bool = False
+    ) -> None:
+        # The collection is made by ensure_collection (with the embeddings' dimensions), not checked here.
+        super().__init__(
+            client,
+            COLLECTION,
+            embedding=embedding,
+            validate_embeddings=False,
+            validate_collection_config=False,
+        )
         self._local = local
         self._mirror: _Mirror | None = None
-        self._loading = asyncio.Lock()
+        self._loading = threading.Lock()
 
-    async def _local_copy(self) -> _Mirror | None:
-        """The in-memory copy in local mode (loaded once), None with a server."""
+    @classmethod
+    def open(
+        cls, *, url: str | None, path: Path, api_key: str | None = None, embedding: Embeddings | None = None
+    ) -> "VectorIndex":
+        """A server when `url` is set, else local mode on files in `path`."""
+        if url:
+            return cls(QdrantClient(url=url, api_key=api_key), embedding=embedding)
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(QdrantClient(path=str(path)), embedding=embedding, local=True)
+
+    def _local_copy(self) -> _Mirror | None:
+        """The in-memory copy in local mode (loaded once, by scrolling the files), None with a server."""
         if not self._local:
             return None
-        async with self._loading:
+        with self._loading:
             if self._mirror is None:
                 mirror = _Mirror()
-                if await self._client.collection_exists(COLLECTION):
+                if self.client.collection_exists(COLLECTION):
                     offset: Any = None
                     while True:
-                        found, offset = await self._client.scroll(
+                        found, offset = self.client.scroll(
                             COLLECTION, limit=1000, offset=offset, with_payload=True, with_vectors=True
                         )
-                        for point in found:
-                            payload = dict(point.payload or {})
-                            vector = np.asarray(point.vector, dtype=np.float32)
-                            mirror.points[str(payload["book_id"])] = (vector, payload)
+                        mirror.put(found)
                         if offset is None:
                             break
                 self._mirror = mirror
             return self._mirror
 
-    @classmethod
-    def open(cls, *, url: str | None, path: Path, api_key: str | None = None) -> "VectorIndex":
-        """A server when `url` is set, else local mode on files in `path`."""
-        if url:
-            return cls(AsyncQdrantClient(url=url, api_key=api_key))
-        path.mkdir(parents=True, exist_ok=True)
-        return cls(AsyncQdrantClient(path=str(path)), local=True)
+    async def _copy(self) -> _Mirror | None:
+        if self._mirror is not None or not self._local:
+            return self._mirror
+        return await asyncio.to_thread(self._local_copy)
 
     async def ensure_collection(self) -> None:
-        """Create the collection (cosine distance, 384 dimensions) if it does not exist."""
-        if not await self._client.collection_exists(COLLECTION):
-            await self._client.create_collection(
-                COLLECTION,
-                vectors_config=models.VectorParams(size=DIMENSIONS, distance=models.Distance.COSINE),
+        """Create the collection (cosine distance, the embeddings' dimensions) if it does not exist."""
+        await asyncio.to_thread(self._ensure_collection)
+
+    def _ensure_collection(self) -> None:
+        if self.client.collection_exists(COLLECTION):
+            return
+        # The embeddings' own size (a swapped model may differ), MiniLM's when the index has none.
+        size = len(self.embeddings.embed_query("dimensions")) if self.embeddings else DIMENSIONS
+        self.client.create_collection(
+            COLLECTION, vectors_config=models.VectorParams(size=size, distance=models.Distance.COSINE)
+        )
+        if not self._local:  # local mode filters by scanning and warns about indexes
+            self.client.create_payload_index(
+                COLLECTION, f"{METADATA}.genres", models.PayloadSchemaType.KEYWORD
             )
-            if not self._local:  # local mode filters by scanning and warns about indexes
-                await self._client.create_payload_index(
-                    COLLECTION, "genres", models.PayloadSchemaType.KEYWORD
-                )
 
     async def count(self) -> int:
-        mirror = await self._local_copy()
+        mirror = await self._copy()
         if mirror is not None:
             return len(mirror.points)
-        return (await self._client.count(COLLECTION, exact=True)).count
+        return (await asyncio.to_thread(self.client.count, COLLECTION, exact=True)).count
 
     async def content_hashes(self) -> dict[str, str]:
-        """book id -> content hash of every indexed book."""
-        mirror = await self._local_copy()
+        """book id -> content hash of every indexed book (a point without one is not indexed)."""
+        mirror = await self._copy()
         if mirror is not None:
-            return {b: str(payload["hash"]) for b, (_, payload) in mirror.points.items()}
+            return {b: str(m["hash"]) for b, (_, m) in mirror.points.items() if "hash" in m}
+        return await asyncio.to_thread(self._scroll_hashes)
+
+    def _scroll_hashes(self) -> dict[str, str]:
         hashes: dict[str, str] = {}
         offset: Any = None
         while True:
-            points, offset = await self._client.scroll(
-                COLLECTION, limit=1000, offset=offset, with_payload=["book_id", "hash"], with_vectors=False
+            points, offset = self.client.scroll(
+                COLLECTION, limit=1000, offset=offset, with_payload=[METADATA], with_vectors=False
             )
             for point in points:
-                payload = point.payload or {}
-                hashes[str(payload["book_id"])] = str(payload["hash"])
+                book_id, metadata = _book(point)
+                if "hash" in metadata:
+                    hashes[book_id] = str(metadata["hash"])
             if offset is None:
                 return hashes
 
     async def upsert(self, rows: list[tuple[str, list[float], dict[str, Any]]]) -> None:
-        """(book id, vector, payload) rows; the payload must include "hash"."""
-        mirror = await self._local_copy()
-        await self._client.upsert(
-            COLLECTION,
-            points=[
-                models.PointStruct(
-                    id=point_id(book_id), vector=vector, payload={"book_id": book_id, **payload}
-                )
-                for book_id, vector, payload in rows
-            ],
-        )
-        if mirror is not None:
-            for book_id, vector, payload in rows:
-                mirror.points[book_id] = (
-                    np.asarray(vector, dtype=np.float32),
-                    {"book_id": book_id, **payload},
-                )
-            mirror.changed()
-
-    async def delete(self, book_ids: list[str]) -> None:
-        if book_ids:
-            mirror = await self._local_copy()
-            await self._client.delete(
-                COLLECTION, points_selector=models.PointIdsList(points=[point_id(b) for b in book_ids])
+        """Many books in one call: (book id, vector, metadata) rows; the metadata must include "hash".
+        The point's text is the book's title line."""
+        points = [
+            models.PointStruct(
+                id=point_id(book_id),
+                vector=list(vector),
+                payload={CONTENT: _title_line(metadata), METADATA: {"book_id": book_id, **metadata}},
             )
-            if mirror is not None:
-                for book_id in book_ids:
-                    mirror.points.pop(book_id, None)
-                mirror.changed()
+            for book_id, vector, metadata in rows
+        ]
+        mirror = await self._copy()
+        await asyncio.to_thread(self.client.upsert, COLLECTION, points=points)
+        if mirror is not None:  # updated on the event loop, where it is read
+            mirror.put(points)
 
-    async def search(self, vector: list[float], queries: list[Query]) -> list[list[VectorHit]]:
+    def add_texts(  # type: ignore[override]
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        ids: Sequence[str | int] | None = None,
+        batch_size: int = 64,
+        **kwargs: Any,
+    ) -> list[str | int]:
+        """LangChain's write (embeds the texts with the store's embeddings), kept in the local copy."""
+        mirror = self._local_copy()
+        added = super().add_texts(texts, metadatas, ids, batch_size, **kwargs)
+        if mirror is not None:
+            mirror.put(self.client.retrieve(COLLECTION, ids=added, with_vectors=True, with_payload=True))
+        return added
+
+    def delete(self, ids: list[str | int] | None = None, **kwargs: Any) -> bool | None:  # type: ignore[override]
+        """LangChain's delete by point id, kept in the local copy."""
+        mirror = self._local_copy()
+        deleted = super().delete(ids, **kwargs)
+        if mirror is not None and ids:
+            gone = {_normal(i) for i in ids}
+            mirror.drop([b for b, p in list(mirror.point_ids.items()) if p in gone])
+        return deleted
+
+    async def delete_books(self, book_ids: list[str]) -> None:
+        """Remove these books' points (unknown ids are ignored)."""
+        if not book_ids:
+            return
+        mirror = await self._copy()
+        selector = models.PointIdsList(points=[point_id(b) for b in book_ids])
+        await asyncio.to_thread(self.client.delete, COLLECTION, points_selector=selector)
+        if mirror is not None:
+            mirror.drop(book_ids)
+
+    def similarity_search_with_score_by_vector(  # type: ignore[override]
+        self, embedding: list[float], k: int = 4, filter: models.Filter | None = None, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """LangChain's search by vector: one call to a server; in local mode, unfiltered, answered from
+        the in-memory copy."""
+        mirror = self._local_copy()
+        options = {name: value for name, value in kwargs.items() if value is not None}
+        if mirror is not None:
+            if filter is not None or any(options.values()):
+                return super().similarity_search_with_score_by_vector(embedding, k, filter, **kwargs)
+            return [(_document(hit), hit.score) for hit in mirror.search(embedding, Query(limit=k))]
+        # A server: one query, without the collection lookup LangChain makes before each search.
+        found = self.client.query_points(
+            COLLECTION, query=embedding, query_filter=filter, limit=k, with_payload=True, **options
+        )
+        return [(_document(hit), hit.score) for hit in map(_hit, found.points)]
+
+    def similarity_search_with_score(  # type: ignore[override]
+        self, query: str, k: int = 4, filter: models.Filter | None = None, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """LangChain's search by text; unfiltered in local mode, answered from the in-memory copy."""
+        if self._local and filter is None and not any(kwargs.values()):
+            vector = self._require_embeddings("searching by text").embed_query(query)
+            return self.similarity_search_with_score_by_vector(vector, k)
+        return super().similarity_search_with_score(query, k, filter, **kwargs)
+
+    async def nearest(self, vector: list[float], queries: list[Query]) -> list[list[VectorHit]]:
         """Several nearest-passage queries for one vector in one round trip, best first in each."""
-        mirror = await self._local_copy()
+        mirror = await self._copy()
         if mirror is not None:
             return [mirror.search(vector, q) for q in queries]
         requests = [
             models.QueryRequest(query=vector, limit=q.limit, filter=q.filter(), with_payload=True)
             for q in queries
         ]
-        responses = await self._client.query_batch_points(COLLECTION, requests=requests)
-        return [
-            [
-                VectorHit(str((p.payload or {})["book_id"]), float(p.score), dict(p.payload or {}))
-                for p in r.points
-            ]
-            for r in responses
-        ]
+        responses = await asyncio.to_thread(self.client.query_batch_points, COLLECTION, requests=requests)
+        return [[_hit(p) for p in r.points] for r in responses]
 
-    async def points(self, book_ids: list[str]) -> dict[str, tuple[npt.NDArray[np.float32], dict[str, Any]]]:
-        """Stored vector and payload of each of these books that is indexed (a lookup by id, no scan)."""
+    async def points(self, book_ids: list[str]) -> dict[str, Stored]:
+        """Stored vector and metadata of each of these books that is indexed (a lookup by id, no scan)."""
         if not book_ids:
             return {}
-        mirror = await self._local_copy()
+        mirror = await self._copy()
         if mirror is not None:
             return {b: mirror.points[b] for b in book_ids if b in mirror.points}
-        found = await self._client.retrieve(
-            COLLECTION, ids=[point_id(b) for b in book_ids], with_vectors=True, with_payload=True
+        found = await asyncio.to_thread(
+            self.client.retrieve,
+            COLLECTION,
+            ids=[point_id(b) for b in book_ids],
+            with_vectors=True,
+            with_payload=True,
         )
-        result: dict[str, tuple[npt.NDArray[np.float32], dict[str, Any]]] = {}
-        for point in found:
-            payload = dict(point.payload or {})
-            if isinstance(point.vector, list):
-                result[str(payload["book_id"])] = (np.asarray(point.vector, dtype=np.float32), payload)
-        return result
+        fetched = _Mirror()
+        fetched.put(found)
+        return fetched.points
 
     async def vector_of(self, book_id: str) -> list[float] | None:
         """The stored vector of one book, or None when it is not indexed."""
-        mirror = await self._local_copy()
-        if mirror is not None:
-            point = mirror.points.get(book_id)
-            return None if point is None else [float(x) for x in point[0]]
-        points = await self._client.retrieve(COLLECTION, ids=[point_id(book_id)], with_vectors=True)
-        if not points or points[0].vector is None:
-            return None
-        vector = points[0].vector
-        assert isinstance(vector, list)
-        return [float(x) for x in vector]  # type: ignore[arg-type]
+        stored = (await self.points([book_id])).get(book_id)
+        return None if stored is None else [float(x) for x in stored[0]]
 
     async def close(self) -> None:
-        await self._client.close()
+        await asyncio.to_thread(self.client.close)
+
+
+def _title_line(metadata: dict[str, Any]) -> str:
+    """The text a point carries for LangChain readers: "Title by Author (year)"."""
+    line = str(metadata.get("title", ""))
+    if metadata.get("author_name"):
+        line += f" by {metadata['author_name']}"
+    if metadata.get("year"):
+        line += f" ({metadata['year']})"
+    return line
+
+
+def _document(hit: VectorHit) -> Document:
+    return Document(
+        id=point_id(hit.book_id), page_content=_title_line(hit.payload), metadata=dict(hit.payload)
+    )

@@ -51,6 +51,7 @@ def connect_backends(
             discovery,
             name,
             idempotent_services=methods,
+            retries=settings.client_retries,
             default_timeout=settings.charge_timeout_seconds
             if name == "payment"
             else settings.call_timeout_seconds,

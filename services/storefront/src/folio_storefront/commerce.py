@@ -1,11 +1,13 @@
 """Cart and order views shared by the REST API and the pages: the cart enriched from the catalog."""
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
 from folio.cart.v1 import cart_pb2
+from folio.catalog.v1 import catalog_pb2
 from folio.common.v1 import money_pb2
 from folio.orders.v1 import orders_pb2
 from folio_storefront.catalog_client import CatalogClient
@@ -91,10 +93,15 @@ def _money(currency: str, minor_units: int) -> Price:
     return price_of(money_pb2.Money(currency_code=currency, minor_units=minor_units))
 
 
-async def cart_view(cart: cart_pb2.Cart, catalog: CatalogClient) -> CartView:
-    """The cart with each book's current title and price from the catalog."""
+async def cart_view(
+    cart: cart_pb2.Cart, catalog: CatalogClient, *, known: Mapping[str, catalog_pb2.Book] | None = None
+) -> CartView:
+    """The cart with each book's current title and price from the catalog; `known` holds books this
+    request has just read from it (the one being added), which are not asked for again."""
 
     async def book(book_id: str) -> Book | None:
+        if known and book_id in known:
+            return book_of(known[book_id])
         try:
             return book_of(await catalog.get_book(book_id))
         except NotFoundError:

@@ -48,7 +48,8 @@ async def add_item(item: AddItem, shopper: ShopperDep, cart: CartDep, catalog: C
     book = await catalog.get_book(item.book_id)  # 404 for an unknown book
     if book.stock <= 0:
         raise Conflict(f"'{book.title}' is out of stock")
-    return await cart_view(await cart.add(shopper, item.book_id, item.quantity), catalog)
+    added = await cart.add(shopper, item.book_id, item.quantity)
+    return await cart_view(added, catalog, known={item.book_id: book})
 
 
 @router.put("/cart/items/{book_id}", summary="Set the quantity of a book in the cart", tags=["cart"])
