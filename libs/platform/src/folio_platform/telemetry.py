@@ -161,10 +161,11 @@ def _instrument_libraries(
         redis = RedisInstrumentor()
         if not redis.is_instrumented_by_opentelemetry:
             redis.instrument()
-    if _installed("sqlalchemy"):
+    try:
         from folio_platform.sql_telemetry import SqlTelemetry
-
-        SqlTelemetry.install(tracer_provider, meter_provider)
+    except ImportError:  # no `sql` extra: a service without a database
+        return
+    SqlTelemetry.install(tracer_provider, meter_provider)
 
 
 def configure_telemetry(
