@@ -143,7 +143,7 @@ bench: install ## the shopper mix headless on a stack of its own: report in benc
 drill: install ## failure drills: SIGKILL each service under steady traffic, restart it, report what shoppers saw
 	$(RUN) folio drill
 
-bench-assistant: install ## assistant retrieval p50/p95 and round trips at BOOKS=10000 (embedded backends)
+bench-assistant: install ## assistant ingestion books/s, retrieval p50/p95, round trips and memory at BOOKS=10000 (embedded backends)
 	$(RUN) python -m loadtest.bench_assistant --books $${BOOKS:-10000}
 
 # Images (podman, no registry): a local Python 3.12 base made with debootstrap, then services/*/Dockerfile.

@@ -10,8 +10,8 @@ rps ratio folio/bare (target >= 0.5 on a quiet machine) and the CPU-per-request 
 Writes the figures to bench-results/catalog.json.
 
 With --telemetry (`make bench-telemetry`) the stack is measured twice more, exporting traces over
-OTLP/gRPC to a real receiver in this process and serving metrics for Prometheus (scraped every
-second): once with the chart's default sampler (global.otel.tracesSampler[Arg] in
+OTLP/gRPC to a real receiver in this process and serving metrics for Prometheus (scraped as often
+as the chart's ServiceMonitors scrape, observability.serviceMonitor.interval): once with the chart's default sampler (global.otel.tracesSampler[Arg] in
 helm/folio/values.yaml), once with every request traced; it prints the throughput and CPU per
 request cost of each against telemetry off (targets <= 10% and <= 30%).
 """
@@ -106,15 +106,20 @@ def measure(
 
 
 @contextmanager
-def scraping(ports: dict[str, int], interval: float = 1.0) -> Iterator[None]:
-    """Scrape every metrics port each `interval`, as Prometheus would, while the block runs."""
+def scraping(ports: dict[str, int], interval: float, first: float = 5.0) -> Iterator[None]:
+    """Scrape every metrics port each `interval`, as Prometheus would, while the block runs; the first
+    scrape `first` seconds in, so that one falls inside the measured window (after its warm-up)."""
     stop = threading.Event()
 
     def scrape() -> None:
-        while not stop.wait(interval):
+        if stop.wait(min(first, interval)):
+            return
+        while True:
             for port in ports.values():
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
                     response.read()
+            if stop.wait(interval):
+                return
 
     thread = threading.Thread(target=scrape, daemon=True)
     thread.start()
@@ -123,6 +128,12 @@ def scraping(ports: dict[str, int], interval: float = 1.0) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
+
+
+def chart_scrape_interval() -> float:
+    """How often the chart's ServiceMonitors have Prometheus scrape a pod, in seconds ("15s")."""
+    interval = str(yaml.safe_load(CHART_VALUES.read_text())["observability"]["serviceMonitor"]["interval"])
+    return float(interval.removesuffix("s"))
 
 
 def chart_sampling() -> tuple[str, str]:
@@ -143,7 +154,7 @@ def measure_with_telemetry(
     sampler_arg: str = "",
 ) -> tuple[dict[str, Any], int]:
     """The same load on a stack exporting traces (OTLP to a real receiver in this process, sampled by
-    `sampler`) and serving metrics for Prometheus, scraped every second."""
+    `sampler`) and serving metrics for Prometheus, scraped as often as the chart's ServiceMonitors do."""
     from folio_testing.otlp import OtlpReceiver
 
     receiver = OtlpReceiver()
@@ -164,7 +175,7 @@ def measure_with_telemetry(
     stack.up()
     try:
         print(f"{label}: {wait_until_quiet(stack).describe()}", flush=True)
-        with scraping(metrics_ports):
+        with scraping(metrics_ports, chart_scrape_interval()):
             row = measure(label, ports["storefront"], path, processes_of(stack), args)
     finally:
         stack.down()

@@ -2,6 +2,8 @@
 read-then-write work on SQLite instead of failing it."""
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, text
 
-from folio_platform.database import Database
+from folio_platform.database import Database, script_heads
 
 
 @pytest.fixture
@@ -58,26 +60,79 @@ async def test_immediate_transactions_queue_instead_of_losing_an_update(database
     assert await database.read(_read) == 4
 
 
-async def test_open_migrates_then_connects(tmp_path: Path) -> None:
-    migrations = tmp_path / "migrations"
-    (migrations / "versions").mkdir(parents=True)
-    (migrations / "env.py").write_text(
+def _migrations(folder: Path) -> Path:
+    """An Alembic script folder with one revision, 0001, that creates the table `things`."""
+    (folder / "versions").mkdir(parents=True)
+    (folder / "versions" / "__init__.py").write_text("")
+    (folder / "env.py").write_text(
         "from alembic import context\n"
         "context.configure(connection=context.config.attributes['connection'])\n"
         "with context.begin_transaction():\n"
         "    context.run_migrations()\n"
     )
-    (migrations / "versions" / "0001_things.py").write_text(
-        "import sqlalchemy as sa\nfrom alembic import op\n"
-        "revision = '0001'\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n"
-        "def upgrade():\n    op.create_table('things', sa.Column('id', sa.Integer, primary_key=True))\n"
+    _revision(
+        folder, "0001", None, "op.create_table('things', sa.Column('id', sa.Integer, primary_key=True))"
     )
-    (migrations / "script.py.mako").write_text("")
+    (folder / "script.py.mako").write_text("")
+    return folder
+
+
+def _revision(folder: Path, revision: str, down: object, upgrade: str) -> None:
+    (folder / "versions" / f"{revision}_step.py").write_text(
+        "import sqlalchemy as sa\nfrom alembic import op\n"
+        f"revision: str = {revision!r}\ndown_revision: str | None = {down!r}\nbranch_labels = None\n"
+        f"depends_on = None\ndef upgrade():\n    {upgrade}\n"
+    )
+
+
+async def test_open_migrates_then_connects(tmp_path: Path) -> None:
+    migrations = _migrations(tmp_path / "migrations")
     url = f"sqlite:///{tmp_path / 'data' / 'things.db'}"
 
     for _ in range(2):  # a second start migrates again: harmless
         with Database.open(url, migrations) as database:
             assert await database.read(lambda c: c.execute(text("SELECT count(*) FROM things")).scalar()) == 0
+
+
+def _opens_with_alembic(url: str, migrations: Path) -> bool:
+    """Open the database in a fresh interpreter, as a service starts; whether Alembic was imported."""
+    code = (
+        "import sys; from pathlib import Path; from folio_platform.database import Database\n"
+        f"Database.open({url!r}, Path({str(migrations)!r})).close()\n"
+        "print('alembic' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return run.stdout.strip() == "True"
+
+
+def test_a_database_at_the_newest_revision_opens_without_alembic_and_a_new_revision_is_applied(
+    tmp_path: Path,
+) -> None:
+    migrations = _migrations(tmp_path / "migrations")
+    url = f"sqlite:///{tmp_path / 'things.db'}"
+
+    assert _opens_with_alembic(url, migrations)
+    assert not _opens_with_alembic(url, migrations)
+
+    _revision(migrations, "0002", "0001", "op.add_column('things', sa.Column('name', sa.String))")
+    assert _opens_with_alembic(url, migrations)
+    with Database.connect(url) as database, database.engine.connect() as connection:
+        assert connection.execute(text("SELECT id, name FROM things")).all() == []
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+    assert not _opens_with_alembic(url, migrations)
+
+
+def test_script_heads_follow_the_down_revisions_and_give_up_on_what_is_not_a_literal(tmp_path: Path) -> None:
+    migrations = _migrations(tmp_path / "migrations")
+    _revision(migrations, "0002a", "0001", "pass")
+    _revision(migrations, "0002b", "0001", "pass")
+    assert script_heads(migrations) == {"0002a", "0002b"}
+
+    _revision(migrations, "0003", ("0002a", "0002b"), "pass")
+    assert script_heads(migrations) == {"0003"}
+
+    (migrations / "versions" / "0004_step.py").write_text("revision = make_id()\ndown_revision = '0003'\n")
+    assert script_heads(migrations) is None
 
 
 @pytest.mark.parametrize(("durable", "level"), [(False, 1), (True, 2)])

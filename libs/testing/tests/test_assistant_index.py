@@ -14,11 +14,11 @@ class Builds:
     def __init__(self) -> None:
         self.dirs: list[Path] = []
 
-    async def __call__(self, data_dir: Path) -> tuple[object, float]:
+    async def __call__(self, data_dir: Path) -> tuple[object, float, float]:
         self.dirs.append(data_dir)
         (data_dir / "assistant").mkdir(parents=True)
         (data_dir / "assistant" / "index").write_text(str(len(self.dirs)))
-        return type("Progress", (), {"phase": "done"})(), 0.1
+        return type("Progress", (), {"phase": "done"})(), 0.1, 0.1
 
 
 @pytest.fixture

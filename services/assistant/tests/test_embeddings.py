@@ -33,3 +33,12 @@ def test_the_embedder_is_a_langchain_embeddings(embedder: Embedder) -> None:
     vectors = embedder.embed_documents(texts)
     assert len(vectors) == 70
     assert vectors[69] == pytest.approx(embedder.embed_query(texts[69]), abs=1e-5)
+
+
+def test_shrinking_the_arena_after_a_bulk_of_runs_changes_no_vector(embedder: Embedder) -> None:
+    texts = ["A whaling voyage ends in disaster. " * 40, "a short one"]
+    before = embedder.embed(texts)
+
+    embedder.shrink()
+
+    assert np.allclose(embedder.embed(texts), before, atol=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -9,7 +11,7 @@ import pytest
 
 from folio.orders.v1 import orders_pb2
 from folio_assistant.embeddings import Embedder
-from folio_assistant.ingest import Ingestion, Progress
+from folio_assistant.ingest import Ingestion, Progress, read_catalog
 
 if TYPE_CHECKING:
     from conftest import Backends, Stores
@@ -160,3 +162,25 @@ def test_content_hash_changes_with_indexed_content_only(field: str) -> None:
     base = BookRecord("b", "T", "a", "A", 1900, "en", (Genre("g", "G"),), "D")
     changed = {"title": "T2", "description": "D2", "year": 1901}
     assert BookRecord(**{**base.__dict__, field: changed[field]}).content_hash() != base.content_hash()
+
+
+async def test_each_book_keeps_the_vector_of_its_own_passage(
+    backends: Backends, stores: Stores, embedder: Embedder
+) -> None:
+    """Batches are embedded ahead of their writes: no book may get another batch's vectors."""
+    await ingestion(backends, stores, embedder).start()
+    books = await read_catalog(backends.catalog_stub())
+    stored = await stores.vectors.points([b.id for b in books])
+    expected = embedder.embed([b.passage() for b in books])
+    for book, vector in zip(books, expected, strict=True):
+        assert float(stored[book.id][0] @ vector) > 0.999, book.id
+
+
+async def test_the_local_vector_store_commits_without_a_sync_per_point(
+    backends: Backends, stores: Stores, embedder: Embedder, tmp_path: Path
+) -> None:
+    """Qdrant local mode writes each point in its own transaction: write-ahead logging keeps that cheap."""
+    await ingestion(backends, stores, embedder).start()
+    storage = next((tmp_path / "assistant" / "qdrant").rglob("storage.sqlite"))
+    with sqlite3.connect(storage) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -11,7 +11,8 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import Runnable
 
 from folio_assistant.answer import Answerer, Chunk, Done
-from folio_assistant.llm import WRONG_ANSWER, DrilledModel, LiveModels
+from folio_assistant.drilled import WRONG_ANSWER, DrilledModel
+from folio_assistant.llm import LiveModels
 from folio_assistant.settings import Settings
 from folio_platform.config import AssistantDrills, FileConfigSource, LiveConfig, LiveSettings
 from folio_testing.model_server import FakeModelServer

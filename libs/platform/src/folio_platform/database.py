@@ -1,11 +1,12 @@
 """SQL databases for the services that own one: SQLite embedded, PostgreSQL in a cluster.
 
 One URL setting picks the engine; the drivers are the ones Folio installs (pysqlite,
-psycopg 3); Alembic migrations run on every start and are safe to repeat. Every service with
+psycopg 3); migrations are checked on every start and Alembic runs those not applied yet. Every service with
 SQL storage has the same shape: its tables in `tables.py` (SQLAlchemy Core), its migrations
 beside them, and its store built on the `Database` that `Database.open(url, migrations)` gives.
 """
 
+import ast
 import asyncio
 import contextlib
 import contextvars
@@ -16,8 +17,6 @@ from pathlib import Path
 from typing import Any, Self
 
 import sqlalchemy
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import URL, make_url
 
@@ -68,13 +67,70 @@ def create_engine_for(url: str, *, pool_size: int = 8, durable: bool = False) ->
     return sqlalchemy.create_engine(parsed, pool_size=pool_size, max_overflow=4, pool_pre_ping=True)
 
 
+def _literals(path: Path, names: tuple[str, ...]) -> dict[str, Any]:
+    """A Python file's module-level `name = <literal>` (or `name: T = <literal>`) assignments."""
+    found = {}
+    targets: list[ast.expr]
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        elif isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        else:
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id in names:
+                found[target.id] = ast.literal_eval(value)
+    return found
+
+
+def script_heads(migrations: Path) -> set[str] | None:
+    """The head revisions of an Alembic script folder, from each version file's `revision` and
+    `down_revision` literals as Alembic writes them; None when a file does not state them so."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (migrations / "versions").glob("*.py"):
+        if path.name.startswith(("__init__", ".#")):  # files Alembic skips too
+            continue
+        try:
+            found = _literals(path, ("revision", "down_revision"))
+        except ValueError:  # not a literal
+            return None
+        revision, down = found.get("revision"), found.get("down_revision")
+        downs = [down] if isinstance(down, str) else list(down or ())
+        if not isinstance(revision, str) or not all(isinstance(d, str) for d in downs):
+            return None
+        revisions.add(revision)
+        parents.update(downs)
+    return revisions - parents
+
+
+def _applied(connection: Connection) -> set[str]:
+    """The revisions Alembic recorded in its default version table (none in a new database)."""
+    if not sqlalchemy.inspect(connection).has_table("alembic_version"):
+        return set()
+    return {
+        str(v)
+        for v in connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalars()
+    }
+
+
 def migrate(url: str, migrations: Path) -> None:
-    """Bring the schema to the newest revision in `migrations` (an Alembic script folder)."""
+    """Bring the schema to the newest revision in `migrations` (an Alembic script folder).
+
+    A database already at the newest revision is left as it is without importing Alembic (which
+    loads every SQL dialect it knows: about half a second of a service's start)."""
     engine = create_engine_for(url, pool_size=1)
-    config = Config()
-    config.set_main_option("script_location", str(migrations))
     try:
         with engine.begin() as connection:
+            heads = script_heads(migrations)
+            if heads and _applied(connection) == heads:
+                return
+            from alembic import command
+            from alembic.config import Config
+
+            config = Config()
+            config.set_main_option("script_location", str(migrations))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     finally:

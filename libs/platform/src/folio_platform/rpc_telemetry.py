@@ -134,7 +134,8 @@ class ObservedCall:
         context = self._context
         if error is None:
             code = context.code() or grpc.StatusCode.OK
-        elif isinstance(error, asyncio.CancelledError):
+        elif isinstance(error, (asyncio.CancelledError, GeneratorExit)):
+            # Cancelled, or a response stream closed before its end because its caller went away.
             code = grpc.StatusCode.CANCELLED
         else:
             # An abort carries its code in the context; anything else reaches the caller as UNKNOWN.

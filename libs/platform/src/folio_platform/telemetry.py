@@ -7,7 +7,10 @@ the specification: with no variable set, nothing is exported (its default is OTL
 which on a laptop without a Collector would only log export failures), and
 `OTEL_METRICS_EXPORTER=prometheus` serves on `OTEL_EXPORTER_PROMETHEUS_HOST`, else on the
 service's own listen host rather than `localhost`, so a pod's scrape port is reachable wherever its
-service is (the port: `OTEL_EXPORTER_PROMETHEUS_PORT`, else the metrics port, else 9464).
+service is (the port: `OTEL_EXPORTER_PROMETHEUS_PORT`, else the metrics port, else 9464). A third,
+for cost: with metrics only scraped and no `OTEL_METRICS_EXEMPLAR_FILTER`, the exemplar filter is
+`always_off` (the Prometheus exporter carries no exemplars; the default filter would look at the
+current span on every measurement).
 `FOLIO_<SVC>_METRICS_PORT=N` is short for `OTEL_METRICS_EXPORTER=prometheus` on port N. The
 sampler comes from `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`, read by the SDK itself.
 
@@ -158,10 +161,11 @@ def _instrument_libraries(
         redis = RedisInstrumentor()
         if not redis.is_instrumented_by_opentelemetry:
             redis.instrument()
-    if _installed("sqlalchemy"):
+    try:
         from folio_platform.sql_telemetry import SqlTelemetry
-
-        SqlTelemetry.install(tracer_provider, meter_provider)
+    except ImportError:  # no `sql` extra: a service without a database
+        return
+    SqlTelemetry.install(tracer_provider, meter_provider)
 
 
 def configure_telemetry(

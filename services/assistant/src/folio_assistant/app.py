@@ -3,6 +3,8 @@
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -46,6 +48,15 @@ async def ingest_until_done(ingestion: Ingestion) -> None:
             return
         await asyncio.sleep(START_INGEST_RETRY_SECONDS)
     log.error("start-up ingestion gave up; run `folio ingest` once the catalog is up")
+
+
+def release_freed_heap() -> None:
+    """Hand freed heap back to the OS: glibc keeps freed pages in its per-thread arenas otherwise
+    (about 50 MiB after loading the model)."""
+    libc = ctypes.util.find_library("c")
+    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
+    if trim is not None:
+        trim(0)
 
 
 @asynccontextmanager
@@ -95,13 +106,19 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
         retriever = Retriever(embedder=embedder, vectors=vectors, graph=graph)
         await retriever.refresh_names()
         models = LiveModels(settings, runtime.center.config)
+
+        async def after_ingestion() -> None:
+            await retriever.refresh_names()
+            await asyncio.to_thread(embedder.shrink)
+            release_freed_heap()
+
         ingestion = Ingestion(
             catalog=catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),
             orders=orders_pb2_grpc.OrdersServiceStub(channels["orders"]) if "orders" in channels else None,
             embedder=embedder,
             vectors=vectors,
             graph=graph,
-            on_done=retriever.refresh_names,
+            on_done=after_ingestion,
         )
         stack.push_async_callback(ingestion.stop)
         if settings.ingest_on_start and await ingestion.count_books() == 0:
@@ -114,6 +131,8 @@ async def resources(runtime: Runtime[Settings]) -> AsyncIterator[Serving]:
             question_max_chars=settings.question_max_chars,
             ask_concurrency=settings.ask_max_concurrent,
         )
+        # Loading the model (its int8 weights folded to float) leaves freed heap behind.
+        release_freed_heap()
         log.info(
             "assistant ready",
             extra={

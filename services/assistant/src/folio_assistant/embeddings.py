@@ -17,8 +17,9 @@ DIMENSIONS = 384
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 # MiniLM was trained on sequences up to 256 word pieces; our descriptions are ~60.
 MAX_TOKENS = 256
-# Texts per onnxruntime run in embed_documents: padding to the longest of a batch stays cheap.
-BATCH = 64
+# Texts per model run: a run of 8 keeps its activations in the CPU's caches and costs about a fifth
+# less CPU a text than runs of 64 (13 against 16.5 ms a book here).
+RUN_SIZE = 8
 
 Vectors = npt.NDArray[np.float32]
 
@@ -49,6 +50,10 @@ class Embedder(Embeddings):
         """One unit vector per text, shape (len(texts), 384)."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        runs = [self._run(texts[start : start + RUN_SIZE]) for start in range(0, len(texts), RUN_SIZE)]
+        return runs[0] if len(runs) == 1 else np.concatenate(runs)
+
+    def _run(self, texts: list[str], options: onnxruntime.RunOptions | None = None) -> Vectors:
         with self._lock:
             encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
@@ -56,24 +61,27 @@ class Embedder(Embeddings):
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = np.asarray(self._session.run(None, feeds)[0], dtype=np.float32)
+        hidden = np.asarray(self._session.run(None, feeds, options)[0], dtype=np.float32)
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         vectors: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
         return vectors
 
+    def shrink(self) -> None:
+        """Give back what onnxruntime's arena holds beyond its first chunk: after a bulk of runs (an
+        ingestion) it keeps the largest run's buffers (about 40 MiB after the seed catalog)."""
+        options = onnxruntime.RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        self._run([""], options)
+
     def embed_one(self, text: str) -> list[float]:
         """One text's vector as a plain list (what the vector store takes)."""
         return [float(x) for x in self.embed([text])[0]]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """LangChain's batch call: one vector per text, BATCH texts per model run."""
-        return [
-            [float(x) for x in row]
-            for start in range(0, len(texts), BATCH)
-            for row in self.embed(texts[start : start + BATCH])
-        ]
+        """LangChain's batch call: one vector per text."""
+        return [[float(x) for x in row] for row in self.embed(texts)]
 
     def embed_query(self, text: str) -> list[float]:
         """LangChain's query call (the same model: MiniLM embeds questions and passages alike)."""

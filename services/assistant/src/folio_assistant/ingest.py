@@ -1,9 +1,12 @@
 """Ingestion: catalog (and books bought together) over gRPC into the graph and the vector index.
 
 Incremental: a book is (re)indexed only when its content hash differs from the one stored
-with its vector. Idempotent: graph writes are MERGEs and vector writes upserts by a stable
-id. Resumable: the vector (with its hash) is written after the graph, so a crash leaves the
-book looking unindexed and the next run redoes just the unfinished ones.
+with its vector or in the graph. Idempotent: graph writes are MERGEs and vector writes upserts
+by a stable id. Resumable: both stores keep the hash with the book, so a crash between or during
+their writes leaves the book looking unindexed and the next run redoes just the unfinished ones.
+
+Fast: the next batch is embedded while the current one is written, and the graph and the
+vector index take each batch at the same time.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from opentelemetry import metrics
 
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
-from folio_assistant.embeddings import Embedder
+from folio_assistant.embeddings import Embedder, Vectors
 from folio_assistant.graph import GraphStore, book_row
 from folio_assistant.model import BookRecord, Genre
 from folio_assistant.vectors import VectorIndex
@@ -213,20 +216,22 @@ class Ingestion:
             await self._report(removed=len(gone))
         # Shortest texts together: padding to the longest of a batch is cheaper.
         changed.sort(key=lambda pair: len(pair[0].passage()))
+        batches = [changed[s : s + self._batch_size] for s in range(0, len(changed), self._batch_size)]
         done = 0
-        for start in range(0, len(changed), self._batch_size):
-            batch = changed[start : start + self._batch_size]
-            vectors = await asyncio.to_thread(self._embedder.embed, [b.passage() for b, _ in batch])
-            await self._graph.upsert_books([book_row(b, h) for b, h in batch])
-            await self._vectors.upsert(
-                [
-                    (b.id, [float(x) for x in vector], _payload(b, h))
-                    for (b, h), vector in zip(batch, vectors, strict=True)
-                ]
-            )
-            done += len(batch)
-            self._indexed_counter.add(len(batch))
-            await self._report(indexed=done)
+        # The next batch is embedded (onnxruntime, outside the GIL) while this one is written.
+        embedding = self._embed(batches[0]) if batches else None
+        try:
+            for number, batch in enumerate(batches):
+                assert embedding is not None
+                vectors = await embedding
+                embedding = self._embed(batches[number + 1]) if number + 1 < len(batches) else None
+                await self._write(batch, vectors)
+                done += len(batch)
+                self._indexed_counter.add(len(batch))
+                await self._report(indexed=done)
+        finally:
+            if embedding is not None:
+                embedding.cancel()
         await self._report(phase="orders")
         if self._orders is None:
             await self._report(note="no orders address configured: no readers-also-bought from order history")
@@ -240,6 +245,21 @@ class Ingestion:
             return
         await self._graph.replace_bought_with(pairs)
         await self._report(purchase_pairs=len(pairs))
+
+    def _embed(self, batch: list[tuple[BookRecord, str]]) -> asyncio.Future[Vectors]:
+        return asyncio.ensure_future(asyncio.to_thread(self._embedder.embed, [b.passage() for b, _ in batch]))
+
+    async def _write(self, batch: list[tuple[BookRecord, str]], vectors: Vectors) -> None:
+        """One batch into both stores at once: the graph works in its own process meanwhile."""
+        await asyncio.gather(
+            self._graph.upsert_books([book_row(b, h) for b, h in batch]),
+            self._vectors.upsert(
+                [
+                    (b.id, vector.tolist(), _payload(b, h))
+                    for (b, h), vector in zip(batch, vectors, strict=True)
+                ]
+            ),
+        )
 
 
 def _payload(book: BookRecord, content_hash: str) -> dict[str, Any]:

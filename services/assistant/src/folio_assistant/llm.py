@@ -7,32 +7,15 @@ share of calls refused as rate-limited (429), extra latency, or a plausible but 
 (whose made-up citation the answer drops, as it drops any id retrieval did not return).
 """
 
-import asyncio
 import logging
-import random
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import AIMessageChunk, BaseMessageChunk
-from langchain_core.runnables import Runnable, RunnableConfig
-
 from folio_assistant.answer import LlmSettings
 from folio_assistant.settings import Settings
-from folio_platform.config import AssistantDrills, LiveConfig, LiveSettings, LlmLive
+from folio_platform.config import LiveConfig, LiveSettings, LlmLive
 
 log = logging.getLogger(__name__)
-
-WRONG_ANSWER = (
-    "The book you are looking for is ",
-    "The Lost Chronicle [the-lost-chronicle], ",
-    "a celebrated novel by an author nobody remembers.",
-)
-
-
-class LlmRateLimited(Exception):
-    """The model server answered 429 Too Many Requests (here: the rate-limit failure drill)."""
 
 
 @dataclass(frozen=True)
@@ -85,42 +68,6 @@ def chat_model(choice: LlmChoice) -> Any:
     )
 
 
-class DrilledModel(Runnable[LanguageModelInput, BaseMessageChunk]):
-    """`inner` (a LangChain chat model), refused, slowed down or made wrong as the current drill flags
-    say. A Runnable, so it takes the model's place in the answer chain; streaming only."""
-
-    def __init__(
-        self,
-        inner: Any,
-        flags: Callable[[], AssistantDrills],
-        *,
-        chance: Callable[[], float] = random.random,
-    ) -> None:
-        self.inner = inner
-        self.flags = flags
-        self.chance = chance
-
-    def invoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        raise NotImplementedError("the assistant streams its answers: use astream")
-
-    async def astream(
-        self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[BaseMessageChunk]:
-        flags = self.flags()
-        if flags.llm_slow_ms:
-            await asyncio.sleep(flags.llm_slow_ms / 1000)
-        if flags.llm_rate_limit and self.chance() < flags.llm_rate_limit:
-            log.warning("failure drill: LLM rate limited", extra={"llm_rate_limit": flags.llm_rate_limit})
-            raise LlmRateLimited("429 Too Many Requests (failure drill)")
-        if flags.llm_wrong_answers:
-            log.warning("failure drill: LLM answers wrong")
-            for text in WRONG_ANSWER:
-                yield AIMessageChunk(content=text)
-            return
-        async for chunk in self.inner.astream(input, config, **kwargs):
-            yield chunk
-
-
 class LiveModels:
     """The model to answer with now, following the config center: (model, settings), or
     (None, None) when no endpoint is configured."""
@@ -139,6 +86,9 @@ class LiveModels:
         if choice != self._choice:
             log.info("language model selected", extra={"base_url": choice.base_url, "model": choice.model})
             self._model, self._choice = chat_model(choice), choice
+        # LangChain is imported once a language model is configured, not at start.
+        from folio_assistant.drilled import DrilledModel
+
         drilled = DrilledModel(self._model, lambda: self._config.current.flags.assistant)
         return drilled, LlmSettings(
             model=choice.model, timeout_seconds=choice.timeout_seconds, max_tokens=choice.max_tokens

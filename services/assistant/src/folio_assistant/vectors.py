@@ -17,6 +17,7 @@ the local files, so the copy cannot go stale. With a Qdrant server every call go
 """
 
 import asyncio
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
@@ -165,6 +166,19 @@ class _Mirror:
         return hits
 
 
+def _write_ahead_log(client: QdrantClient) -> None:
+    """Local mode stores each point in its own SQLite transaction, by default a journal write and an
+    fsync each (13 ms here: 130 s of a 10,000-book ingestion). With write-ahead logging and
+    synchronous=NORMAL a commit is an append: still atomic, and kept when the process dies; a power
+    loss may drop the last commits, which the next ingestion redoes (their content hash is missing)."""
+    local = getattr(client, "_client", None)
+    for collection in getattr(local, "collections", {}).values():
+        connection = getattr(getattr(collection, "storage", None), "storage", None)
+        if isinstance(connection, sqlite3.Connection):
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+
+
 class VectorIndex(QdrantVectorStore):
     """Book passages by meaning: LangChain's Qdrant store with Folio's batched reads and writes."""
 
@@ -191,7 +205,9 @@ class VectorIndex(QdrantVectorStore):
         if url:
             return cls(QdrantClient(url=url, api_key=api_key), embedding=embedding)
         path.mkdir(parents=True, exist_ok=True)
-        return cls(QdrantClient(path=str(path)), embedding=embedding, local=True)
+        client = QdrantClient(path=str(path))
+        _write_ahead_log(client)
+        return cls(client, embedding=embedding, local=True)
 
     def _local_copy(self) -> _Mirror | None:
         """The in-memory copy in local mode (loaded once, by scrolling the files), None with a server."""
@@ -233,6 +249,8 @@ class VectorIndex(QdrantVectorStore):
             self.client.create_payload_index(
                 COLLECTION, f"{METADATA}.genres", models.PayloadSchemaType.KEYWORD
             )
+        else:
+            _write_ahead_log(self.client)
 
     async def count(self) -> int:
         mirror = await self._copy()

@@ -7,8 +7,6 @@ concurrent adds can neither lose an update nor push a line past its limit.
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
-import redis.exceptions
 from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -170,6 +168,12 @@ class RedisCartStore:
     """Carts in Redis (the cluster store): one hash and one sorted set per shopper, changed by Lua scripts."""
 
     def __init__(self, url: str, limits: Limits, *, ttl_seconds: int, timeout: float = 1.0) -> None:
+        # redis-py is imported by the cluster store only: the embedded one never loads it.
+        import redis.asyncio as aioredis
+        from redis import exceptions
+
+        self._refused = exceptions.ResponseError
+        self._unavailable = (exceptions.ConnectionError, exceptions.TimeoutError, OSError)
         self._redis = aioredis.Redis.from_url(
             url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout
         )
@@ -187,13 +191,13 @@ class RedisCartStore:
     async def _call(self, script: Any, shopper_id: str, *args: object) -> Any:
         try:
             return await script(keys=self._keys(shopper_id), args=list(args))
-        except redis.exceptions.ResponseError as error:
+        except self._refused as error:
             if "FOLIO_MAX_QUANTITY" in str(error):
                 raise self._limits.too_many_copies() from None
             if "FOLIO_MAX_LINES" in str(error):
                 raise self._limits.too_many_lines() from None
             raise
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+        except self._unavailable:
             raise Unavailable(STORE) from None
 
     async def get(self, shopper_id: str) -> list[Line]:
@@ -227,7 +231,7 @@ class RedisCartStore:
     async def clear(self, shopper_id: str) -> list[Line]:
         try:
             await self._redis.delete(*self._keys(shopper_id))
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+        except self._unavailable:
             raise Unavailable(STORE) from None
         return []
 

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
-import redis.exceptions
 from sqlalchemy import Column, Connection, Float, MetaData, String, Table, Text, delete, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -247,6 +245,11 @@ class RedisSessionStore:
     """Sessions in Redis (the cluster store): one hash per session, expired by Redis itself."""
 
     def __init__(self, url: str, expiry: Expiry, *, clock: Clock = time.time, timeout: float = 1.0) -> None:
+        # redis-py is imported by the cluster store only: the embedded one never loads it.
+        import redis.asyncio as aioredis
+        from redis import exceptions
+
+        self._unavailable = (exceptions.ConnectionError, exceptions.TimeoutError, OSError)
         self._redis = aioredis.Redis.from_url(
             url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout
         )
@@ -270,7 +273,7 @@ class RedisSessionStore:
     async def _call(self, work: Any) -> Any:
         try:
             return await work
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
+        except self._unavailable as error:
             raise SessionStoreUnavailable(str(error)) from None
 
     async def load(self, session_id: str) -> StoredSession | None:
