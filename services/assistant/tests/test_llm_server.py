@@ -23,10 +23,11 @@ import pytest_asyncio
 from folio.assistant.v1 import assistant_pb2
 from folio.catalog.v1.catalog_pb2_grpc import CatalogServiceStub
 from folio_assistant.answer import EXTRACTIVE_HEADER, Answerer
+from folio_assistant.drilled import WRONG_ANSWER
 from folio_assistant.embeddings import Embedder
 from folio_assistant.graph import FalkorRunner, GraphStore
 from folio_assistant.ingest import Ingestion
-from folio_assistant.llm import WRONG_ANSWER, LiveModels
+from folio_assistant.llm import LiveModels
 from folio_assistant.retrieval import Retriever
 from folio_assistant.servicer import AssistantServicer
 from folio_assistant.settings import Settings
