@@ -157,6 +157,25 @@ def test_catalog_outage_is_reported_and_recovers(shop, web, seed) -> None:
     assert "seed catalog loaded added_books=0" in shop.log()
 
 
+def test_every_shop_service_settles_its_heap_once_warm(shop) -> None:
+    """Each service's start-up objects leave the collector's walk once it is warm
+    (`folio_platform.heap`): without it, a full collection paused a service for 80-250 ms under
+    steady traffic, the p99 of whichever request arrived then."""
+    services = {"catalog", "cart", "payment", "orders", "assistant", "storefront"}
+    settled: set[str] = set()
+    deadline = time.monotonic() + 30
+    while settled != services and time.monotonic() < deadline:
+        time.sleep(0.2)
+        settled = {
+            name
+            for name in services
+            if re.search(
+                rf"^{name} +\| INFO +folio_platform\.heap: heap settled .*frozen=[1-9]", shop.log(), re.M
+            )
+        }
+    assert settled == services, shop.log()
+
+
 def _session_members(session_ids: set[int]) -> list[int]:
     """Live processes whose session is one of `session_ids` (each service leads its own)."""
     members = []

@@ -2,6 +2,7 @@
 SIGTERM it deregisters, drains and closes its resources."""
 
 import asyncio
+import gc
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -71,6 +72,7 @@ async def test_a_declared_service_serves_registers_and_stops_cleanly(
     events: list[str] = []
     settings = EchoSettings(port=0, data_dir=tmp_path, shutdown_grace_seconds=1)
     center = CenterSettings(registry_dir=tmp_path / "registry", config_dir=tmp_path / "config")
+    frozen = gc.get_freeze_count()
     running = asyncio.create_task(
         serve_service(_echo_spec(events), settings, AuthSettings(issuer_url=issuer.url), center)
     )
@@ -94,6 +96,9 @@ async def test_a_declared_service_serves_registers_and_stops_cleanly(
 
     assert await _registered(registry) == []
     assert events[-1] == "closed"
+    # Served inside another program (here pytest), a service leaves that program's heap alone:
+    # only a service that is its process's main settles it (`run_service`).
+    assert gc.get_freeze_count() == frozen
 
 
 async def test_a_service_without_a_rule_for_an_rpc_refuses_it(tmp_path: Path, issuer: TestIssuer) -> None:

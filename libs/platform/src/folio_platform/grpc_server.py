@@ -34,6 +34,7 @@ from folio_platform.auth import (
 from folio_platform.center import Center
 from folio_platform.deadlines import deadline_scope
 from folio_platform.errors import FolioError, PermissionDenied, Unauthenticated, to_status
+from folio_platform.heap import settle_heap
 from folio_platform.rpc_telemetry import RpcServerTelemetry
 from folio_platform.settings import GrpcServiceSettings
 from folio_platform.telemetry import Telemetry
@@ -286,13 +287,15 @@ async def serve_grpc(
     interceptors: Iterable[grpc.aio.ServerInterceptor] = (),  # type: ignore[type-arg]
     multiline: Collection[str] = frozenset(),
     reflection: bool = True,
+    owns_process: bool = False,
 ) -> None:
     """Serve on the settings' host and port until SIGTERM/SIGINT, then drain within their grace period.
 
     `access` says, for every RPC ("/pkg.Service/Method"), who may call it; with `center` the
     instance is registered while it serves; `interceptors` run on every call, before authorization;
     `multiline` names the text fields that may hold line breaks; `reflection` serves the
-    reflection service (never in production).
+    reflection service (never in production); `owns_process`: the service is its process's main,
+    whose heap is settled once it is warm.
     """
     verifier = TokenVerifier.from_settings(auth_settings)
     server = GrpcServer(
@@ -306,8 +309,16 @@ async def serve_grpc(
         multiline=multiline,
         reflection=reflection,
     )
-    # The issuer's keys are fetched beside the start, not before it: readiness does not wait for them.
-    warming = asyncio.create_task(verifier.warm())
+
+    async def warm() -> None:
+        await verifier.warm()
+        if owns_process:
+            settle_heap()
+
+    # The issuer's keys are fetched beside the start, not before it: readiness does not wait for
+    # them. Then, in a process of its own, the heap is settled (`folio_platform.heap`); in a shared
+    # one (tests, tools) freezing would pin everyone else's objects for good.
+    warming = asyncio.create_task(warm())
     try:
         await server.serve_until_signalled(center, settings.host)
     finally:

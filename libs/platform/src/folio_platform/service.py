@@ -75,9 +75,15 @@ class ServiceSpec[S: GrpcServiceSettings]:
 
 
 async def serve_service[S: GrpcServiceSettings](
-    spec: ServiceSpec[S], settings: S, auth: AuthSettings, center_settings: CenterSettings | None = None
+    spec: ServiceSpec[S],
+    settings: S,
+    auth: AuthSettings,
+    center_settings: CenterSettings | None = None,
+    *,
+    owns_process: bool = False,
 ) -> None:
-    """Run `spec` with these settings until SIGTERM/SIGINT, then drain and close everything."""
+    """Run `spec` with these settings until SIGTERM/SIGINT, then drain and close everything
+    (`owns_process`: see `serve_grpc`)."""
     telemetry = configure_telemetry(spec.name, metrics_port=settings.metrics_port, metrics_host=settings.host)
     try:
         async with open_center(spec.name, center_settings or load_settings(CenterSettings)) as center:
@@ -99,6 +105,7 @@ async def serve_service[S: GrpcServiceSettings](
                     interceptors=serving.interceptors,
                     multiline=spec.multiline,
                     reflection=center.settings.environment != PRODUCTION,
+                    owns_process=owns_process,
                 )
     finally:
         telemetry.shutdown()
@@ -112,4 +119,4 @@ def run_service[S: GrpcServiceSettings](spec: ServiceSpec[S]) -> None:
     configure_logging(spec.name, level=settings.log_level, fmt=settings.log_format)
     # uvloop, as the storefront's uvicorn runs: the loop's own bookkeeping (selector, handles, the
     # self-pipe that wakes it when a database thread finishes) was a sixth of a catalog call's CPU.
-    asyncio.run(serve_service(spec, settings, auth), loop_factory=uvloop.new_event_loop)
+    asyncio.run(serve_service(spec, settings, auth, owns_process=True), loop_factory=uvloop.new_event_loop)

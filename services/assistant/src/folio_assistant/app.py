@@ -3,8 +3,6 @@
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +23,7 @@ from folio_assistant.settings import Settings
 from folio_assistant.vectors import VectorIndex
 from folio_platform.auth import ServiceTokens
 from folio_platform.discovery import StaticDiscovery
+from folio_platform.heap import release_freed_heap
 from folio_platform.registry import ServiceChannel
 from folio_platform.service import Runtime, Servicer, ServiceSpec, Serving, run_service
 
@@ -48,15 +47,6 @@ async def ingest_until_done(ingestion: Ingestion) -> None:
             return
         await asyncio.sleep(START_INGEST_RETRY_SECONDS)
     log.error("start-up ingestion gave up; run `folio ingest` once the catalog is up")
-
-
-def release_freed_heap() -> None:
-    """Hand freed heap back to the OS: glibc keeps freed pages in its per-thread arenas otherwise
-    (about 50 MiB after loading the model)."""
-    libc = ctypes.util.find_library("c")
-    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None
-    if trim is not None:
-        trim(0)
 
 
 @asynccontextmanager

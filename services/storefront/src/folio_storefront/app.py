@@ -21,6 +21,7 @@ from folio_platform.center import CenterSettings, open_center
 from folio_platform.deadlines import deadline_scope
 from folio_platform.discovery import Discovery, StaticDiscovery
 from folio_platform.errors import Unauthenticated
+from folio_platform.heap import settle_heap
 from folio_platform.http_telemetry import HttpServerTelemetry
 from folio_platform.logging import configure_logging
 from folio_platform.registry import ServiceChannel
@@ -192,11 +193,12 @@ async def _prune_sessions(store: SessionStore, every_seconds: float) -> None:
         await asyncio.sleep(every_seconds)
 
 
-async def _warm(app: FastAPI) -> None:
+async def _warm(app: FastAPI, *, owns_process: bool) -> None:
     """What the first shoppers would otherwise wait for, done beside the start (readiness does not
     wait for it): the issuer's keys, the storefront's own token (every guest's cart and orders
     are called with it) and the OpenAPI document, built on its first request (a few hundred ms
-    each on a busy machine, all of it on the first cart call)."""
+    each on a busy machine, all of it on the first cart call); then, in a process of its own, the
+    heap is settled (`folio_platform.heap`: start-up objects leave the collector's walk)."""
     sign_in: SignIn = app.state.sign_in
     await sign_in.verifier.warm()
     try:
@@ -204,6 +206,8 @@ async def _warm(app: FastAPI) -> None:
     except Unauthenticated as error:
         log.warning("no service token yet: the first guest call asks again", extra={"error": error.message})
     await asyncio.to_thread(app.openapi)
+    if owns_process:
+        settle_heap()
 
 
 def create_app(
@@ -213,9 +217,11 @@ def create_app(
     discovery: Discovery | None = None,
     telemetry: Telemetry | None = None,
     center_settings: CenterSettings | None = None,
+    owns_process: bool = False,
 ) -> FastAPI:
     """Build the storefront; backends, identity, config center and registry are connected in the
-    lifespan, not here. `discovery` is the static fallback when a registry knows no instance."""
+    lifespan, not here. `discovery` is the static fallback when a registry knows no instance;
+    `owns_process`: the app is its process's main (see `_warm`)."""
     static = discovery or StaticDiscovery(settings.service_addresses)
     telemetry = telemetry or Telemetry(enabled=False)
     templates = Jinja2Templates(directory=HERE / "templates")
@@ -267,7 +273,7 @@ def create_app(
             sessions.open(await open_session_store(settings))
             app.state.sessions = sessions
             pruning = asyncio.create_task(_prune_sessions(sessions.store, PRUNE_EVERY_SECONDS))
-            warming = asyncio.create_task(_warm(app))
+            warming = asyncio.create_task(_warm(app, owns_process=owns_process))
             app.state.public_url = settings.public_url.rstrip("/")
             instance = center.instance(settings.host, settings.port)
             await center.register(instance)
@@ -351,7 +357,9 @@ def main() -> None:
     )
     try:
         uvicorn.run(
-            create_app(settings, auth, telemetry=telemetry, center_settings=center_settings),
+            create_app(
+                settings, auth, telemetry=telemetry, center_settings=center_settings, owns_process=True
+            ),
             host=settings.host,
             port=settings.port,
             log_config=None,
