@@ -9,17 +9,20 @@ rps ratio folio/bare (target >= 0.5 on a quiet machine) and the CPU-per-request 
 (stable when other work shares the machine), and how long the stack took to become healthy.
 Writes the figures to bench-results/catalog.json.
 
-With --telemetry (`make bench-telemetry`) the stack is measured twice more, exporting traces over
-OTLP/gRPC to a real receiver in this process and serving metrics for Prometheus (scraped as often
-as the chart's ServiceMonitors scrape, observability.serviceMonitor.interval): once with the chart's default sampler (global.otel.tracesSampler[Arg] in
-helm/folio/values.yaml), once with every request traced; it prints the throughput and CPU per
-request cost of each against telemetry off (targets <= 10% and <= 30%).
+With --telemetry (`make bench-telemetry`) the stack is then measured in three settings taking turns
+for --rounds rounds (3), each on a fresh start: telemetry off; exporting traces over OTLP/gRPC to a
+real receiver in this process and serving metrics for Prometheus (scraped as often as the chart's
+ServiceMonitors scrape, observability.serviceMonitor.interval) with the chart's default sampler
+(global.otel.tracesSampler[Arg] in helm/folio/values.yaml); and the same with every request traced.
+It prints each setting's medians and the throughput and CPU per request cost of the last two against
+the first (targets <= 10% and <= 30%).
 """
 
 import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -150,28 +153,26 @@ def measure_with_telemetry(
     log: Any,
     *,
     label: str,
-    sampler: str,
+    sampler: str | None,
     sampler_arg: str = "",
 ) -> tuple[dict[str, Any], int]:
     """The same load on a stack exporting traces (OTLP to a real receiver in this process, sampled by
-    `sampler`) and serving metrics for Prometheus, scraped as often as the chart's ServiceMonitors do."""
+    `sampler`) and serving metrics for Prometheus, scraped as often as the chart's ServiceMonitors do;
+    with `sampler` None, the same stack with telemetry off (the receiver runs all the same)."""
     from folio_testing.otlp import OtlpReceiver
 
     receiver = OtlpReceiver()
     receiver.start()
-    metrics_ports = {"catalog": free_port(), "storefront": free_port()}
-    sampling = {"OTEL_TRACES_SAMPLER": sampler} | (
-        {"OTEL_TRACES_SAMPLER_ARG": sampler_arg} if sampler_arg else {}
-    )
-    stack = Stack(
-        data_dir=data_dir,
-        ports=ports,
-        output=log,
-        # As the chart ships it: traces over OTLP, metrics only scraped (OTEL_METRICS_EXPORTER=none).
-        extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_METRICS_EXPORTER": "none"}
-        | sampling,
-        metrics_ports=metrics_ports,
-    )
+    metrics_ports = {"catalog": free_port(), "storefront": free_port()} if sampler else {}
+    # As the chart ships it: traces over OTLP, metrics only scraped (OTEL_METRICS_EXPORTER=none).
+    env: dict[str, str] = {}
+    if sampler:
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_TRACES_SAMPLER": sampler,
+        } | ({"OTEL_TRACES_SAMPLER_ARG": sampler_arg} if sampler_arg else {})
+    stack = Stack(data_dir=data_dir, ports=ports, output=log, extra_env=env, metrics_ports=metrics_ports)
     stack.up()
     try:
         print(f"{label}: {wait_until_quiet(stack).describe()}", flush=True)
@@ -181,6 +182,21 @@ def measure_with_telemetry(
         stack.down()
         receiver.stop()
     return row, len(receiver.spans())
+
+
+def median_row(runs: list[tuple[dict[str, Any], int]]) -> tuple[dict[str, Any], int]:
+    """One row of several rounds of a setting: the median of each figure, the spans summed."""
+    rows = [row for row, _ in runs]
+    merged = dict(rows[0])
+    for key in ("rps", "p50_ms", "p99_ms", "server_cpu_ms_per_request", "generator_cpu_share"):
+        merged[key] = round(statistics.median(row[key] for row in rows), 3)
+    merged["errors"] = sum(row["errors"] for row in rows)
+    merged["server_cpu_ms_per_request_by_process"] = {
+        name: round(statistics.median(row["server_cpu_ms_per_request_by_process"][name] for row in rows), 3)
+        for name in rows[0]["server_cpu_ms_per_request_by_process"]
+    }
+    merged["rounds"] = len(rows)
+    return merged, sum(spans for _, spans in runs)
 
 
 def hop_at_half_saturation(
@@ -232,6 +248,12 @@ def main() -> None:
         action="store_true",
         help="also measure with the chart's telemetry and with every request traced, and print the cost",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="with --telemetry: rounds of off, chart default and every request traced, taken in turn (medians)",
+    )
     args = parser.parse_args()
 
     path = f"/api/v1/books/{args.book}"
@@ -276,23 +298,30 @@ def main() -> None:
             stack.down()
         if args.telemetry:
             sampler, ratio_arg = chart_sampling()
-            settings = (
+            settings: tuple[tuple[str, str | None, str], ...] = (
+                ("telemetry off (alternated)", None, ""),
                 (f"chart default ({sampler} {ratio_arg})", sampler, ratio_arg),
                 ("every request traced", "always_on", ""),
             )
-            for label, chosen, chosen_arg in settings:
-                telemetry.append(
-                    measure_with_telemetry(
-                        Path(tmp) / "data",
-                        ports,
-                        path,
-                        args,
-                        log,
-                        label=label,
-                        sampler=chosen,
-                        sampler_arg=chosen_arg,
+            # The settings take turns, round after round, each on a fresh start of the same stack:
+            # measured one after the other, whatever else changes on the machine meanwhile (and the
+            # order itself) lands on one setting's figures.
+            runs: dict[str, list[tuple[dict[str, Any], int]]] = {label: [] for label, _, _ in settings}
+            for _ in range(args.rounds):
+                for label, chosen, chosen_arg in settings:
+                    runs[label].append(
+                        measure_with_telemetry(
+                            Path(tmp) / "data",
+                            ports,
+                            path,
+                            args,
+                            log,
+                            label=label,
+                            sampler=chosen,
+                            sampler_arg=chosen_arg,
+                        )
                     )
-                )
+            telemetry = [median_row(runs[label]) for label, _, _ in settings]
     report(args, folio, baseline, telemetry, cold, warm)
     print(grpc_hop.describe(hop))
     if args.profile is not None:
@@ -353,9 +382,11 @@ def report(
         "(the stable figure when other work shares the machine)"
     )
     costs = []
-    for row, spans in telemetry:
-        rps_cost = 1 - row["rps"] / folio["rps"] if folio["rps"] else 0.0
-        cpu_cost = row["server_cpu_ms_per_request"] / folio["server_cpu_ms_per_request"] - 1
+    # Against telemetry off measured in the same rounds (the first setting), else the first stack.
+    off = telemetry[0][0] if telemetry else folio
+    for row, spans in telemetry[1:]:
+        rps_cost = 1 - row["rps"] / off["rps"] if off["rps"] else 0.0
+        cpu_cost = row["server_cpu_ms_per_request"] / off["server_cpu_ms_per_request"] - 1
         costs.append(
             {"target": row["target"], "rps_cost": round(rps_cost, 3), "cpu_cost": round(cpu_cost, 3)}
         )
@@ -364,8 +395,9 @@ def report(
             f"{spans} spans received over OTLP"
         )
     if telemetry:
-        print("  (targets: <= 10% with the chart's default, <= 30% with every request traced; the OTLP "
-              "receiver and the scraper run in this process, on the same cores)")  # fmt: skip
+        print(f"  (against telemetry off in the same {off.get('rounds', 1)} rounds, medians; targets: <= 10% with "
+              "the chart's default, <= 30% with every request traced; the OTLP receiver and the scraper run "
+              "in this process, on the same cores)")  # fmt: skip
     print(
         f"stack healthy in {cold:.1f} s on first start (migrations + seed), {warm:.1f} s on restart (target <= 15 s)"
     )
