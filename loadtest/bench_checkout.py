@@ -22,6 +22,7 @@ from folio_cli.launcher import Stack, free_port
 from folio_cli.main import app as folio
 from folio_cli.services import SERVICES
 from folio_testing.data import checkout
+from loadtest.httpload import percentile
 
 CHECKOUT = checkout(email="bench@example.org")
 
@@ -80,7 +81,7 @@ def main() -> None:
     ordered = sorted(latencies)
 
     def pct(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+        return percentile(ordered, q)
 
     placed = statuses.count(201)
     print(f"\ncheckout at {args.rate:g}/s for {args.seconds:g} s (open loop, one new shopper per arrival)")

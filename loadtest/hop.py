@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadtest.httpload import percentile
+
 # What the hop may add at 50% of the path's saturation (p50, p99), in milliseconds.
 TARGET_P50_MS = 1.0
 TARGET_P99_MS = 2.5
@@ -37,10 +39,7 @@ class Latencies:
     worst_lateness_ms: float
 
     def percentile(self, q: float) -> float:
-        if not self.ms:
-            return float("nan")
-        ordered = sorted(self.ms)
-        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+        return percentile(self.ms, q)
 
 
 async def open_loop(

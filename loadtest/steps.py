@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest.httpload import percentile
+
 # Checkout is a saga across five processes and one request in 40 of the mix: on its own it can be the
 # mix's p99. The knee is also judged without it (it has its own benchmark, `make bench-checkout`), so
 # a report says whether the rest of the shop holds a rate.
@@ -72,13 +74,9 @@ class Step:
 
 
 def _percentiles(latencies: list[float]) -> tuple[float, float]:
-    ordered = sorted(latencies)
-    count = len(ordered)
-
-    def percentile(share: float) -> float:
-        return round(ordered[min(count - 1, int(share * count))], 1) if count else 0.0
-
-    return percentile(0.5), percentile(0.99)
+    if not latencies:
+        return 0.0, 0.0
+    return round(percentile(latencies, 50), 1), round(percentile(latencies, 99), 1)
 
 
 def summaries(path: Path) -> list[dict[str, Any]]:
