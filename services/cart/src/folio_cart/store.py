@@ -98,7 +98,7 @@ class SqliteCartStore:
             raise self._limits.too_many_lines()
 
     async def get(self, shopper_id: str) -> list[Line]:
-        return await self._db.read(lambda c: self._lines(c, shopper_id))
+        return await self._db.read(lambda c: self._lines(c, shopper_id), by_key=True)
 
     async def add(self, shopper_id: str, book_id: str, quantity: int) -> list[Line]:
         def work(connection: Connection) -> list[Line]:

@@ -262,13 +262,15 @@ class Checkout:
     async def _charge(self, order: OrderRecord, card: payment_pb2.Card | None) -> None:
         """reserved -> charged: take the total once, whatever happened to earlier attempts."""
         key = charge_key(order.id)
-        payment = await self._payment_for(key)
-        if payment is None:
-            if card is None:
+        if card is not None:
+            # Charge is idempotent by key: a retry is answered with an earlier attempt's payment.
+            payment = await self._charge_card(order, card, key)
+        else:
+            payment = await self._payment_for(key)
+            if payment is None:
                 # Recovering a checkout that stopped before its charge: give the stock back.
                 await self._release(order)
                 raise _Refused(INTERRUPTED, kind="interrupted")
-            payment = await self._charge_card(order, card, key)
         if payment.status == payment_pb2.PAYMENT_STATUS_DECLINED:
             await self._release(order)
             raise _Refused(payment.decline_message or "your card was declined", kind="card_declined")
@@ -292,15 +294,18 @@ class Checkout:
         try:
             return await b.payment.Charge(request, timeout=_budget(b.charge_timeout))
         except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                await self._release(order)
-                raise _card_refusal(error) from None
-            # No (usable) answer: the money may or may not have been taken. Ask the ledger.
-            log.warning("charge outcome unknown", extra={"order_id": order.id, "code": error.code().name})
+            refused = error.code() == grpc.StatusCode.INVALID_ARGUMENT
+            if not refused:
+                # No (usable) answer: the money may or may not have been taken.
+                log.warning("charge outcome unknown", extra={"order_id": order.id, "code": error.code().name})
+            # Ask the ledger: an earlier attempt under this key may have charged, and a retry with
+            # another card (refused as a reused key) or a mistyped one must end with that payment.
             payment = await self._payment_for(key)
             if payment is not None:
                 return payment
             await self._release(order)
+            if refused:
+                raise _card_refusal(error) from None
             if error.code() in _NO_ANSWER:
                 raise _Refused(PAYMENT_DOWN, "UNAVAILABLE", PAYMENT, kind="payment_unavailable") from None
             raise _Refused(

@@ -184,7 +184,7 @@ class SqlOrderStore:
         return await self._db.transaction(work)
 
     async def get(self, order_id: str) -> OrderRecord | None:
-        found = await self._db.read(lambda c: self._load(c, orders.c.id == order_id))
+        found = await self._db.read(lambda c: self._load(c, orders.c.id == order_id), by_key=True)
         return found[0] if found else None
 
     @staticmethod

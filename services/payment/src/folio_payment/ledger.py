@@ -213,7 +213,9 @@ class SqlLedger:
         return await self._db.transaction(work)
 
     async def by_key(self, key: str) -> PaymentRecord | None:
-        return await self._db.read(lambda connection: _one(connection, payments.c.idempotency_key == key))
+        return await self._db.read(
+            lambda connection: _one(connection, payments.c.idempotency_key == key), by_key=True
+        )
 
     async def refund(self, payment_id: str, *, refund_key: str, reason: str) -> PaymentRecord:
         other = payments.alias("other")

@@ -127,7 +127,7 @@ class SqliteSessionStore:
                 return None
             return StoredSession(json.loads(row.data), row.created_at, row.seen_at)
 
-        return await self._db.read(work)
+        return await self._db.read(work, by_key=True)
 
     async def save(
         self,
