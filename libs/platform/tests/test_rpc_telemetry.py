@@ -71,6 +71,30 @@ async def test_a_sampled_call_is_one_trace_across_the_hop(
     assert (
         called[f"/{SERVICE}/Down"].attributes["rpc.grpc.status_code"] == grpc.StatusCode.UNAVAILABLE.value[0]
     )  # type: ignore[index]
+    # Every attribute and status, so that a cheaper way of setting them can neither drop nor add one.
+    port = ok.attributes["net.peer.port"]  # type: ignore[index]
+    assert isinstance(port, str)
+    assert port.isdigit()
+    assert dict(ok.attributes or {}) == {
+        "rpc.system": "grpc",
+        "rpc.service": SERVICE,
+        "rpc.method": "Ok",
+        "net.peer.ip": "127.0.0.1",
+        "net.peer.port": port,
+        "rpc.grpc.status_code": 0,
+    }
+    assert ok.status.status_code == trace.StatusCode.UNSET
+    assert down.status.description == "StatusCode.UNAVAILABLE:the database is down"
+    for method, code in (("Ok", grpc.StatusCode.OK), ("Down", grpc.StatusCode.UNAVAILABLE)):
+        assert dict(called[f"/{SERVICE}/{method}"].attributes or {}) == {
+            "rpc.system": "grpc",
+            "rpc.service": SERVICE,
+            "rpc.method": method,
+            "rpc.grpc.status_code": code.value[0],
+        }
+    assert called[f"/{SERVICE}/Ok"].status.status_code == trace.StatusCode.UNSET
+    assert called[f"/{SERVICE}/Down"].status.status_code == trace.StatusCode.ERROR
+    assert called[f"/{SERVICE}/Down"].status.description == "the database is down"
 
 
 async def test_a_call_the_caller_did_not_sample_is_not_recorded_but_keeps_its_trace(

@@ -65,8 +65,14 @@ def test_statements_are_spans_only_inside_a_recording_span(observed, tmp_path) -
         assert span.kind == trace.SpanKind.CLIENT
         assert span.parent is not None
         assert span.parent.span_id == request.get_span_context().span_id
-        assert span.attributes["db.system"] == "sqlite"  # type: ignore[index]
+        assert dict(span.attributes or {}) == {
+            "db.system": "sqlite",
+            "db.name": str(tmp_path / "probe.db"),
+            "db.statement": span.attributes["db.statement"],  # type: ignore[index]
+        }
         assert span.name == f"SELECT {tmp_path / 'probe.db'}"
+    assert spans[0].status.status_code == trace.StatusCode.UNSET
     assert spans[1].status.status_code == trace.StatusCode.ERROR
+    assert spans[1].status.description == "no such table: missing"
     assert usage == {"used": 1, "idle": 0}
     engine.dispose()
