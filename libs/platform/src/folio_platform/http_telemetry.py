@@ -146,29 +146,29 @@ class HttpServerTelemetry:
         status: int,
         failure: BaseException | None,
     ) -> None:
+        # One set_attributes call with one dict: each set_attribute call locks and checks the span again.
+        attributes: dict[str, Any] = {}
         if route is not None:
             span.update_name(f"{method} {route}")
-            span.set_attribute("http.route", route)
-        span.set_attributes(
-            {
-                "http.request.method": method,
-                "url.scheme": scope.get("scheme", "http"),
-                "url.path": scope["path"],
-                "network.protocol.version": scope.get("http_version", "1.1"),
-                "http.response.status_code": status,
-            }
-        )
+            attributes["http.route"] = route
+        attributes["http.request.method"] = method
+        attributes["url.scheme"] = scope.get("scheme", "http")
+        attributes["url.path"] = scope["path"]
+        attributes["network.protocol.version"] = scope.get("http_version", "1.1")
+        attributes["http.response.status_code"] = status
         if scope.get("query_string"):
-            span.set_attribute("url.query", scope["query_string"].decode("latin-1"))
+            attributes["url.query"] = scope["query_string"].decode("latin-1")
         client = scope.get("client")
         if client:
-            span.set_attribute("client.address", client[0])
+            attributes["client.address"] = client[0]
         agent = _HEADERS.get(scope, "user-agent")
         if agent:
-            span.set_attribute("user_agent.original", agent[0])
+            attributes["user_agent.original"] = agent[0]
+        if status >= 500:
+            attributes["error.type"] = str(status)
+        span.set_attributes(attributes)
         if failure is not None:
             span.record_exception(failure)
         if status >= 500:
-            span.set_attribute("error.type", str(status))
             span.set_status(Status(StatusCode.ERROR))
         span.end()
