@@ -103,7 +103,15 @@ def test_pull_requests_run_every_gate() -> None:
     runs = " ".join(
         step.get("run", "") for job in load("pr.yml")["jobs"].values() for step in job.get("steps", [])
     )
-    for target in ("make lint", "make test", "make proto", "make chart-test", "make eval", "make perf-gate"):
+    for target in (
+        "make lint",
+        "make test",
+        "make test-llm",
+        "make proto",
+        "make chart-test",
+        "make eval",
+        "make perf-gate",
+    ):
         assert target in runs, target
     assert load("main.yml")["jobs"]["checks"]["uses"] == "./.github/workflows/pr.yml"
 
