@@ -33,6 +33,7 @@ $(CRD_VALIDATORS): helm/tests/crd-validators/package-lock.json
 install: $(UV) $(CRD_VALIDATORS) ## install Python 3.12 deps from uv.lock (compiled to bytecode), pulumi/.venv from pulumi/uv.lock, the CRD validators from npm
 	$(UV) sync --all-packages --locked --compile-bytecode
 	$(RUN) python -m compileall -q -j0 proto/src libs/*/src services/*/src cli/src identity/src
+	$(RUN) python -m folio_assistant.embedding_model
 	$(UV) sync --directory pulumi --locked
 
 up: install ## run every service locally on embedded defaults (Ctrl-C stops)
@@ -148,8 +149,8 @@ bench: install ## the shopper mix headless on a stack of its own: report in benc
 drill: install ## failure drills: SIGKILL each service under steady traffic, restart it, report what shoppers saw
 	$(RUN) folio drill
 
-bench-assistant: install ## assistant ingestion books/s, retrieval p50/p95, round trips and memory at BOOKS=10000 (embedded backends)
-	$(RUN) python -m loadtest.bench_assistant --books $${BOOKS:-10000}
+bench-assistant: install ## assistant ingestion books/s (THREADS=2 texts embedded at once), retrieval p50/p95, round trips and memory at BOOKS=10000 (embedded backends)
+	$(RUN) python -m loadtest.bench_assistant --books $${BOOKS:-10000} --threads $${THREADS:-2}
 
 # Images (podman, no registry): a local Python 3.12 base made with debootstrap, then services/*/Dockerfile.
 export CONTAINERS_CONF := $(CURDIR)/scripts/images/containers.conf

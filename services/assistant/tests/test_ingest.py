@@ -70,6 +70,18 @@ async def test_only_changed_books_are_reindexed_and_deleted_ones_removed(
     assert "typee" not in await stores.vectors.content_hashes()
 
 
+async def test_a_new_embedding_model_re_embeds_every_book(
+    backends: Backends, stores: Stores, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Vectors of two models are not comparable: an index made by another model is made again."""
+    run = ingestion(backends, stores, embedder)
+    await run.start()
+    monkeypatch.setattr("folio_assistant.embeddings.MODEL_ID", "another-model")
+    progress = await run.start()
+    assert (progress.to_index, progress.indexed, progress.removed) == (5, 5, 0)
+    assert all(h.endswith("@another-model") for h in (await stores.vectors.content_hashes()).values())
+
+
 class FailingVectors:
     """Test double: the real index, failing the Nth upsert as a crash would interrupt it."""
 

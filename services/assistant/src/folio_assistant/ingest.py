@@ -23,7 +23,7 @@ from opentelemetry import metrics
 
 from folio.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from folio.orders.v1 import orders_pb2, orders_pb2_grpc
-from folio_assistant.embeddings import Embedder, Vectors
+from folio_assistant.embeddings import Embedder, Vectors, model_of
 from folio_assistant.graph import GraphStore, book_row
 from folio_assistant.model import BookRecord, Genre
 from folio_assistant.vectors import VectorIndex
@@ -204,7 +204,9 @@ class Ingestion:
         await self._graph.ensure_schema()
         indexed = await self._vectors.content_hashes()
         in_graph = await self._graph.content_hashes()
-        wanted = {b.id: (b, b.content_hash()) for b in books}
+        # A book's stored hash is its content's and the embedding model's: a new model re-embeds every book.
+        model = model_of(self._embedder)
+        wanted = {b.id: (b, f"{b.content_hash()}@{model}") for b in books}
         # Both stores must hold the current content; a crash between them is repaired here.
         changed = [(b, h) for b, h in wanted.values() if indexed.get(b.id) != h or in_graph.get(b.id) != h]
         gone = sorted((set(indexed) | set(in_graph)) - set(wanted))

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from langchain_core.embeddings import Embeddings
 from opentelemetry import trace
 
-from folio_assistant.embeddings import MODEL_ID, Embedder
+from folio_assistant.embeddings import Embedder, model_of
 from folio_assistant.genai import GenAiMetrics
 from folio_assistant.graph import GraphStore, Names, Neighbour
 from folio_assistant.lexical import LexicalIndex
@@ -69,11 +69,8 @@ class Retriever:
         gen_ai_metrics: GenAiMetrics | None = None,
     ) -> None:
         self.embedder = embedder
-        self._model, self._provider = (
-            (MODEL_ID, EMBEDDINGS_PROVIDER)
-            if isinstance(embedder, Embedder)
-            else (str(getattr(embedder, "model", type(embedder).__name__)), type(embedder).__name__)
-        )
+        self._model = model_of(embedder)
+        self._provider = EMBEDDINGS_PROVIDER if isinstance(embedder, Embedder) else type(embedder).__name__
         self.vectors = vectors
         self.graph = graph
         self.gazetteer = Gazetteer(Names(authors={}, nationalities=set(), titles={}))

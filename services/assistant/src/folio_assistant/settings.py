@@ -45,7 +45,9 @@ class Settings(GrpcServiceSettings):
     ingest_on_start: bool = Field(
         default=True, description="index the catalog in the background at start when the index is empty"
     )
-    embedding_threads: int = Field(default=1, ge=1, le=64, description="onnxruntime intra-op threads")
+    embedding_threads: int = Field(
+        default=1, ge=1, le=64, description="texts embedded at once while ingesting, each on one core"
+    )
 
     @field_validator("service_addresses")
     @classmethod
