@@ -266,11 +266,12 @@ class Checkout:
             # Charge is idempotent by key: a retry is answered with an earlier attempt's payment.
             payment = await self._charge_card(order, card, key)
         else:
-            payment = await self._payment_for(key)
-            if payment is None:
+            found = await self._payment_for(key)
+            if found is None:
                 # Recovering a checkout that stopped before its charge: give the stock back.
                 await self._release(order)
                 raise _Refused(INTERRUPTED, kind="interrupted")
+            payment = found
         if payment.status == payment_pb2.PAYMENT_STATUS_DECLINED:
             await self._release(order)
             raise _Refused(payment.decline_message or "your card was declined", kind="card_declined")
