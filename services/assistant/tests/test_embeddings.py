@@ -77,6 +77,6 @@ def test_the_made_model_keeps_the_packaged_models_meaning(tmp_path, embedder: Em
 
 
 def test_an_environment_without_the_made_model_says_how_to_make_it(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(embedding_model.sys, "prefix", str(tmp_path))
+    monkeypatch.setattr(embedding_model, "model_path", lambda: tmp_path / "share" / "never-made.onnx")
     with pytest.raises(FileNotFoundError, match="make install"):
         Embedder()
