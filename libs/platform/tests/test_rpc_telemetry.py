@@ -2,6 +2,7 @@
 it in the callee, one trace, with the RPC's attributes and status; a call the caller did not sample
 carries that decision, so the callee records nothing either."""
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
@@ -49,6 +50,12 @@ async def test_a_sampled_call_is_one_trace_across_the_hop(
         with contextlib.suppress(grpc.aio.AioRpcError):
             await channel.unary_unary(f"/{SERVICE}/Down")(b"x")
         await channel.channel_ready()
+        # A client span ends in a task the call's done-callback starts (it awaits the call's status):
+        # shortly after the call, on a busy machine a few turns of the loop later.
+        for _ in range(200):
+            if len(client_spans.get_finished_spans()) == 2:
+                break
+            await asyncio.sleep(0.01)
     finally:
         await channel.close()
 
