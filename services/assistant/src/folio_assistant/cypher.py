@@ -7,6 +7,8 @@ below is plain openCypher that both Neo4j and FalkorDB accept (no APOC, no proce
 Only the schema statements differ between engines, and they live beside the engines in graph.py.
 """
 
+from collections.abc import Collection
+
 # Relations to a book's author, genres and era are replaced wholesale on every upsert, so a
 # book that changed genre loses the old one; BOUGHT_WITH (book to book) is left alone.
 DETACH_BOOK_FACTS = """
@@ -105,14 +107,31 @@ WHERE x.id IN $book_ids
 RETURN b.id AS id, CASE WHEN b.id = x.id THEN 'title' ELSE 'same_author' END AS why, x.title AS about
 """
 
-BY_FACETS = """
+# The facet branch filters only on the facets a question names, each a condition on a book
+# property: a plain `b.nationality IN $nationalities` lets the engine start from that property's
+# index (INDEXED_BOOK_PROPERTIES), where a condition that may be switched off by an empty list
+# makes it read every book (30-80 ms at 100,000 books).
+FACET_CONDITIONS = {
+    "nationalities": "b.nationality IN $nationalities",
+    "eras": "b.era IN $eras",
+    "genre_ids": "any(g IN b.genre_ids WHERE g IN $genre_ids)",
+}
+# Book properties with an index besides the id (created by each engine's ensure_schema): the
+# facets a question names rarely (a nationality, an era); a genre holds a tenth of the books,
+# and the branch's LIMIT ends its scan early.
+INDEXED_BOOK_PROPERTIES = ("nationality", "era")
+
+
+def by_facets(facets: Collection[str]) -> str:
+    """The facet branch for the named facets (keys of FACET_CONDITIONS, in that order)."""
+    conditions = [condition for facet, condition in FACET_CONDITIONS.items() if facet in facets]
+    return f"""
 MATCH (b:Book)
-WHERE (size($genre_ids) = 0 OR any(g IN b.genre_ids WHERE g IN $genre_ids))
-  AND (size($eras) = 0 OR b.era IN $eras)
-  AND (size($nationalities) = 0 OR b.nationality IN $nationalities)
+WHERE {" AND ".join(conditions)}
 RETURN b.id AS id, 'facets' AS why, '' AS about
 LIMIT $facet_limit
 """
+
 
 NEIGHBOURS = """
 MATCH (b:Book {id: $id})<-[:WROTE]-(a:Author)-[:WROTE]->(o:Book)
@@ -131,11 +150,10 @@ RETURN o.id AS id, 'genre_era' AS why, shared AS weight
 """
 
 
-def candidates_query(*, authors: bool, books: bool, facets: bool) -> str:
-    """The UNION ALL of the candidate branches a question needs (empty when none)."""
-    branches = [
-        q
-        for q, wanted in ((BY_AUTHOR, authors), (BY_TITLE_AND_SAME_AUTHOR, books), (BY_FACETS, facets))
-        if wanted
-    ]
+def candidates_query(*, authors: bool, books: bool, facets: Collection[str]) -> str:
+    """The UNION ALL of the candidate branches a question needs (empty when none); `facets` are
+    the facets it names (keys of FACET_CONDITIONS)."""
+    branches = [q for q, wanted in ((BY_AUTHOR, authors), (BY_TITLE_AND_SAME_AUTHOR, books)) if wanted]
+    if facets:
+        branches.append(by_facets(facets))
     return "UNION ALL".join(branches)

@@ -22,6 +22,7 @@ from folio_assistant.cypher import (
     DETACH_BOOK_FACTS,
     FACTS,
     HASHES,
+    INDEXED_BOOK_PROPERTIES,
     NAMES,
     NEIGHBOURS,
     TEXTS,
@@ -211,7 +212,8 @@ class GraphStore:
     ) -> list[Candidate]:
         """Books the question names: by a named author, a named title and its author's other books,
         or matching every named genre, era and nationality."""
-        facets = bool(genre_ids or eras or nationalities)
+        named = {"genre_ids": genre_ids, "eras": eras, "nationalities": nationalities}
+        facets = [facet for facet, values in named.items() if values]
         query = candidates_query(authors=bool(author_ids), books=bool(book_ids), facets=facets)
         if not query:
             return []
@@ -247,9 +249,11 @@ class FalkorRunner:
         return await asyncio.to_thread(self.graph.query, query, params, read_only=not write)
 
     async def ensure_schema(self) -> None:
-        for label in ("Book", "Author", "Genre"):
+        indexes = [(label, "id") for label in ("Book", "Author", "Genre")]
+        indexes += [("Book", name) for name in INDEXED_BOOK_PROPERTIES]
+        for label, name in indexes:
             try:
-                await self.run(f"CREATE INDEX FOR (n:{label}) ON (n.id)", {}, write=True)
+                await self.run(f"CREATE INDEX FOR (n:{label}) ON (n.{name})", {}, write=True)
             except Exception as error:
                 # FalkorDB has no IF NOT EXISTS: an existing index is reported as an error.
                 if "already indexed" not in str(error):
@@ -268,6 +272,10 @@ class Neo4jRunner:
         "CREATE CONSTRAINT folio_book_id IF NOT EXISTS FOR (n:Book) REQUIRE n.id IS UNIQUE",
         "CREATE CONSTRAINT folio_author_id IF NOT EXISTS FOR (n:Author) REQUIRE n.id IS UNIQUE",
         "CREATE CONSTRAINT folio_genre_id IF NOT EXISTS FOR (n:Genre) REQUIRE n.id IS UNIQUE",
+        *(
+            f"CREATE INDEX folio_book_{name} IF NOT EXISTS FOR (n:Book) ON (n.{name})"
+            for name in INDEXED_BOOK_PROPERTIES
+        ),
     )
 
     def __init__(self, graph: "Neo4jGraph") -> None:
