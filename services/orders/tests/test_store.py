@@ -47,19 +47,24 @@ async def test_concurrent_claims_of_one_key_make_one_order(store: SqlOrderStore)
 async def test_steps_move_only_from_the_step_before(store: SqlOrderStore) -> None:
     order, _ = await _claim(store)
 
-    assert not await store.charged(order.id, "pay_1"), "cannot charge before reserving"
-    assert await store.reserved(order.id, LINES)
-    assert not await store.reserved(order.id, LINES), "a second hand cannot reserve again"
-    assert await store.charged(order.id, "pay_1")
-    assert not await store.failed(order.id, "reserved", reason="late", code="FAILED_PRECONDITION")
-    assert await store.confirmed(order.id)
-    assert not await store.failed(order.id, "committed", reason="too late", code="FAILED_PRECONDITION")
+    assert await store.charged(order.id, "pay_1") is None, "cannot charge before reserving"
+    reserved = await store.reserved(order.id, LINES)
+    assert await store.reserved(order.id, LINES) is None, "a second hand cannot reserve again"
+    charged = await store.charged(order.id, "pay_1")
+    assert await store.failed(order.id, "reserved", reason="late", code="FAILED_PRECONDITION") is None
+    confirmed = await store.confirmed(order.id)
+    assert await store.failed(order.id, "committed", reason="too late", code="FAILED_PRECONDITION") is None
 
-    done = await store.get(order.id)
-    assert done is not None
-    assert (done.status, done.step, done.payment_id) == ("confirmed", "committed", "pay_1")
-    assert (done.total_minor, done.currency_code) == (2 * 1250 + 899, "USD")
-    assert done.lines == (LINES[1], LINES[0])  # by book id
+    # Each step answers the order as it left it, as a read would find it (lines by book id).
+    lines = tuple(sorted(LINES, key=lambda line: line.book_id))
+    assert reserved is not None
+    assert (reserved.step, reserved.lines, reserved.total_minor) == ("reserved", lines, 2 * 1250 + 899)
+    assert charged is not None
+    assert (charged.step, charged.payment_id, charged.lines) == ("charged", "pay_1", lines)
+    assert confirmed is not None
+    assert confirmed == await store.get(order.id)
+    assert (confirmed.status, confirmed.step, confirmed.payment_id) == ("confirmed", "committed", "pay_1")
+    assert (confirmed.total_minor, confirmed.currency_code) == (2 * 1250 + 899, "USD")
 
 
 async def test_a_failed_order_keeps_its_step_reason_and_answer(store: SqlOrderStore) -> None:

@@ -159,26 +159,23 @@ class Checkout:
             order = await self._reload(order.id)
             if order.status != OrderStatus.PENDING:
                 return order
+            # Each step answers the order as it left it (as its own transaction read it back).
             try:
                 if order.step == Step.CREATED:
-                    await self._reserve(order, card)
-                    order = await self._reload(order.id)
+                    order = await self._reserve(order, card)
                 if order.status == OrderStatus.PENDING and order.step == Step.RESERVED:
-                    await self._charge(order, card)
-                    order = await self._reload(order.id)
+                    order = await self._charge(order, card)
                 if order.status == OrderStatus.PENDING and order.step == Step.CHARGED:
-                    await self._commit(order)
-                    order = await self._reload(order.id)
+                    order = await self._commit(order)
             except _Refused as refused:
                 self.metrics.failures.add(1, {"reason": refused.kind})
                 log.info(
                     "checkout failed",
                     extra={"order_id": order.id, "step": order.step, "reason": refused.reason},
                 )
-                await self.store.failed(
+                order = await self.store.failed(
                     order.id, order.step, reason=refused.reason, code=refused.code, field=refused.field
-                )
-                order = await self._reload(order.id)
+                ) or await self._reload(order.id)
             except Unavailable:
                 # The order stays pending for a retry or the recovery loop; the shopper saw a 503.
                 self.metrics.failures.add(1, {"reason": "dependency_unavailable"})
@@ -189,6 +186,7 @@ class Checkout:
             return order
 
     async def _reload(self, order_id: str) -> OrderRecord:
+        """The order as stored now (after a step that found it moved by another hand)."""
         current = await self.store.get(order_id)
         assert current is not None, f"order {order_id} vanished"
         return current
@@ -211,7 +209,7 @@ class Checkout:
                 dependency, f"{dependency} is unavailable; retry shortly with the same idempotency key"
             ) from None
 
-    async def _reserve(self, order: OrderRecord, card: payment_pb2.Card | None) -> None:
+    async def _reserve(self, order: OrderRecord, card: payment_pb2.Card | None) -> OrderRecord:
         """created -> reserved: read the cart and hold its books at the catalog's prices."""
         if card is None:
             # Recovering: the process may have died after ReserveStock but before recording it.
@@ -252,14 +250,14 @@ class Checkout:
                 "these books cannot be bought together (priced in different currencies)",
                 kind="mixed_currency",
             )
-        await self.store.reserved(order.id, lines)
+        return await self.store.reserved(order.id, lines) or await self._reload(order.id)
 
     async def _release(self, order: OrderRecord) -> None:
         b = self.backends
         request = catalog_pb2.ReleaseStockRequest(reservation_id=order.id)
         await self._call(CATALOG, b.catalog.ReleaseStock(request, timeout=_budget(b.call_timeout)))
 
-    async def _charge(self, order: OrderRecord, card: payment_pb2.Card | None) -> None:
+    async def _charge(self, order: OrderRecord, card: payment_pb2.Card | None) -> OrderRecord:
         """reserved -> charged: take the total once, whatever happened to earlier attempts."""
         key = charge_key(order.id)
         if card is not None:
@@ -278,11 +276,14 @@ class Checkout:
         if payment.status != payment_pb2.PAYMENT_STATUS_SUCCEEDED:
             await self._release(order)
             raise _Refused("the payment was given back; you were not charged", kind="payment_reversed")
-        if not await self.store.charged(order.id, payment.id):
-            current = await self._reload(order.id)
-            if current.payment_id != payment.id:
-                # Another hand ended this saga (finding no charge) while ours was in flight.
-                await self._refund(order, payment.id, "the checkout had already been cancelled")
+        charged = await self.store.charged(order.id, payment.id)
+        if charged is not None:
+            return charged
+        current = await self._reload(order.id)
+        if current.payment_id != payment.id:
+            # Another hand ended this saga (finding no charge) while ours was in flight.
+            await self._refund(order, payment.id, "the checkout had already been cancelled")
+        return current
 
     async def _charge_card(self, order: OrderRecord, card: payment_pb2.Card, key: str) -> payment_pb2.Payment:
         b = self.backends
@@ -336,7 +337,7 @@ class Checkout:
         await self._call(PAYMENT, b.payment.Refund(request, timeout=_budget(b.charge_timeout)))
         log.info("payment refunded", extra={"order_id": order.id, "payment_id": payment_id})
 
-    async def _commit(self, order: OrderRecord) -> None:
+    async def _commit(self, order: OrderRecord) -> OrderRecord:
         """charged -> committed (CONFIRMED); if the catalog will not sell the books, refund."""
         b = self.backends
         try:
@@ -350,7 +351,7 @@ class Checkout:
             await self._refund(order, order.payment_id, "the books could not be kept")
             await self._release(order)
             raise _Refused(NOT_KEPT, kind="not_kept") from None
-        await self.store.confirmed(order.id)
+        return await self.store.confirmed(order.id) or await self._reload(order.id)
 
     async def _empty_cart(self, order: OrderRecord) -> None:
         """Take the books it ordered out of the shopper's cart; a line added during checkout stays."""

@@ -83,15 +83,18 @@ class OrderStore(Protocol):
 
     async def get(self, order_id: str) -> OrderRecord | None: ...
 
-    async def reserved(self, order_id: str, lines: Sequence[LineRecord]) -> bool: ...
+    # Each step answers the order as the step left it, or None when the order was not at the step
+    # it moves from (another hand moved it first).
 
-    async def charged(self, order_id: str, payment_id: str) -> bool: ...
+    async def reserved(self, order_id: str, lines: Sequence[LineRecord]) -> OrderRecord | None: ...
 
-    async def confirmed(self, order_id: str) -> bool: ...
+    async def charged(self, order_id: str, payment_id: str) -> OrderRecord | None: ...
+
+    async def confirmed(self, order_id: str) -> OrderRecord | None: ...
 
     async def failed(
         self, order_id: str, from_step: Step, *, reason: str, code: str, field: str = ""
-    ) -> bool: ...
+    ) -> OrderRecord | None: ...
 
     async def for_shopper(
         self, shopper_id: str, *, offset: int, limit: int
@@ -198,10 +201,21 @@ class SqlOrderStore:
         )
         return bool(moved.rowcount)
 
-    async def reserved(self, order_id: str, lines: Sequence[LineRecord]) -> bool:
+    @classmethod
+    def _moved(
+        cls, connection: Connection, order_id: str, from_step: Step, **values: Any
+    ) -> OrderRecord | None:
+        """`_move`, then the order as it now is, read in the same transaction (the saga goes on
+        from it without reading it again)."""
+        if not cls._move(connection, order_id, from_step, **values):
+            return None
+        [order] = cls._load(connection, orders.c.id == order_id)
+        return order
+
+    async def reserved(self, order_id: str, lines: Sequence[LineRecord]) -> OrderRecord | None:
         """created -> reserved, recording what was reserved (at the catalog's prices) and the total."""
 
-        def work(connection: Connection) -> bool:
+        def work(connection: Connection) -> OrderRecord | None:
             total = sum(line.unit_price_minor * line.quantity for line in lines)
             currency = lines[0].currency_code if lines else "USD"
             if not self._move(
@@ -212,7 +226,7 @@ class SqlOrderStore:
                 total_minor=total,
                 currency_code=currency,
             ):
-                return False
+                return None
             if lines:
                 connection.execute(
                     insert(order_lines),
@@ -228,28 +242,31 @@ class SqlOrderStore:
                         for line in lines
                     ],
                 )
-            return True
+            [order] = self._load(connection, orders.c.id == order_id)
+            return order
 
         return await self._db.transaction(work)
 
-    async def charged(self, order_id: str, payment_id: str) -> bool:
+    async def charged(self, order_id: str, payment_id: str) -> OrderRecord | None:
         """reserved -> charged, recording the payment."""
         return await self._db.transaction(
-            lambda c: self._move(c, order_id, Step.RESERVED, step=Step.CHARGED, payment_id=payment_id)
+            lambda c: self._moved(c, order_id, Step.RESERVED, step=Step.CHARGED, payment_id=payment_id)
         )
 
-    async def confirmed(self, order_id: str) -> bool:
+    async def confirmed(self, order_id: str) -> OrderRecord | None:
         """charged -> committed: the order is CONFIRMED."""
         return await self._db.transaction(
-            lambda c: self._move(c, order_id, Step.CHARGED, step=Step.COMMITTED, status=OrderStatus.CONFIRMED)
+            lambda c: self._moved(
+                c, order_id, Step.CHARGED, step=Step.COMMITTED, status=OrderStatus.CONFIRMED
+            )
         )
 
     async def failed(
         self, order_id: str, from_step: Step, *, reason: str, code: str, field: str = ""
-    ) -> bool:
+    ) -> OrderRecord | None:
         """pending at `from_step` -> FAILED (the step stays: it says how far the saga got)."""
         return await self._db.transaction(
-            lambda c: self._move(
+            lambda c: self._moved(
                 c,
                 order_id,
                 from_step,
