@@ -1,5 +1,6 @@
 """Books, authors and genres: reading them, loading the seed, and the admin's writes."""
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -39,6 +40,14 @@ _GENRES_OF_BOOKS = (
     .order_by(book_genres.c.book_id, book_genres.c.position)
 )
 _GENRE_BY_ID = select(genres.c.id).where(genres.c.id == bindparam("genre_id"))
+_BOOKS_PER_GENRE = (
+    select(book_genres.c.genre_id, func.count().label("n")).group_by(book_genres.c.genre_id).subquery()
+)
+_GENRES_WITH_COUNTS = (
+    select(genres.c.id, genres.c.name, genres.c.description, func.coalesce(_BOOKS_PER_GENRE.c.n, 0))
+    .outerjoin(_BOOKS_PER_GENRE, _BOOKS_PER_GENRE.c.genre_id == genres.c.id)
+    .order_by(genres.c.name)
+)
 _ORDERING = {
     BookOrder.TITLE: (books.c.title, books.c.id),
     BookOrder.YEAR: (books.c.year, books.c.title, books.c.id),
@@ -92,6 +101,26 @@ def _authors() -> AnySelect:
     return query
 
 
+@functools.cache
+def _book_list(*, genre: bool, author: bool, featured: bool, order: BookOrder) -> tuple[AnySelect, AnySelect]:
+    """The count and page statements of one shape of book list, built once (as the hot statements
+    above): `genre_id`, `author_id`, `offset` and `limit` are bound when they run."""
+    query = BOOKS
+    if genre:
+        query = query.where(
+            books.c.id.in_(
+                select(book_genres.c.book_id).where(book_genres.c.genre_id == bindparam("genre_id"))
+            )
+        )
+    if author:
+        query = query.where(books.c.author_id == bindparam("author_id"))
+    if featured:
+        query = query.where(books.c.featured.is_(True))
+    count: AnySelect = select(func.count()).select_from(query.subquery())
+    page = query.order_by(*_ORDERING[order]).offset(bindparam("offset")).limit(bindparam("limit"))
+    return count, page
+
+
 def _count(connection: Connection, query: AnySelect) -> int:
     return int(connection.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
@@ -135,19 +164,14 @@ class SqlBooks:
         featured_only: bool = False,
         order: BookOrder = BookOrder.TITLE,
     ) -> Page[BookRecord]:
-        query = BOOKS
-        if genre_id:
-            query = query.where(
-                books.c.id.in_(select(book_genres.c.book_id).where(book_genres.c.genre_id == genre_id))
-            )
-        if author_id:
-            query = query.where(books.c.author_id == author_id)
-        if featured_only:
-            query = query.where(books.c.featured.is_(True))
+        count, page = _book_list(
+            genre=bool(genre_id), author=bool(author_id), featured=featured_only, order=order
+        )
+        params = {"genre_id": genre_id, "author_id": author_id, "offset": offset, "limit": limit}
 
         def work(connection: Connection) -> Page[BookRecord]:
-            total = _count(connection, query)
-            rows = connection.execute(query.order_by(*_ORDERING[order]).offset(offset).limit(limit)).all()
+            total = int(connection.execute(count, params).scalar_one())
+            rows = connection.execute(page, params).all()
             return Page(book_records(connection, rows), total)
 
         return await self._db.read(work)
@@ -160,19 +184,8 @@ class SqlBooks:
         return await self._db.read(work, by_key=True)
 
     async def list_genres(self) -> list[GenreRecord]:
-        counts = (
-            select(book_genres.c.genre_id, func.count().label("n"))
-            .group_by(book_genres.c.genre_id)
-            .subquery()
-        )
-        query = (
-            select(genres.c.id, genres.c.name, genres.c.description, func.coalesce(counts.c.n, 0))
-            .outerjoin(counts, counts.c.genre_id == genres.c.id)
-            .order_by(genres.c.name)
-        )
-
         def work(connection: Connection) -> list[GenreRecord]:
-            return [GenreRecord(*row) for row in connection.execute(query)]
+            return [GenreRecord(*row) for row in connection.execute(_GENRES_WITH_COUNTS)]
 
         return await self._db.read(work)
 
@@ -180,7 +193,7 @@ class SqlBooks:
         def work(connection: Connection) -> bool:
             return connection.execute(_GENRE_BY_ID, {"genre_id": genre_id}).first() is not None
 
-        return await self._db.read(work)
+        return await self._db.read(work, by_key=True)
 
     async def list_authors(self, *, offset: int, limit: int) -> Page[AuthorRecord]:
         def work(connection: Connection) -> Page[AuthorRecord]:
