@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
 from folio_orders.tables import order_lines, orders
 from folio_platform.database import Database, insert_ignoring_conflicts
@@ -111,6 +111,21 @@ class OrderStore(Protocol):
     ) -> tuple[list[CoPurchase], int]: ...
 
 
+# The saga's statements are built once (building one costs more than running it on SQLite); their
+# values are bound when they run. A step's UPDATE sets the columns its parameters name.
+_ORDER_BY_ID = select(orders).where(orders.c.id == bindparam("order_id"))
+_LINES_OF_ORDERS = (
+    select(order_lines)
+    .where(order_lines.c.order_id.in_(bindparam("ids", expanding=True)))
+    .order_by(order_lines.c.book_id)
+)
+_MOVE = update(orders).where(
+    orders.c.id == bindparam("order_id"),
+    orders.c.status == OrderStatus.PENDING,
+    orders.c.step == bindparam("from_step"),
+)
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -121,16 +136,23 @@ class SqlOrderStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @classmethod
+    def _load(cls, connection: Connection, *where: Any) -> list[OrderRecord]:
+        return cls._records(connection, connection.execute(select(orders).where(*where)).all())
+
+    @classmethod
+    def _by_id(cls, connection: Connection, order_id: str) -> OrderRecord | None:
+        found = cls._records(connection, connection.execute(_ORDER_BY_ID, {"order_id": order_id}).all())
+        return found[0] if found else None
+
     @staticmethod
-    def _load(connection: Connection, *where: Any) -> list[OrderRecord]:
-        rows = connection.execute(select(orders).where(*where)).all()
+    def _records(connection: Connection, rows: Sequence[Row[Any]]) -> list[OrderRecord]:
+        """Records for order rows, with their lines read in one more query."""
         if not rows:
             return []
         ids = [row.id for row in rows]
         lines: dict[str, list[LineRecord]] = {i: [] for i in ids}
-        for line in connection.execute(
-            select(order_lines).where(order_lines.c.order_id.in_(ids)).order_by(order_lines.c.book_id)
-        ):
+        for line in connection.execute(_LINES_OF_ORDERS, {"ids": ids}):
             lines[line.order_id].append(
                 LineRecord(line.book_id, line.title, line.quantity, line.unit_price_minor, line.currency_code)
             )
@@ -187,17 +209,12 @@ class SqlOrderStore:
         return await self._db.transaction(work)
 
     async def get(self, order_id: str) -> OrderRecord | None:
-        found = await self._db.read(lambda c: self._load(c, orders.c.id == order_id), by_key=True)
-        return found[0] if found else None
+        return await self._db.read(lambda c: self._by_id(c, order_id), by_key=True)
 
     @staticmethod
     def _move(connection: Connection, order_id: str, from_step: Step, **values: Any) -> bool:
         moved = connection.execute(
-            update(orders)
-            .where(
-                orders.c.id == order_id, orders.c.status == OrderStatus.PENDING, orders.c.step == from_step
-            )
-            .values(updated_at_ms=now_ms(), **values)
+            _MOVE, {"order_id": order_id, "from_step": from_step, "updated_at_ms": now_ms(), **values}
         )
         return bool(moved.rowcount)
 
@@ -209,8 +226,7 @@ class SqlOrderStore:
         from it without reading it again)."""
         if not cls._move(connection, order_id, from_step, **values):
             return None
-        [order] = cls._load(connection, orders.c.id == order_id)
-        return order
+        return cls._by_id(connection, order_id)
 
     async def reserved(self, order_id: str, lines: Sequence[LineRecord]) -> OrderRecord | None:
         """created -> reserved, recording what was reserved (at the catalog's prices) and the total."""
@@ -242,8 +258,7 @@ class SqlOrderStore:
                         for line in lines
                     ],
                 )
-            [order] = self._load(connection, orders.c.id == order_id)
-            return order
+            return self._by_id(connection, order_id)
 
         return await self._db.transaction(work)
 
