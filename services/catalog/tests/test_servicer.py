@@ -89,6 +89,31 @@ async def test_get_book_maps_every_field(
     assert book.featured
 
 
+async def test_batch_get_answers_the_books_found_in_the_order_asked_each_once(
+    stub: catalog_pb2_grpc.CatalogServiceStub, fixture_catalog: SeedCatalog
+) -> None:
+    other = next(b.id for b in fixture_catalog.books if b.id > "moby-dick")  # after it by id
+    ids = [other, "no-such-book", "moby-dick", other]
+    found = await stub.BatchGetBooks(catalog_pb2.BatchGetBooksRequest(ids=ids), timeout=TIMEOUT)
+    assert [b.id for b in found.books] == [other, "moby-dick"]
+    alone = await stub.GetBook(catalog_pb2.GetBookRequest(id="moby-dick"), timeout=TIMEOUT)
+    assert found.books[1] == alone  # every field, as GetBook gives it
+
+
+async def test_batch_get_refuses_no_ids_too_many_or_a_bad_one(
+    stub: catalog_pb2_grpc.CatalogServiceStub,
+) -> None:
+    for ids in ([], ["moby-dick"] * 101, ["moby-dick", "Moby Dick!"]):
+        violations = await _invalid(
+            stub.BatchGetBooks(catalog_pb2.BatchGetBooksRequest(ids=ids), timeout=TIMEOUT)
+        )
+        assert _fields(violations) == ["ids"], ids
+    many = await _invalid(
+        stub.BatchGetBooks(catalog_pb2.BatchGetBooksRequest(ids=["moby-dick"] * 101), timeout=TIMEOUT)
+    )
+    assert "at most 100" in many[0][1]
+
+
 async def test_get_author_counts_books(stub: catalog_pb2_grpc.CatalogServiceStub) -> None:
     author = await stub.GetAuthor(catalog_pb2.GetAuthorRequest(id="jules-verne"), timeout=TIMEOUT)
     assert (author.name, author.born, author.died, author.book_count) == ("Jules Verne", 1828, 1905, 2)

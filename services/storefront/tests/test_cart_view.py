@@ -36,3 +36,23 @@ async def test_a_book_just_read_is_used_as_read_and_the_others_are_asked_for(
     assert lines[second.id].book is not None
     assert lines[second.id].book.title == second.title
     assert view.item_count == 3
+
+
+async def test_a_cart_of_many_books_keeps_its_order_and_a_book_the_catalog_no_longer_has(
+    catalog_server: CatalogServer, known: KnownCatalog
+) -> None:
+    """The books are read in one call per 100 (a cart may hold more when its limit is raised); a book
+    since removed from the catalog stays in the cart, without title or price, out of the total."""
+    first, second = known.books[0], known.books[1]
+    ids = [second.id, *(f"gone-{n}" for n in range(120)), first.id]
+    cart = cart_pb2.Cart(shopper_id="anon-1", items=[cart_pb2.CartItem(book_id=i, quantity=1) for i in ids])
+    channel = create_channel([catalog_server.address])
+    try:
+        view = await cart_view(cart, CatalogClient(channel))
+    finally:
+        await channel.close(None)
+    assert [line.book_id for line in view.items] == ids
+    assert [line.book.title for line in view.items if line.book is not None] == [second.title, first.title]
+    assert all(line.line_total is None for line in view.items[1:-1])
+    assert view.total.minor_units == first.price_minor + second.price_minor
+    assert view.item_count == len(ids)

@@ -183,6 +183,12 @@ class SqlBooks:
 
         return await self._db.read(work, by_key=True)
 
+    async def get_books(self, book_ids: Sequence[str]) -> list[BookRecord]:
+        def work(connection: Connection) -> list[BookRecord]:
+            return book_records(connection, connection.execute(BOOKS_BY_IDS, {"ids": list(book_ids)}).all())
+
+        return await self._db.read(work, by_key=True)
+
     async def list_genres(self) -> list[GenreRecord]:
         def work(connection: Connection) -> list[GenreRecord]:
             return [GenreRecord(*row) for row in connection.execute(_GENRES_WITH_COUNTS)]

@@ -54,6 +54,10 @@ class CatalogRepository(Protocol):
 
     async def get_book(self, book_id: str) -> BookRecord | None: ...
 
+    async def get_books(self, book_ids: Sequence[str]) -> list[BookRecord]:
+        """The books with these ids, in no particular order; ids no book has are left out."""
+        ...
+
     async def search_books(
         self, *, query: str, offset: int, limit: int, genre_id: str | None = None
     ) -> Page[BookRecord]: ...

@@ -28,6 +28,7 @@ STATES = {
     ReservationState.COMMITTED: catalog_pb2.RESERVATION_STATE_COMMITTED,
 }
 MAX_QUERY_LENGTH = 200
+MAX_BATCH = 100  # ids in one BatchGetBooks
 ORDERS = {
     catalog_pb2.BOOK_ORDER_UNSPECIFIED: BookOrder.TITLE,
     catalog_pb2.BOOK_ORDER_TITLE: BookOrder.TITLE,
@@ -106,7 +107,16 @@ ACCESS = rules_for(
     catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"],
     {
         **dict.fromkeys(
-            ("ListBooks", "GetBook", "SearchBooks", "ListGenres", "ListAuthors", "GetAuthor"), PUBLIC
+            (
+                "ListBooks",
+                "GetBook",
+                "BatchGetBooks",
+                "SearchBooks",
+                "ListGenres",
+                "ListAuthors",
+                "GetAuthor",
+            ),
+            PUBLIC,
         ),
         **dict.fromkeys(("ReserveStock", "ReleaseStock", "CommitStock"), _ORDERS),
         **dict.fromkeys(("CreateBook", "UpdateBook"), role("catalog-admin")),
@@ -157,6 +167,19 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
         if book is None:
             raise NotFound(f"no book with id {request.id!r}")
         return book_message(book)
+
+    async def BatchGetBooks(
+        self, request: catalog_pb2.BatchGetBooksRequest, context: Context
+    ) -> catalog_pb2.BatchGetBooksResponse:
+        if not request.ids:
+            raise InvalidArgument("ids", "is required: one book id or more")
+        if len(request.ids) > MAX_BATCH:
+            raise InvalidArgument("ids", f"at most {MAX_BATCH} ids in one call (got {len(request.ids)})")
+        for book_id in request.ids:
+            _check_id("ids", book_id)
+        ids = list(dict.fromkeys(request.ids))  # each once, in the order asked
+        found = {book.id: book for book in await self.repository.get_books(ids)}
+        return catalog_pb2.BatchGetBooksResponse(books=[book_message(found[i]) for i in ids if i in found])
 
     async def SearchBooks(
         self, request: catalog_pb2.SearchBooksRequest, context: Context

@@ -1,6 +1,5 @@
 """Cart and order views shared by the REST API and the pages: the cart enriched from the catalog."""
 
-import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -11,7 +10,6 @@ from folio.catalog.v1 import catalog_pb2
 from folio.common.v1 import money_pb2
 from folio.orders.v1 import orders_pb2
 from folio_storefront.catalog_client import CatalogClient
-from folio_storefront.errors import NotFoundError
 from folio_storefront.schemas import Book, Price, book_of, price_of
 from folio_storefront.shopper import Shopper
 
@@ -96,18 +94,14 @@ def _money(currency: str, minor_units: int) -> Price:
 async def cart_view(
     cart: cart_pb2.Cart, catalog: CatalogClient, *, known: Mapping[str, catalog_pb2.Book] | None = None
 ) -> CartView:
-    """The cart with each book's current title and price from the catalog; `known` holds books this
-    request has just read from it (the one being added), which are not asked for again."""
-
-    async def book(book_id: str) -> Book | None:
-        if known and book_id in known:
-            return book_of(known[book_id])
-        try:
-            return book_of(await catalog.get_book(book_id))
-        except NotFoundError:
-            return None
-
-    books = await asyncio.gather(*(book(item.book_id) for item in cart.items))
+    """The cart with each book's current title and price from the catalog, read in one call; `known`
+    holds books this request has just read from it (the one being added), which are not asked for
+    again. A book the catalog no longer has stays in the cart without title or price."""
+    found_books = dict(known or {})
+    wanted = [item.book_id for item in cart.items if item.book_id not in found_books]
+    if wanted:
+        found_books |= {book.id: book for book in await catalog.get_books(wanted)}
+    books = [book_of(found_books[i.book_id]) if i.book_id in found_books else None for i in cart.items]
     lines = []
     total, currency = 0, "USD"
     for item, found in zip(cart.items, books, strict=True):

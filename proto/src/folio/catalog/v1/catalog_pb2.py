@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from folio.common.v1 import money_pb2 as folio_dot_common_dot_v1_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66olio/catalog/v1/catalog.proto\x12\x10\x66olio.catalog.v1\x1a\x1b\x66olio/common/v1/money.proto\"\xbf\x01\n\x11\x43reateBookRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x11\n\tauthor_id\x18\x03 \x01(\t\x12\x0c\n\x04year\x18\x04 \x01(\x05\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x11\n\tgenre_ids\x18\x06 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12%\n\x05price\x18\x08 \x01(\x0b\x32\x16.folio.common.v1.Money\x12\r\n\x05stock\x18\t \x01(\x05\"\xdf\x01\n\x11UpdateBookRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\x05title\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x1e\n\x11price_minor_units\x18\x04 \x01(\x03H\x02\x88\x01\x01\x12\x12\n\x05stock\x18\x05 \x01(\x05H\x03\x88\x01\x01\x12\x15\n\x08\x66\x65\x61tured\x18\x06 \x01(\x08H\x04\x88\x01\x01\x42\x08\n\x06_titleB\x0e\n\x0c_descriptionB\x14\n\x12_price_minor_unitsB\x08\n\x06_stockB\x0b\n\t_featured\"%\n\tAuthorRef\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"$\n\x08GenreRef\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xf7\x01\n\x04\x42ook\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12+\n\x06\x61uthor\x18\x03 \x01(\x0b\x32\x1b.folio.catalog.v1.AuthorRef\x12\x0c\n\x04year\x18\x04 \x01(\x05\x12\x10\n\x08language\x18\x05 \x01(\t\x12*\n\x06genres\x18\x06 \x03(\x0b\x32\x1a.folio.catalog.v1.GenreRef\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12%\n\x05price\x18\x08 \x01(\x0b\x32\x16.folio.common.v1.Money\x12\r\n\x05stock\x18\t \x01(\x05\x12\x10\n\x08\x66\x65\x61tured\x18\n \x01(\x08\"\x90\x01\n\x06\x41uthor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\x04\x62orn\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x11\n\x04\x64ied\x18\x04 \x01(\x05H\x01\x88\x01\x01\x12\x13\n\x0bnationality\x18\x05 \x01(\t\x12\x0b\n\x03\x62io\x18\x06 \x01(\t\x12\x12\n\nbook_count\x18\x07 \x01(\x05\x42\x07\n\x05_bornB\x07\n\x05_died\"J\n\x05Genre\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\nbook_count\x18\x04 \x01(\x05\"\xa1\x01\n\x10ListBooksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08genre_id\x18\x03 \x01(\t\x12\x11\n\tauthor_id\x18\x04 \x01(\t\x12\x15\n\rfeatured_only\x18\x05 \x01(\x08\x12*\n\x05order\x18\x06 \x01(\x0e\x32\x1b.folio.catalog.v1.BookOrder\"g\n\x11ListBooksResponse\x12%\n\x05\x62ooks\x18\x01 \x03(\x0b\x32\x16.folio.catalog.v1.Book\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x1c\n\x0eGetBookRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\\\n\x12SearchBooksRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x10\n\x08genre_id\x18\x04 \x01(\t\"i\n\x13SearchBooksResponse\x12%\n\x05\x62ooks\x18\x01 \x03(\x0b\x32\x16.folio.catalog.v1.Book\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x13\n\x11ListGenresRequest\"=\n\x12ListGenresResponse\x12\'\n\x06genres\x18\x01 \x03(\x0b\x32\x17.folio.catalog.v1.Genre\";\n\x12ListAuthorsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"m\n\x13ListAuthorsResponse\x12)\n\x07\x61uthors\x18\x01 \x03(\x0b\x32\x18.folio.catalog.v1.Author\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x1e\n\x10GetAuthorRequest\x12\n\n\x02id\x18\x01 \x01(\t\"5\n\x10StockRequestLine\x12\x0f\n\x07\x62ook_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\"l\n\x0cReservedLine\x12\x0f\n\x07\x62ook_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12*\n\nunit_price\x18\x04 \x01(\x0b\x32\x16.folio.common.v1.Money\"\x87\x01\n\x0bReservation\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x31\n\x05state\x18\x02 \x01(\x0e\x32\".folio.catalog.v1.ReservationState\x12-\n\x05lines\x18\x03 \x03(\x0b\x32\x1e.folio.catalog.v1.ReservedLine\"`\n\x13ReserveStockRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x31\n\x05lines\x18\x02 \x03(\x0b\x32\".folio.catalog.v1.StockRequestLine\"-\n\x13ReleaseStockRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\",\n\x12\x43ommitStockRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t*l\n\tBookOrder\x12\x1a\n\x16\x42OOK_ORDER_UNSPECIFIED\x10\x00\x12\x14\n\x10\x42OOK_ORDER_TITLE\x10\x01\x12\x13\n\x0f\x42OOK_ORDER_YEAR\x10\x02\x12\x18\n\x14\x42OOK_ORDER_YEAR_DESC\x10\x03*\x92\x01\n\x10ReservationState\x12!\n\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16RESERVATION_STATE_HELD\x10\x01\x12\x1e\n\x1aRESERVATION_STATE_RELEASED\x10\x02\x12\x1f\n\x1bRESERVATION_STATE_COMMITTED\x10\x03\x32\xcf\x07\n\x0e\x43\x61talogService\x12Y\n\tListBooks\x12\".folio.catalog.v1.ListBooksRequest\x1a#.folio.catalog.v1.ListBooksResponse\"\x03\x90\x02\x01\x12H\n\x07GetBook\x12 .folio.catalog.v1.GetBookRequest\x1a\x16.folio.catalog.v1.Book\"\x03\x90\x02\x01\x12_\n\x0bSearchBooks\x12$.folio.catalog.v1.SearchBooksRequest\x1a%.folio.catalog.v1.SearchBooksResponse\"\x03\x90\x02\x01\x12\\\n\nListGenres\x12#.folio.catalog.v1.ListGenresRequest\x1a$.folio.catalog.v1.ListGenresResponse\"\x03\x90\x02\x01\x12_\n\x0bListAuthors\x12$.folio.catalog.v1.ListAuthorsRequest\x1a%.folio.catalog.v1.ListAuthorsResponse\"\x03\x90\x02\x01\x12N\n\tGetAuthor\x12\".folio.catalog.v1.GetAuthorRequest\x1a\x18.folio.catalog.v1.Author\"\x03\x90\x02\x01\x12Y\n\x0cReserveStock\x12%.folio.catalog.v1.ReserveStockRequest\x1a\x1d.folio.catalog.v1.Reservation\"\x03\x90\x02\x02\x12Y\n\x0cReleaseStock\x12%.folio.catalog.v1.ReleaseStockRequest\x1a\x1d.folio.catalog.v1.Reservation\"\x03\x90\x02\x02\x12W\n\x0b\x43ommitStock\x12$.folio.catalog.v1.CommitStockRequest\x1a\x1d.folio.catalog.v1.Reservation\"\x03\x90\x02\x02\x12I\n\nCreateBook\x12#.folio.catalog.v1.CreateBookRequest\x1a\x16.folio.catalog.v1.Book\x12N\n\nUpdateBook\x12#.folio.catalog.v1.UpdateBookRequest\x1a\x16.folio.catalog.v1.Book\"\x03\x90\x02\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x66olio/catalog/v1/catalog.proto\x12\x10\x66olio.catalog.v1\x1a\x1b\x66olio/common/v1/money.proto\"\xbf\x01\n\x11\x43reateBookRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x11\n\tauthor_id\x18\x03 \x01(\t\x12\x0c\n\x04year\x18\x04 \x01(\x05\x12\x10\n\x08language\x18\x05 \x01(\t\x12\x11\n\tgenre_ids\x18\x06 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12%\n\x05price\x18\x08 \x01(\x0b\x32\x16.folio.common.v1.Money\x12\r\n\x05stock\x18\t \x01(\x05\"\xdf\x01\n\x11UpdateBookRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\x05title\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x1e\n\x11price_minor_units\x18\x04 \x01(\x03H\x02\x88\x01\x01\x12\x12\n\x05stock\x18\x05 \x01(\x05H\x03\x88\x01\x01\x12\x15\n\x08\x66\x65\x61tured\x18\x06 \x01(\x08H\x04\x88\x01\x01\x42\x08\n\x06_titleB\x0e\n\x0c_descriptionB\x14\n\x12_price_minor_unitsB\x08\n\x06_stockB\x0b\n\t_featured\"%\n\tAuthorRef\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"$\n\x08GenreRef\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"\xf7\x01\n\x04\x42ook\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12+\n\x06\x61uthor\x18\x03 \x01(\x0b\x32\x1b.folio.catalog.v1.AuthorRef\x12\x0c\n\x04year\x18\x04 \x01(\x05\x12\x10\n\x08language\x18\x05 \x01(\t\x12*\n\x06genres\x18\x06 \x03(\x0b\x32\x1a.folio.catalog.v1.GenreRef\x12\x13\n\x0b\x64\x65scription\x18\x07 \x01(\t\x12%\n\x05price\x18\x08 \x01(\x0b\x32\x16.folio.common.v1.Money\x12\r\n\x05stock\x18\t \x01(\x05\x12\x10\n\x08\x66\x65\x61tured\x18\n \x01(\x08\"\x90\x01\n\x06\x41uthor\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\x04\x62orn\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x11\n\x04\x64ied\x18\x04 \x01(\x05H\x01\x88\x01\x01\x12\x13\n\x0bnationality\x18\x05 \x01(\t\x12\x0b\n\x03\x62io\x18\x06 \x01(\t\x12\x12\n\nbook_count\x18\x07 \x01(\x05\x42\x07\n\x05_bornB\x07\n\x05_died\"J\n\x05Genre\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\nbook_count\x18\x04 \x01(\x05\"\xa1\x01\n\x10ListBooksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x10\n\x08genre_id\x18\x03 \x01(\t\x12\x11\n\tauthor_id\x18\x04 \x01(\t\x12\x15\n\rfeatured_only\x18\x05 \x01(\x08\x12*\n\x05order\x18\x06 \x01(\x0e\x32\x1b.folio.catalog.v1.BookOrder\"g\n\x11ListBooksResponse\x12%\n\x05\x62ooks\x18\x01 \x03(\x0b\x32\x16.folio.catalog.v1.Book\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x1c\n\x0eGetBookRequest\x12\n\n\x02id\x18\x01 \x01(\t\"#\n\x14\x42\x61tchGetBooksRequest\x12\x0b\n\x03ids\x18\x01 \x03(\t\">\n\x15\x42\x61tchGetBooksResponse\x12%\n\x05\x62ooks\x18\x01 \x03(\x0b\x32\x16.folio.catalog.v1.Book\"\\\n\x12SearchBooksRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x10\n\x08genre_id\x18\x04 \x01(\t\"i\n\x13SearchBooksResponse\x12%\n\x05\x62ooks\x18\x01 \x03(\x0b\x32\x16.folio.catalog.v1.Book\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x13\n\x11ListGenresRequest\"=\n\x12ListGenresResponse\x12\'\n\x06genres\x18\x01 \x03(\x0b\x32\x17.folio.catalog.v1.Genre\";\n\x12ListAuthorsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"m\n\x13ListAuthorsResponse\x12)\n\x07\x61uthors\x18\x01 \x03(\x0b\x32\x18.folio.catalog.v1.Author\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x1e\n\x10GetAuthorRequest\x12\n\n\x02id\x18\x01 \x01(\t\"5\n\x10StockRequestLine\x12\x0f\n\x07\x62ook_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\"l\n\x0cReservedLine\x12\x0f\n\x07\x62ook_id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\x05\x12*\n\nunit_price\x18\x04 \x01(\x0b\x32\x16.folio.common.v1.Money\"\x87\x01\n\x0bReservation\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x31\n\x05state\x18\x02 \x01(\x0e\x32\".folio.catalog.v1.ReservationState\x12-\n\x05lines\x18\x03 \x03(\x0b\x32\x1e.folio.catalog.v1.ReservedLine\"`\n\x13ReserveStockRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x31\n\x05lines\x18\x02 \x03(\x0b\x32\".folio.catalog.v1.StockRequestLine\"-\n\x13ReleaseStockRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\",\n\x12\x43ommitStockRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t*l\n\tBookOrder\x12\x1a\n\x16\x42OOK_ORDER_UNSPECIFIED\x10\x00\x12\x14\n\x10\x42OOK_ORDER_TITLE\x10\x01\x12\x13\n\x0f\x42OOK_ORDER_YEAR\x10\x02\x12\x18\n\x14\x42OOK_ORDER_YEAR_DESC\x10\x03*\x92\x01\n\x10ReservationState\x12!\n\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16RESERVATION_STATE_HELD\x10\x01\x12\x1e\n\x1aRESERVATION_STATE_RELEASED\x10\x02\x12\x1f\n\x1bRESERVATION_STATE_COMMITTED\x10\x03\x32\xb6\x08\n\x0e\x43\x61talogService\x12Y\n\tListBooks\x12\".folio.catalog.v1.ListBooksRequest\x1a#.folio.catalog.v1.ListBooksResponse\"\x03\x90\x02\x01\x12H\n\x07GetBook\x12 .folio.catalog.v1.GetBookRequest\x1a\x16.folio.catalog.v1.Book\"\x03\x90\x02\x01\x12\x65\n\rBatchGetBooks\x12&.folio.catalog.v1.BatchGetBooksRequest\x1a\'.folio.catalog.v1.BatchGetBooksResponse\"\x03\x90\x02\x01\x12_\n\x0bSearchBooks\x12$.folio.catalog.v1.SearchBooksRequest\x1a%.folio.catalog.v1.SearchBooksResponse\"\x03\x90\x02\x01\x12\\\n\nListGenres\x12#.folio.catalog.v1.ListGenresRequest\x1a$.folio.catalog.v1.ListGenresResponse\"\x03\x90\x02\x01\x12_\n\x0bListAuthors\x12$.folio.catalog.v1.ListAuthorsRequest\x1a%.folio.catalog.v1.ListAuthorsResponse\"\x03\x90\x02\x01\x12N\n\tGetAuthor\x12\".folio.catalog.v1.GetAuthorRequest\x1a\x18.folio.catalog.v1.Author\"\x03\x90\x02\x01\x12Y\n\x0cReserveStock\x12%.folio.catalog.v1.ReserveStockRequest\x1a\x1d.folio.catalog.v1.Reservation\"\x03\x90\x02\x02\x12Y\n\x0cReleaseStock\x12%.folio.catalog.v1.ReleaseStockRequest\x1a\x1d.folio.catalog.v1.Reservation\"\x03\x90\x02\x02\x12W\n\x0b\x43ommitStock\x12$.folio.catalog.v1.CommitStockRequest\x1a\x1d.folio.catalog.v1.Reservation\"\x03\x90\x02\x02\x12I\n\nCreateBook\x12#.folio.catalog.v1.CreateBookRequest\x1a\x16.folio.catalog.v1.Book\x12N\n\nUpdateBook\x12#.folio.catalog.v1.UpdateBookRequest\x1a\x16.folio.catalog.v1.Book\"\x03\x90\x02\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,6 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CATALOGSERVICE'].methods_by_name['ListBooks']._serialized_options = b'\220\002\001'
   _globals['_CATALOGSERVICE'].methods_by_name['GetBook']._loaded_options = None
   _globals['_CATALOGSERVICE'].methods_by_name['GetBook']._serialized_options = b'\220\002\001'
+  _globals['_CATALOGSERVICE'].methods_by_name['BatchGetBooks']._loaded_options = None
+  _globals['_CATALOGSERVICE'].methods_by_name['BatchGetBooks']._serialized_options = b'\220\002\001'
   _globals['_CATALOGSERVICE'].methods_by_name['SearchBooks']._loaded_options = None
   _globals['_CATALOGSERVICE'].methods_by_name['SearchBooks']._serialized_options = b'\220\002\001'
   _globals['_CATALOGSERVICE'].methods_by_name['ListGenres']._loaded_options = None
@@ -52,10 +54,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CATALOGSERVICE'].methods_by_name['CommitStock']._serialized_options = b'\220\002\002'
   _globals['_CATALOGSERVICE'].methods_by_name['UpdateBook']._loaded_options = None
   _globals['_CATALOGSERVICE'].methods_by_name['UpdateBook']._serialized_options = b'\220\002\002'
-  _globals['_BOOKORDER']._serialized_start=2333
-  _globals['_BOOKORDER']._serialized_end=2441
-  _globals['_RESERVATIONSTATE']._serialized_start=2444
-  _globals['_RESERVATIONSTATE']._serialized_end=2590
+  _globals['_BOOKORDER']._serialized_start=2434
+  _globals['_BOOKORDER']._serialized_end=2542
+  _globals['_RESERVATIONSTATE']._serialized_start=2545
+  _globals['_RESERVATIONSTATE']._serialized_end=2691
   _globals['_CREATEBOOKREQUEST']._serialized_start=82
   _globals['_CREATEBOOKREQUEST']._serialized_end=273
   _globals['_UPDATEBOOKREQUEST']._serialized_start=276
@@ -76,32 +78,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTBOOKSRESPONSE']._serialized_end=1318
   _globals['_GETBOOKREQUEST']._serialized_start=1320
   _globals['_GETBOOKREQUEST']._serialized_end=1348
-  _globals['_SEARCHBOOKSREQUEST']._serialized_start=1350
-  _globals['_SEARCHBOOKSREQUEST']._serialized_end=1442
-  _globals['_SEARCHBOOKSRESPONSE']._serialized_start=1444
-  _globals['_SEARCHBOOKSRESPONSE']._serialized_end=1549
-  _globals['_LISTGENRESREQUEST']._serialized_start=1551
-  _globals['_LISTGENRESREQUEST']._serialized_end=1570
-  _globals['_LISTGENRESRESPONSE']._serialized_start=1572
-  _globals['_LISTGENRESRESPONSE']._serialized_end=1633
-  _globals['_LISTAUTHORSREQUEST']._serialized_start=1635
-  _globals['_LISTAUTHORSREQUEST']._serialized_end=1694
-  _globals['_LISTAUTHORSRESPONSE']._serialized_start=1696
-  _globals['_LISTAUTHORSRESPONSE']._serialized_end=1805
-  _globals['_GETAUTHORREQUEST']._serialized_start=1807
-  _globals['_GETAUTHORREQUEST']._serialized_end=1837
-  _globals['_STOCKREQUESTLINE']._serialized_start=1839
-  _globals['_STOCKREQUESTLINE']._serialized_end=1892
-  _globals['_RESERVEDLINE']._serialized_start=1894
-  _globals['_RESERVEDLINE']._serialized_end=2002
-  _globals['_RESERVATION']._serialized_start=2005
-  _globals['_RESERVATION']._serialized_end=2140
-  _globals['_RESERVESTOCKREQUEST']._serialized_start=2142
-  _globals['_RESERVESTOCKREQUEST']._serialized_end=2238
-  _globals['_RELEASESTOCKREQUEST']._serialized_start=2240
-  _globals['_RELEASESTOCKREQUEST']._serialized_end=2285
-  _globals['_COMMITSTOCKREQUEST']._serialized_start=2287
-  _globals['_COMMITSTOCKREQUEST']._serialized_end=2331
-  _globals['_CATALOGSERVICE']._serialized_start=2593
-  _globals['_CATALOGSERVICE']._serialized_end=3568
+  _globals['_BATCHGETBOOKSREQUEST']._serialized_start=1350
+  _globals['_BATCHGETBOOKSREQUEST']._serialized_end=1385
+  _globals['_BATCHGETBOOKSRESPONSE']._serialized_start=1387
+  _globals['_BATCHGETBOOKSRESPONSE']._serialized_end=1449
+  _globals['_SEARCHBOOKSREQUEST']._serialized_start=1451
+  _globals['_SEARCHBOOKSREQUEST']._serialized_end=1543
+  _globals['_SEARCHBOOKSRESPONSE']._serialized_start=1545
+  _globals['_SEARCHBOOKSRESPONSE']._serialized_end=1650
+  _globals['_LISTGENRESREQUEST']._serialized_start=1652
+  _globals['_LISTGENRESREQUEST']._serialized_end=1671
+  _globals['_LISTGENRESRESPONSE']._serialized_start=1673
+  _globals['_LISTGENRESRESPONSE']._serialized_end=1734
+  _globals['_LISTAUTHORSREQUEST']._serialized_start=1736
+  _globals['_LISTAUTHORSREQUEST']._serialized_end=1795
+  _globals['_LISTAUTHORSRESPONSE']._serialized_start=1797
+  _globals['_LISTAUTHORSRESPONSE']._serialized_end=1906
+  _globals['_GETAUTHORREQUEST']._serialized_start=1908
+  _globals['_GETAUTHORREQUEST']._serialized_end=1938
+  _globals['_STOCKREQUESTLINE']._serialized_start=1940
+  _globals['_STOCKREQUESTLINE']._serialized_end=1993
+  _globals['_RESERVEDLINE']._serialized_start=1995
+  _globals['_RESERVEDLINE']._serialized_end=2103
+  _globals['_RESERVATION']._serialized_start=2106
+  _globals['_RESERVATION']._serialized_end=2241
+  _globals['_RESERVESTOCKREQUEST']._serialized_start=2243
+  _globals['_RESERVESTOCKREQUEST']._serialized_end=2339
+  _globals['_RELEASESTOCKREQUEST']._serialized_start=2341
+  _globals['_RELEASESTOCKREQUEST']._serialized_end=2386
+  _globals['_COMMITSTOCKREQUEST']._serialized_start=2388
+  _globals['_COMMITSTOCKREQUEST']._serialized_end=2432
+  _globals['_CATALOGSERVICE']._serialized_start=2694
+  _globals['_CATALOGSERVICE']._serialized_end=3772
 # @@protoc_insertion_point(module_scope)

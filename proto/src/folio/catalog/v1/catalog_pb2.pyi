@@ -421,6 +421,50 @@ class GetBookRequest(_message.Message):
 Global___GetBookRequest: _TypeAlias = GetBookRequest  # noqa: Y015
 
 @_typing.final
+class BatchGetBooksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """1-100 book ids; a repeated id is answered once."""
+
+    def __init__(
+        self,
+        *,
+        ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ids", b"ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetBooksRequest: _TypeAlias = BatchGetBooksRequest  # noqa: Y015
+
+@_typing.final
+class BatchGetBooksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOOKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def books(self) -> _containers.RepeatedCompositeFieldContainer[Global___Book]:
+        """The books found, in the order of the request's ids."""
+
+    def __init__(
+        self,
+        *,
+        books: _abc.Iterable[Global___Book] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["books", b"books"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetBooksResponse: _TypeAlias = BatchGetBooksResponse  # noqa: Y015
+
+@_typing.final
 class SearchBooksRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

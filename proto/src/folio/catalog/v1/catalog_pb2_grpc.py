@@ -49,6 +49,11 @@ class CatalogServiceStub:
                 request_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.GetBookRequest.SerializeToString,
                 response_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Book.FromString,
                 _registered_method=True)
+        self.BatchGetBooks = channel.unary_unary(
+                '/folio.catalog.v1.CatalogService/BatchGetBooks',
+                request_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetBooksRequest.SerializeToString,
+                response_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetBooksResponse.FromString,
+                _registered_method=True)
         self.SearchBooks = channel.unary_unary(
                 '/folio.catalog.v1.CatalogService/SearchBooks',
                 request_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.SearchBooksRequest.SerializeToString,
@@ -113,6 +118,14 @@ class CatalogServiceServicer:
 
     def GetBook(self, request, context):
         """Returns one book by id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchGetBooks(self, request, context):
+        """Returns the books with the given ids (1-100) in one call, in the order asked, each once;
+        an id no book has is left out (a cart may hold a book since removed from the catalog).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -199,6 +212,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.GetBook,
                     request_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.GetBookRequest.FromString,
                     response_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.Book.SerializeToString,
+            ),
+            'BatchGetBooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetBooks,
+                    request_deserializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetBooksRequest.FromString,
+                    response_serializer=folio_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetBooksResponse.SerializeToString,
             ),
             'SearchBooks': grpc.unary_unary_rpc_method_handler(
                     servicer.SearchBooks,
@@ -305,6 +323,33 @@ class CatalogService:
             '/folio.catalog.v1.CatalogService/GetBook',
             folio_dot_catalog_dot_v1_dot_catalog__pb2.GetBookRequest.SerializeToString,
             folio_dot_catalog_dot_v1_dot_catalog__pb2.Book.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetBooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/folio.catalog.v1.CatalogService/BatchGetBooks',
+            folio_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetBooksRequest.SerializeToString,
+            folio_dot_catalog_dot_v1_dot_catalog__pb2.BatchGetBooksResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,10 @@ class CatalogServiceStub:
     """Lists books a page at a time, optionally filtered by genre, author or featured."""
     GetBook: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetBookRequest, _catalog_pb2.Book]
     """Returns one book by id."""
+    BatchGetBooks: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.BatchGetBooksRequest, _catalog_pb2.BatchGetBooksResponse]
+    """Returns the books with the given ids (1-100) in one call, in the order asked, each once;
+    an id no book has is left out (a cart may hold a book since removed from the catalog).
+    """
     SearchBooks: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.SearchBooksRequest, _catalog_pb2.SearchBooksResponse]
     """Full-text search over title, author and description, best match first."""
     ListGenres: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListGenresRequest, _catalog_pb2.ListGenresResponse]
@@ -84,6 +88,10 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     """Lists books a page at a time, optionally filtered by genre, author or featured."""
     GetBook: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetBookRequest, _catalog_pb2.Book]  # type: ignore[assignment]
     """Returns one book by id."""
+    BatchGetBooks: _aio.UnaryUnaryMultiCallable[_catalog_pb2.BatchGetBooksRequest, _catalog_pb2.BatchGetBooksResponse]  # type: ignore[assignment]
+    """Returns the books with the given ids (1-100) in one call, in the order asked, each once;
+    an id no book has is left out (a cart may hold a book since removed from the catalog).
+    """
     SearchBooks: _aio.UnaryUnaryMultiCallable[_catalog_pb2.SearchBooksRequest, _catalog_pb2.SearchBooksResponse]  # type: ignore[assignment]
     """Full-text search over title, author and description, best match first."""
     ListGenres: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListGenresRequest, _catalog_pb2.ListGenresResponse]  # type: ignore[assignment]
@@ -135,6 +143,16 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.Book, _abc.Awaitable[_catalog_pb2.Book]]:
         """Returns one book by id."""
+
+    @_abc_1.abstractmethod
+    def BatchGetBooks(
+        self,
+        request: _catalog_pb2.BatchGetBooksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.BatchGetBooksResponse, _abc.Awaitable[_catalog_pb2.BatchGetBooksResponse]]:
+        """Returns the books with the given ids (1-100) in one call, in the order asked, each once;
+        an id no book has is left out (a cart may hold a book since removed from the catalog).
+        """
 
     @_abc_1.abstractmethod
     def SearchBooks(
