@@ -7,7 +7,7 @@ concurrent adds can neither lose an update nor push a line past its limit.
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from folio_cart.tables import cart_items
@@ -35,6 +35,34 @@ class Limits:
         return FailedPrecondition(f"a cart holds at most {self.max_lines} different books")
 
 
+# The SQLite store's statements, built once (building one costs more than running it on SQLite);
+# the shopper, the book and the quantity are bound when they run.
+_OF_SHOPPER = cart_items.c.shopper_id == bindparam("shopper")
+_OF_LINE = (_OF_SHOPPER, cart_items.c.book_id == bindparam("book"))
+_LINES_OF = (
+    select(cart_items.c.book_id, cart_items.c.quantity).where(_OF_SHOPPER).order_by(cart_items.c.position)
+)
+_NEW_LINE = sqlite_insert(cart_items).values(
+    shopper_id=bindparam("shopper"),
+    book_id=bindparam("book"),
+    quantity=bindparam("quantity"),
+    position=select(func.coalesce(func.max(cart_items.c.position), 0) + 1)
+    .where(_OF_SHOPPER)
+    .scalar_subquery(),
+)
+_ADD_LINE = _NEW_LINE.on_conflict_do_update(
+    index_elements=["shopper_id", "book_id"],
+    set_={"quantity": cart_items.c.quantity + _NEW_LINE.excluded.quantity},
+)
+_SET_LINE = _NEW_LINE.on_conflict_do_update(
+    index_elements=["shopper_id", "book_id"], set_={"quantity": _NEW_LINE.excluded.quantity}
+)
+_QUANTITY_OF = select(cart_items.c.quantity).where(*_OF_LINE)
+_LINE_COUNT = select(func.count()).select_from(cart_items).where(_OF_SHOPPER)
+_DELETE_LINE = delete(cart_items).where(*_OF_LINE)
+_DELETE_CART = delete(cart_items).where(_OF_SHOPPER)
+
+
 class CartStore(Protocol):
     async def get(self, shopper_id: str) -> list[Line]: ...
 
@@ -56,11 +84,7 @@ class SqliteCartStore:
 
     @staticmethod
     def _lines(connection: Connection, shopper_id: str) -> list[Line]:
-        rows = connection.execute(
-            select(cart_items.c.book_id, cart_items.c.quantity)
-            .where(cart_items.c.shopper_id == shopper_id)
-            .order_by(cart_items.c.position)
-        )
+        rows = connection.execute(_LINES_OF, {"shopper": shopper_id})
         return [Line(book_id, quantity) for book_id, quantity in rows]
 
     def _upsert(
@@ -68,33 +92,11 @@ class SqliteCartStore:
     ) -> None:
         # The write comes first, so SQLite takes its write lock before anything is read; a new
         # line goes after the shopper's last one, an existing line keeps its place.
-        next_position = (
-            select(func.coalesce(func.max(cart_items.c.position), 0) + 1)
-            .where(cart_items.c.shopper_id == shopper_id)
-            .scalar_subquery()
-        )
-        statement = sqlite_insert(cart_items).values(
-            shopper_id=shopper_id, book_id=book_id, quantity=quantity, position=next_position
-        )
-        new_quantity = (
-            cart_items.c.quantity + statement.excluded.quantity if add else statement.excluded.quantity
-        )
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["shopper_id", "book_id"], set_={"quantity": new_quantity}
-            )
-        )
-        current = connection.execute(
-            select(cart_items.c.quantity).where(
-                cart_items.c.shopper_id == shopper_id, cart_items.c.book_id == book_id
-            )
-        ).scalar_one()
-        if current > self._limits.max_quantity:
+        line = {"shopper": shopper_id, "book": book_id, "quantity": quantity}
+        connection.execute(_ADD_LINE if add else _SET_LINE, line)
+        if connection.execute(_QUANTITY_OF, line).scalar_one() > self._limits.max_quantity:
             raise self._limits.too_many_copies()
-        lines = connection.execute(
-            select(func.count()).select_from(cart_items).where(cart_items.c.shopper_id == shopper_id)
-        ).scalar_one()
-        if lines > self._limits.max_lines:
+        if connection.execute(_LINE_COUNT, line).scalar_one() > self._limits.max_lines:
             raise self._limits.too_many_lines()
 
     async def get(self, shopper_id: str) -> list[Line]:
@@ -116,18 +118,14 @@ class SqliteCartStore:
 
     async def remove(self, shopper_id: str, book_id: str) -> list[Line]:
         def work(connection: Connection) -> list[Line]:
-            connection.execute(
-                delete(cart_items).where(
-                    cart_items.c.shopper_id == shopper_id, cart_items.c.book_id == book_id
-                )
-            )
+            connection.execute(_DELETE_LINE, {"shopper": shopper_id, "book": book_id})
             return self._lines(connection, shopper_id)
 
         return await self._db.transaction(work)
 
     async def clear(self, shopper_id: str) -> list[Line]:
         def work(connection: Connection) -> list[Line]:
-            connection.execute(delete(cart_items).where(cart_items.c.shopper_id == shopper_id))
+            connection.execute(_DELETE_CART, {"shopper": shopper_id})
             return []
 
         return await self._db.transaction(work)
