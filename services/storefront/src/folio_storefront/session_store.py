@@ -18,7 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Column, Connection, Float, MetaData, String, Table, Text, delete, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from folio_platform import database
@@ -105,6 +117,13 @@ leases = Table(
     Column("expires_at", Float, nullable=False),
 )
 
+# Read or touched on every request of a shopper with a session: built once (building a statement costs
+# more than running it on SQLite), the id and time bound when they run; the UPDATE sets `seen_at`.
+_SESSION_BY_ID = select(sessions.c.data, sessions.c.created_at, sessions.c.seen_at).where(
+    sessions.c.id == bindparam("session_id")
+)
+_MARK_SEEN = update(sessions).where(sessions.c.id == bindparam("session_id"))
+
 
 class SqliteSessionStore:
     """The embedded default: sessions in a SQLite file in the storefront's data dir."""
@@ -116,11 +135,7 @@ class SqliteSessionStore:
 
     async def load(self, session_id: str) -> StoredSession | None:
         def work(connection: Connection) -> StoredSession | None:
-            row = connection.execute(
-                select(sessions.c.data, sessions.c.created_at, sessions.c.seen_at).where(
-                    sessions.c.id == session_id
-                )
-            ).first()
+            row = connection.execute(_SESSION_BY_ID, {"session_id": session_id}).first()
             if row is None:
                 return None
             if self._expiry.expired(created_at=row.created_at, seen_at=row.seen_at, now=self._clock()):
@@ -161,7 +176,7 @@ class SqliteSessionStore:
     async def touch(self, session_id: str) -> None:
         now = self._clock()
         await self._db.transaction(
-            lambda c: c.execute(update(sessions).where(sessions.c.id == session_id).values(seen_at=now))
+            lambda c: c.execute(_MARK_SEEN, {"session_id": session_id, "seen_at": now})
         )
 
     async def delete(self, session_id: str) -> None:
