@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, delete, exists, func, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from folio_payment.tables import payments
@@ -115,6 +115,20 @@ def _one(connection: Connection, *where: Any) -> PaymentRecord | None:
     return None if row is None else _record(row)
 
 
+# A charge's statements, built once (building one costs more than running it on SQLite); values
+# are bound when they run, and the settling UPDATE sets the columns its parameters name.
+_BY_ID = select(payments).where(payments.c.id == bindparam("payment_id"))
+_BY_KEY = select(payments).where(payments.c.idempotency_key == bindparam("key"))
+_SETTLE = update(payments).where(
+    payments.c.id == bindparam("payment_id"), payments.c.status == PaymentStatus.PENDING
+)
+
+
+def _found(connection: Connection, statement: Any, **params: str) -> PaymentRecord | None:
+    row = connection.execute(statement, params).first()
+    return None if row is None else _record(row)
+
+
 def _record(row: Any) -> PaymentRecord:
     return PaymentRecord(**{**row._asdict(), "status": PaymentStatus(row.status)})
 
@@ -182,12 +196,8 @@ class SqlLedger:
         outcome = {"status": status, "decline_code": code, "decline_message": message}
 
         def work(connection: Connection) -> PaymentRecord:
-            connection.execute(
-                update(payments)
-                .where(payments.c.id == claim.id, payments.c.status == PaymentStatus.PENDING)
-                .values(**outcome)
-            )
-            found = _one(connection, payments.c.id == claim.id)
+            connection.execute(_SETTLE, {"payment_id": claim.id, **outcome})
+            found = _found(connection, _BY_ID, payment_id=claim.id)
             if found is not None:
                 return found
             # The claim was given up for dead while the processor was still answering: the
@@ -213,9 +223,7 @@ class SqlLedger:
         return await self._db.transaction(work)
 
     async def by_key(self, key: str) -> PaymentRecord | None:
-        return await self._db.read(
-            lambda connection: _one(connection, payments.c.idempotency_key == key), by_key=True
-        )
+        return await self._db.read(lambda connection: _found(connection, _BY_KEY, key=key), by_key=True)
 
     async def refund(self, payment_id: str, *, refund_key: str, reason: str) -> PaymentRecord:
         other = payments.alias("other")
