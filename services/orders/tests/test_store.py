@@ -8,7 +8,7 @@ import pytest
 
 from folio_orders import app
 from folio_orders.settings import Settings
-from folio_orders.store import LineRecord, OrderRecord, SqlOrderStore
+from folio_orders.store import LineRecord, OrderRecord, SqlOrderStore, Step
 from folio_orders.tables import MIGRATIONS
 from folio_platform.database import Database
 from folio_testing.data import ADDRESS, EMAIL
@@ -65,6 +65,17 @@ async def test_steps_move_only_from_the_step_before(store: SqlOrderStore) -> Non
     assert confirmed == await store.get(order.id)
     assert (confirmed.status, confirmed.step, confirmed.payment_id) == ("confirmed", "committed", "pay_1")
     assert (confirmed.total_minor, confirmed.currency_code) == (2 * 1250 + 899, "USD")
+
+
+async def test_a_step_naming_no_column_is_refused_not_passed_over(store: SqlOrderStore) -> None:
+    order, _ = await _claim(store)
+    with pytest.raises(ValueError, match="paymnt_id"):
+        await store._db.transaction(
+            lambda c: store._move(c, order.id, Step.CREATED, step=Step.RESERVED, paymnt_id="pay_1")
+        )
+    unmoved = await store.get(order.id)
+    assert unmoved is not None
+    assert unmoved.step == "created"
 
 
 async def test_a_failed_order_keeps_its_step_reason_and_answer(store: SqlOrderStore) -> None:

@@ -213,6 +213,9 @@ class SqlOrderStore:
 
     @staticmethod
     def _move(connection: Connection, order_id: str, from_step: Step, **values: Any) -> bool:
+        # _MOVE sets the columns its parameters name and would pass over a misspelt one.
+        if unknown := values.keys() - orders.c.keys():
+            raise ValueError(f"not columns of orders: {sorted(unknown)}")
         moved = connection.execute(
             _MOVE, {"order_id": order_id, "from_step": from_step, "updated_at_ms": now_ms(), **values}
         )
