@@ -110,22 +110,20 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _one(connection: Connection, *where: Any) -> PaymentRecord | None:
-    row = connection.execute(select(payments).where(*where)).first()
-    return None if row is None else _record(row)
-
-
-# A charge's statements, built once (building one costs more than running it on SQLite); values
-# are bound when they run, and the settling UPDATE sets the columns its parameters name.
+# The ledger's lookups and a charge's settling UPDATE, built once (building a statement costs more
+# than running it on SQLite); values are bound when they run, and the UPDATE sets the columns its
+# parameters name.
 _BY_ID = select(payments).where(payments.c.id == bindparam("payment_id"))
 _BY_KEY = select(payments).where(payments.c.idempotency_key == bindparam("key"))
+_BY_REFUND_KEY = select(payments).where(payments.c.refund_key == bindparam("refund_key"))
 _SETTLE = update(payments).where(
     payments.c.id == bindparam("payment_id"), payments.c.status == PaymentStatus.PENDING
 )
 
 
-def _found(connection: Connection, statement: Any, **params: str) -> PaymentRecord | None:
-    row = connection.execute(statement, params).first()
+def _one(connection: Connection, lookup: Any, **params: str) -> PaymentRecord | None:
+    """The payment `lookup` (one of the statements above) finds with `params`, if any."""
+    row = connection.execute(lookup, params).first()
     return None if row is None else _record(row)
 
 
@@ -167,7 +165,7 @@ class SqlLedger:
             if inserted is not None:
                 return new, True
             # Lost the race (or a retry): the winner's row is committed and visible now.
-            existing = _one(connection, payments.c.idempotency_key == attempt.key)
+            existing = _one(connection, _BY_KEY, key=attempt.key)
             assert existing is not None
             return existing, False
 
@@ -197,7 +195,7 @@ class SqlLedger:
 
         def work(connection: Connection) -> PaymentRecord:
             connection.execute(_SETTLE, {"payment_id": claim.id, **outcome})
-            found = _found(connection, _BY_ID, payment_id=claim.id)
+            found = _one(connection, _BY_ID, payment_id=claim.id)
             if found is not None:
                 return found
             # The claim was given up for dead while the processor was still answering: the
@@ -223,7 +221,7 @@ class SqlLedger:
         return await self._db.transaction(work)
 
     async def by_key(self, key: str) -> PaymentRecord | None:
-        return await self._db.read(lambda connection: _found(connection, _BY_KEY, key=key), by_key=True)
+        return await self._db.read(lambda connection: _one(connection, _BY_KEY, key=key), by_key=True)
 
     async def refund(self, payment_id: str, *, refund_key: str, reason: str) -> PaymentRecord:
         other = payments.alias("other")
@@ -240,12 +238,12 @@ class SqlLedger:
                     refunded_at_ms=_now_ms(),
                 )
             )
-            found = _one(connection, payments.c.id == payment_id)
+            found = _one(connection, _BY_ID, payment_id=payment_id)
             if found is None:
                 raise NotFound(f"no payment with id {payment_id!r}")
             if found.status == PaymentStatus.REFUNDED:
                 return found
-            if _one(connection, payments.c.refund_key == refund_key) is not None:
+            if _one(connection, _BY_REFUND_KEY, refund_key=refund_key) is not None:
                 raise FailedPrecondition(KEY_REUSED)
             if found.status == PaymentStatus.PENDING:
                 raise FailedPrecondition("the payment is still being processed; refund it once it succeeded")
